@@ -1,0 +1,30 @@
+"""handpose: hand pose estimation — five published systems, trained, evaluated and deployed on a CPU.
+
+The flat public API is imported lazily so that ``import handpose`` stays fast and does not pull torch in.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "create_model": "handpose.registry",
+    "list_models": "handpose.registry",
+    "register_model": "handpose.registry",
+    "load_checkpoint": "handpose.engine.checkpoint",
+    "HandPoseEstimator": "handpose.inference",
+    "draw_hand": "handpose.report.draw",
+    "Sample": "handpose.data.sample",
+    "Intrinsics": "handpose.geometry",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'handpose' has no attribute {name!r}")

@@ -1,0 +1,39 @@
+"""The codec contract: one object turns joints into training targets and network outputs back into joints.
+
+The same codec instance is used by the data pipeline (``encode``) and by the model / evaluation (``decode``), so
+the two can never drift apart. Codecs whose parameters are learnt from data (the PCA space) save them with
+``state()`` into the checkpoint sidecar and are rebuilt with ``from_state()``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class Codec(ABC):
+    """Base class of every codec.
+
+    ``encode`` works on one sample (numpy, no batch dimension); ``decode`` works on a batch of network outputs
+    (numpy or torch tensors with a leading batch dimension) and returns numpy arrays.
+    """
+
+    name: ClassVar[str] = "codec"
+
+    @abstractmethod
+    def encode(self, joints: np.ndarray, visibility: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Joints of one sample (in the model's input frame) -> named target arrays."""
+
+    @abstractmethod
+    def decode(self, outputs: Any) -> dict[str, np.ndarray]:
+        """A batch of network outputs -> at least ``joints`` (B, J, D) and ``confidence`` (B, J)."""
+
+    def state(self) -> dict[str, Any]:
+        """Parameters needed to rebuild this codec (JSON-friendly; numpy arrays allowed)."""
+        return {}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Codec:
+        return cls(**state)

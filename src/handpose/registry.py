@@ -1,0 +1,41 @@
+"""A plain dict of model builders: ``register_model``, ``create_model``, ``list_models``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .errors import UnknownNameError
+
+_MODELS: dict[str, Callable[..., Any]] = {}
+
+
+def register_model(name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: register a builder (a function or class returning a model) under ``name`` (default: its own)."""
+
+    def wrap(builder: Callable[..., Any]) -> Callable[..., Any]:
+        key = name or builder.__name__
+        if key in _MODELS and _MODELS[key] is not builder:
+            raise ValueError(f"model {key!r} is registered twice")
+        _MODELS[key] = builder
+        return builder
+
+    return wrap
+
+
+def _load_zoo() -> None:
+    from . import models  # noqa: F401  (importing the package registers every model)
+
+
+def list_models() -> list[str]:
+    """Names of every registered model, sorted."""
+    _load_zoo()
+    return sorted(_MODELS)
+
+
+def create_model(name: str, **kwargs: Any) -> Any:
+    """Build the registered model ``name`` with keyword overrides of its config."""
+    _load_zoo()
+    if name not in _MODELS:
+        raise UnknownNameError(f"unknown model {name!r}; known: {', '.join(sorted(_MODELS))}", field="model")
+    return _MODELS[name](**kwargs)
