@@ -21,6 +21,13 @@ class Codec(ABC):
     """
 
     name: ClassVar[str] = "codec"
+    #: the frame of the joints ``encode`` takes and ``decode`` returns:
+    #: "crop_px"          (J, 2) pixels of the model's input image (a crop, or a resized whole frame);
+    #: "crop_uvd"         (J, 3) (u px, v px) in the depth crop and d normalised to [-1, 1] within the metric cube;
+    #: "root_relative_mm" (J, 3) millimetres in the camera frame, relative to the root (wrist) joint;
+    #: "label"            a class index (gesture classification).
+    #: :mod:`handpose.data.crop` maps joints between the image frame and these frames, both ways.
+    frame: ClassVar[str] = "crop_px"
 
     @abstractmethod
     def encode(self, joints: np.ndarray, visibility: np.ndarray | None = None) -> dict[str, np.ndarray]:

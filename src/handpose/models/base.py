@@ -106,6 +106,13 @@ class HandModel(nn.Module):
         with torch.no_grad():
             return self.codec.decode({k: v.detach().float().cpu() for k, v in outputs.items()})
 
+    def fit_data(self, joints: np.ndarray) -> None:
+        """Fit the parts of the model learnt from the training labels before training (a PCA prior, a mean pose).
+
+        Args:
+            joints: (N, J, D) training joints in the codec's frame (``self.codec.frame``). The default does nothing.
+        """
+
     def check_input(self, x: Tensor) -> None:
         """Raise :class:`ModelInputError` naming what is expected if ``x`` is not a valid input."""
         if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
