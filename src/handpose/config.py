@@ -1,0 +1,296 @@
+"""Configs are dataclasses, loaded from YAML, overridden with ``--set a.b=c``, and validated with clear errors.
+
+A config file names every section it changes; anything it does not name keeps the dataclass default. An unknown key,
+a value of the wrong type or a value out of range raises :class:`~handpose.errors.ConfigError` naming the file and
+the dotted key (``configs/x.yaml: optim.lr: expected a number, got 'fast'``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+import yaml
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The experiment config
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelConfig:
+    """Which registered model, and keyword arguments for its builder."""
+
+    name: str = "mean_pose_2d"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how batches are made.
+
+    ``crop`` and ``augment`` hold the fields of :class:`handpose.data.crop.CropConfig` and
+    :class:`handpose.data.augment.AugmentConfig` (validated by those dataclasses when the dataset is built).
+    """
+
+    format: str = "synthetic"
+    root: str = "runs/data/synthetic-quick"
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str = "test"
+    batch_size: int = 32
+    workers: int = 0
+    max_train_samples: int = 0  # 0 = all
+    max_val_samples: int = 0
+    crop: dict[str, Any] = field(default_factory=dict)
+    augment: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # reader-specific options
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser settings. ``weight_decay`` with ``adam`` is an L2 penalty (as in TensorFlow's Adam + L2)."""
+
+    name: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = 0.9
+    grad_clip: float = 0.0  # max global gradient norm; 0 = off
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule as a multiplier of ``optim.lr`` per step (see :mod:`handpose.engine.schedules`).
+
+    Kinds:
+        constant: 1 throughout.
+        piecewise: ``values[i]`` (absolute learning rates) until ``milestones[i]`` steps, after an optional linear
+            warm-up of ``warmup_steps`` ("Multihead Self Attention Hand Pose Estimation", §3.3).
+        step: multiply by ``gamma`` every ``step_size`` steps ("Residual Attention Regression": /10 after 30 epochs;
+            "Skeleton-aware multi-scale heatmap regression": -10% every 8 epochs).
+        cosine: cosine annealing from ``optim.lr`` to ``min_lr`` over the run, after an optional warm-up.
+    Epoch-based settings are given in steps by the recipe (``epochs * steps_per_epoch``) or with ``unit: epoch``.
+    """
+
+    kind: Literal["constant", "piecewise", "step", "cosine"] = "constant"
+    unit: Literal["step", "epoch"] = "step"
+    warmup_steps: int = 0
+    milestones: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    step_size: int = 0
+    gamma: float = 0.1
+    min_lr: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """The loop: how long, how often to validate and save, and where to run."""
+
+    steps: int = 1000  # total optimisation steps (epochs * steps_per_epoch when ``epochs`` is set)
+    epochs: int = 0  # if > 0, overrides ``steps``
+    val_every: int = 200
+    checkpoint_every: int = 200
+    log_every: int = 20
+    keep_checkpoints: int = 2
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # mixed precision on CUDA (ignored on CPU)
+    channels_last: bool = True  # on CUDA
+    deterministic: bool = True
+    threads: int = 0  # torch intra-op threads on CPU; 0 = torch's default
+    progress: bool = True
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole training recipe: model, data, optimiser, schedule, loop."""
+
+    name: str = "experiment"
+    description: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Loading, overriding, validating
+# --------------------------------------------------------------------------------------------------------------
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, cls: type[T] = ExperimentConfig
+) -> T:
+    """Load a YAML file into ``cls``, apply ``key=value`` overrides, and validate.
+
+    Raises:
+        ConfigError: missing or malformed file, unknown key, wrong type — naming the file and the dotted key.
+    """
+    raw: dict[str, Any] = {}
+    where = str(path) if path is not None else "config"
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError("config file not found", path=p)
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise ConfigError(
+                f"invalid YAML: {getattr(exc, 'problem', exc)}", path=p, line=None if mark is None else mark.line + 1
+            ) from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"expected a mapping at the top level, got {type(loaded).__name__}", path=p)
+        raw = loaded
+    raw = apply_overrides(raw, overrides or [])
+    return from_dict(cls, raw, where)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` strings to a nested dict (values parsed as YAML: ``1e-3``, ``true``, ``[1, 2]``)."""
+    out = _deep_copy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key.path=value", field="--set")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"override {item!r} has an empty key", field="--set")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"cannot set {key}: {part} is not a section", field="--set")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as plain nested dicts/lists (for YAML/JSON sidecars)."""
+    return _plain(dataclasses.asdict(config))
+
+
+def save_config(config: Any, path: str | Path) -> None:
+    """Write a config as YAML, atomically."""
+    from .io import write_text_atomic
+
+    write_text_atomic(path, yaml.safe_dump(to_dict(config), sort_keys=False))
+
+
+def from_dict(cls: type[T], raw: Any, where: str = "config", prefix: str = "") -> T:
+    """Build dataclass ``cls`` from a nested dict, checking keys and types recursively."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"expected a mapping, got {type(raw).__name__}", path=where, field=prefix or None)
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise ConfigError(f"unknown key; known keys here: {', '.join(sorted(known))}", path=where, field=key)
+    kwargs = {}
+    for name, f in known.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name in raw:
+            kwargs[name] = _convert(hints[name], raw[name], where, key)
+        elif f.default is MISSING and f.default_factory is MISSING:  # type: ignore[misc]
+            raise ConfigError("missing required key", path=where, field=key)
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, where: str, key: str) -> Any:
+    origin = get_origin(tp)
+    args = get_args(tp)
+
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(f"expected {expected}, got {value!r}", path=where, field=key)
+
+    if tp is Any:
+        return value
+    if is_dataclass(tp):
+        return from_dict(tp, value, where, key)  # type: ignore[arg-type]
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, where, key)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0] if errors else fail(str(tp))
+    if origin is Literal:
+        if value not in args:
+            raise fail("one of " + ", ".join(repr(a) for a in args))
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise fail("true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise fail("an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail("a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise fail("a string")
+        return str(value)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise fail("a list")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise fail(f"a list of {len(args)} items")
+            return tuple(_convert(a, v, where, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        item = args[0] if args else Any
+        conv = [_convert(item, v, where, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(conv) if origin is tuple else conv
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise fail("a mapping")
+        return dict(value)
+    return value
+
+
+def _deep_copy(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _deep_copy(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_deep_copy(v) for v in d]
+    return d
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj

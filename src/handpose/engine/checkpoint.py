@@ -1,0 +1,264 @@
+"""Checkpoints: weights as safetensors, a JSON sidecar, and (for resuming) the optimiser / scheduler / RNG state.
+
+A checkpoint is a folder::
+
+    model.safetensors   the model's state dict (weights and buffers), never pickled
+    model.json          sidecar: model name and builder kwargs, spec, codec state, step, metrics, experiment config,
+                        package version, data fingerprint, and the SHA-256 of model.safetensors
+    train_state.pt      optional: optimiser, scheduler, step, epoch, RNG states — saved with ``torch.save`` and read
+                        back only with ``torch.load(weights_only=True)``
+
+The folder is written under a temporary name and renamed into place, so a run killed at any moment leaves either the
+previous checkpoint or the new one, never a half-written one. ``load_checkpoint`` accepts the folder, its
+``model.safetensors`` or its ``model.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..errors import CheckpointError
+from ..io import write_json_atomic
+
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+SIDECAR = "model.json"
+TRAIN_STATE = "train_state.pt"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Arrays inside JSON (codec state such as a PCA basis)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def encode_state(obj: Any) -> Any:
+    """Make a codec state JSON-safe, tagging numpy arrays so :func:`decode_state` restores them exactly."""
+    if isinstance(obj, np.ndarray):
+        return {"__ndarray__": obj.tolist(), "dtype": str(obj.dtype), "shape": list(obj.shape)}
+    if isinstance(obj, torch.Tensor):
+        return encode_state(obj.detach().cpu().numpy())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {str(k): encode_state(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [encode_state(v) for v in obj]
+    return obj
+
+
+def decode_state(obj: Any) -> Any:
+    """Inverse of :func:`encode_state`."""
+    if isinstance(obj, dict):
+        if "__ndarray__" in obj:
+            return np.asarray(obj["__ndarray__"], dtype=obj["dtype"]).reshape(obj["shape"])
+        return {k: decode_state(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [decode_state(v) for v in obj]
+    return obj
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Saving
+# --------------------------------------------------------------------------------------------------------------
+
+
+def model_record(model: torch.nn.Module) -> dict[str, Any]:
+    """The part of the sidecar that rebuilds ``model``: registry name, builder kwargs, spec and codec state."""
+    spec = getattr(model, "spec", None)
+    codec = getattr(model, "codec", None)
+    return {
+        "model": spec.name if spec is not None else type(model).__name__,
+        "model_kwargs": encode_state(getattr(model, "config", {})),
+        "spec": spec.to_dict() if spec is not None else None,
+        "codec": None if codec is None else {"name": codec.name, "state": encode_state(codec.state())},
+    }
+
+
+def save_checkpoint(
+    folder: str | Path,
+    model: torch.nn.Module,
+    *,
+    step: int = 0,
+    epoch: int = 0,
+    metrics: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    data_fingerprint: str | None = None,
+    train_state: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint folder atomically (temporary folder, then rename). Returns the folder."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in _unwrap(model).state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS), metadata={"format": "handpose", "version": __version__})
+        if train_state is not None:
+            torch.save(train_state, tmp / TRAIN_STATE)
+        sidecar = {
+            "format_version": FORMAT_VERSION,
+            "handpose_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **model_record(_unwrap(model)),
+            "step": int(step),
+            "epoch": int(epoch),
+            "metrics": metrics or {},
+            "config": config or {},
+            "data_fingerprint": data_fingerprint,
+            "weights_sha256": sha256_file(tmp / WEIGHTS),
+            **(extra or {}),
+        }
+        write_json_atomic(tmp / SIDECAR, sidecar)
+        for f in tmp.iterdir():
+            _fsync(f)
+        if folder.exists():
+            old = folder.parent / f".{folder.name}.old-{os.getpid()}"
+            os.replace(folder, old)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+        _fsync(folder.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def _fsync(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return getattr(model, "module", model)  # DistributedDataParallel
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------------------------
+
+
+def checkpoint_folder(path: str | Path) -> Path:
+    """The checkpoint folder for a folder, a ``model.safetensors`` or a ``model.json`` path."""
+    p = Path(path)
+    if p.is_dir():
+        return p
+    if p.suffix in (".safetensors", ".json"):
+        return p.parent
+    if not p.exists():
+        raise CheckpointError("checkpoint not found", path=p)
+    raise CheckpointError("not a checkpoint (expected a folder, model.safetensors or model.json)", path=p)
+
+
+def read_sidecar(path: str | Path) -> dict[str, Any]:
+    """Read and check a checkpoint's sidecar JSON."""
+    folder = checkpoint_folder(path)
+    side = folder / SIDECAR
+    if not side.is_file():
+        raise CheckpointError(f"missing {SIDECAR} beside the weights", path=folder)
+    try:
+        info = json.loads(side.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"corrupt sidecar ({exc})", path=side) from None
+    if not isinstance(info, dict) or "model" not in info:
+        raise CheckpointError("sidecar has no 'model' entry", path=side)
+    if info.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"written by a newer handpose (format {info['format_version']} > {FORMAT_VERSION})", path=side
+        )
+    return info
+
+
+def load_checkpoint(
+    path: str | Path, *, expected_model: str | None = None, map_location: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild a model from a checkpoint and load its weights.
+
+    Args:
+        path: checkpoint folder, its ``model.safetensors`` or its ``model.json``.
+        expected_model: if given, the checkpoint must hold this registered model.
+        map_location: device for the weights.
+    Returns:
+        (model in eval mode, sidecar dict).
+    Raises:
+        CheckpointError: missing or corrupt files, a checksum mismatch, a different model, or weights that do not fit.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from ..errors import HandposeError
+    from ..registry import create_model
+
+    folder = checkpoint_folder(path)
+    info = read_sidecar(folder)
+    name = info["model"]
+    if expected_model is not None and name != expected_model:
+        raise CheckpointError(f"checkpoint holds model {name!r}, not {expected_model!r}", path=folder)
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise CheckpointError(f"missing {WEIGHTS}", path=folder)
+    digest = info.get("weights_sha256")
+    if digest and sha256_file(weights) != digest:
+        raise CheckpointError("weights do not match the checksum in the sidecar (corrupt or replaced)", path=weights)
+    try:
+        state = load_file(str(weights), device=str(map_location))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"corrupt safetensors file ({exc})", path=weights) from None
+    try:
+        model = create_model(name, **decode_state(info.get("model_kwargs") or {}))
+    except HandposeError as exc:
+        raise CheckpointError(f"cannot rebuild model {name!r}: {exc}", path=folder) from None
+    codec_info = info.get("codec")
+    if codec_info and getattr(model, "codec", None) is not None and codec_info.get("state"):
+        model.codec = type(model.codec).from_state(decode_state(codec_info["state"]))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"weights do not fit model {name!r}: {first}", path=weights) from None
+    model.to(map_location)
+    model.eval()
+    return model, info
+
+
+def load_train_state(folder: str | Path) -> dict[str, Any]:
+    """Read a checkpoint's resumable state (``torch.load`` with ``weights_only=True``)."""
+    p = checkpoint_folder(folder) / TRAIN_STATE
+    if not p.is_file():
+        raise CheckpointError(f"no {TRAIN_STATE}: cannot resume from this checkpoint", path=p.parent)
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a corrupt/untrusted file
+        raise CheckpointError(f"corrupt or untrusted train state ({type(exc).__name__})", path=p) from None

@@ -1,0 +1,111 @@
+"""Distributed data parallel helpers: the same trainer runs under ``torchrun --nproc_per_node N`` (gloo on CPU,
+NCCL on CUDA) or as a single plain process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process stands: ``rank`` of ``world_size``, ``local_rank`` on its machine."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process (rank 0) writes files and prints progress."""
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device_type: str) -> DistInfo:
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); otherwise a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        backend = "nccl" if device_type == "cuda" else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(local)
+        dist.init_process_group(backend=backend)
+    return DistInfo(rank, world, local)
+
+
+def shutdown_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def all_reduce_mean(value: float, info: DistInfo, device: torch.device) -> float:
+    """Mean of a float over all processes."""
+    if not info.enabled:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return float(t.item()) / info.world_size
+
+
+class ResumableSampler(torch.utils.data.Sampler[int]):
+    """A deterministic shuffled sampler that can start mid-epoch and shards across processes.
+
+    The order of epoch ``e`` is a permutation drawn from ``seed + e``; each process takes every ``world_size``-th
+    index (padding the permutation so all processes see the same number of samples, like DistributedSampler).
+    ``start_batch`` skips the batches this process already consumed, so a resumed run sees exactly the samples an
+    uninterrupted one would.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int = 0, shuffle: bool = True, info: DistInfo | None = None):
+        if size <= 0:
+            raise ValueError("cannot sample from an empty dataset")
+        self.size = size
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.info = info or DistInfo()
+        self.epoch = 0
+        self.start_batch = 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    def _indices(self) -> list[int]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.size, generator=g).tolist()
+        else:
+            order = list(range(self.size))
+        world = self.info.world_size
+        total = -(-self.size // world) * world
+        order += order[: total - len(order)]
+        return order[self.info.rank : total : world]
+
+    def batches_per_epoch(self) -> int:
+        """Full batches per epoch for this process (the last, partial batch is dropped)."""
+        return len(self._indices()) // self.batch_size
+
+    def __iter__(self) -> Iterator[int]:
+        idx = self._indices()
+        usable = (len(idx) // self.batch_size) * self.batch_size
+        return iter(idx[self.start_batch * self.batch_size : usable])
+
+    def __len__(self) -> int:
+        return max(0, self.batches_per_epoch() - self.start_batch) * self.batch_size

@@ -1,0 +1,218 @@
+"""The training engine: configs, schedules, checkpoints, exact resume after SIGKILL, and 2-process DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from handpose.config import ExperimentConfig, ScheduleConfig, load_config
+from handpose.engine.checkpoint import decode_state, encode_state, load_checkpoint, save_checkpoint
+from handpose.engine.distributed import DistInfo, ResumableSampler
+from handpose.engine.schedules import lr_function
+from handpose.engine.trainer import fit
+from handpose.errors import CheckpointError, ConfigError
+
+from .engine_toy import ToyDataset, ToyModel, evaluate, make_config, weights_digest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------------------------------- configs
+
+
+def test_config_from_yaml_with_overrides(tmp_path):
+    p = tmp_path / "x.yaml"
+    p.write_text("name: exp\noptim:\n  lr: 0.001\n  betas: [0.8, 0.9]\ntrain:\n  steps: 10\n")
+    cfg = load_config(p, ["train.steps=20", "optim.name=adamw", "data.crop.size=96", "model.kwargs.width=8"])
+    assert isinstance(cfg, ExperimentConfig)
+    assert cfg.name == "exp" and cfg.optim.lr == 0.001 and cfg.optim.betas == (0.8, 0.9)
+    assert cfg.train.steps == 20 and cfg.optim.name == "adamw"
+    assert cfg.data.crop == {"size": 96} and cfg.model.kwargs == {"width": 8}
+    assert cfg.train.val_every == ExperimentConfig().train.val_every  # defaults kept
+
+
+@pytest.mark.parametrize(
+    "text, overrides, message",
+    [
+        ("optim:\n  lrr: 1\n", [], "optim.lrr: unknown key"),
+        ("optim:\n  lr: fast\n", [], "optim.lr: expected a number"),
+        ("train:\n  steps: 1.5\n", [], "train.steps: expected an integer"),
+        ("optim:\n  name: rmsprop\n", [], "optim.name: expected one of"),
+        ("", ["train.nope=1"], "train.nope: unknown key"),
+        ("", ["train.steps"], "must look like key.path=value"),
+        ("optim: [1, 2\n", [], "invalid YAML"),
+    ],
+)
+def test_config_errors_name_the_file_and_key(tmp_path, text, overrides, message):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(p, overrides)
+    assert message in str(exc.value)
+    if not overrides:
+        assert str(p) in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "none.yaml")
+
+
+# ---------------------------------------------------------------------------------------------------- schedules
+
+
+def test_msahp_schedule_matches_the_paper():
+    # "Multihead Self Attention Hand Pose Estimation" §3.3: 2000 warm-up steps, 3e-4 for the first 10000
+    # iterations, 3e-5 for the following 8000, 3e-6 until the end
+    cfg = ScheduleConfig(kind="piecewise", warmup_steps=2000, milestones=[10000, 18000], values=[3e-4, 3e-5, 3e-6])
+    lr = lr_function(cfg, 3e-4, 30000)
+    assert lr(0) == pytest.approx(3e-4 / 2000)
+    assert lr(999) == pytest.approx(3e-4 * 1000 / 2000)
+    assert lr(2000) == lr(9999) == 3e-4
+    assert lr(10000) == lr(17999) == 3e-5
+    assert lr(18000) == lr(29999) == 3e-6
+
+
+def test_step_and_cosine_schedules():
+    # "Residual Attention Regression": 1e-4 divided by 10 after 30 epochs
+    ra = lr_function(ScheduleConfig(kind="step", unit="epoch", step_size=30, gamma=0.1), 1e-4, 70 * 5, 5)
+    assert ra(30 * 5 - 1) == 1e-4 and ra(30 * 5) == pytest.approx(1e-5)
+    # "Skeleton-aware multi-scale heatmap regression": 1e-2, -10% every 8 epochs
+    sk = lr_function(ScheduleConfig(kind="step", unit="epoch", step_size=8, gamma=0.9), 1e-2, 30 * 10, 10)
+    assert sk(16 * 10) == pytest.approx(1e-2 * 0.81)
+    cos = lr_function(ScheduleConfig(kind="cosine"), 1.0, 101)
+    assert cos(0) == 1.0 and cos(50) == pytest.approx(0.5, abs=0.01) and cos(101) == pytest.approx(0.0)
+    with pytest.raises(ConfigError):
+        lr_function(ScheduleConfig(kind="piecewise", milestones=[5], values=[1.0]), 1.0, 10)
+
+
+def test_sampler_resumes_mid_epoch_and_shards():
+    full = list(ResumableSampler(20, 4, seed=3))
+    s = ResumableSampler(20, 4, seed=3)
+    s.set_epoch(0, start_batch=2)
+    assert list(s) == full[8:]
+    a = ResumableSampler(12, 3, seed=1, info=DistInfo(0, 2, 0))
+    b = ResumableSampler(12, 3, seed=1, info=DistInfo(1, 2, 0))
+    assert sorted(list(a) + list(b)) == list(range(12))  # disjoint shards covering the epoch
+    assert len(list(ResumableSampler(10, 2, seed=1, info=DistInfo(0, 2, 0)))) == 4  # partial batch dropped
+
+
+# ---------------------------------------------------------------------------------------------------- checkpoints
+
+
+def test_checkpoint_round_trip_and_errors(tmp_path):
+    torch.manual_seed(1)
+    model = ToyModel(hidden=8)
+    model.codec.scale = 2.5
+    folder = save_checkpoint(tmp_path / "ck", model, step=7, metrics={"epe": 1.5})
+    loaded, info = load_checkpoint(folder / "model.safetensors")
+    assert info["step"] == 7 and info["model"] == "toy_engine" and info["metrics"]["epe"] == 1.5
+    assert weights_digest(loaded) == weights_digest(model)
+    assert loaded.codec.scale == 2.5 and loaded.config["hidden"] == 8
+    with pytest.raises(CheckpointError, match="not 'light_depth'"):
+        load_checkpoint(folder, expected_model="light_depth")
+    # a corrupted weights file is caught by the checksum, a truncated one too
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[:-10])
+    with pytest.raises(CheckpointError, match="checksum"):
+        load_checkpoint(folder)
+    sidecar = json.loads((folder / "model.json").read_text())
+    sidecar.pop("weights_sha256")
+    (folder / "model.json").write_text(json.dumps(sidecar))
+    with pytest.raises(CheckpointError, match="corrupt safetensors"):
+        load_checkpoint(folder)
+    (folder / "model.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupt sidecar"):
+        load_checkpoint(folder)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "nothing")
+    # no temporary folders left behind
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_codec_state_arrays_survive_json():
+    state = {"basis": np.arange(6, dtype=np.float32).reshape(2, 3), "k": 2, "nested": [np.float64(1.5)]}
+    back = decode_state(json.loads(json.dumps(encode_state(state))))
+    assert back["basis"].dtype == np.float32 and np.array_equal(back["basis"], state["basis"])
+    assert back["k"] == 2 and back["nested"] == [1.5]
+
+
+# ---------------------------------------------------------------------------------------------------- training
+
+
+def test_fit_learns_and_keeps_the_best(tmp_path):
+    torch.manual_seed(0)
+    model = ToyModel()
+    data = ToyDataset()
+    before = evaluate(model.eval(), data, torch.device("cpu"))["epe"]
+    result = fit(model, data, make_config(steps=40), tmp_path / "run", val_set=data, evaluate=evaluate)
+    assert result.steps == 40 and result.best is not None
+    assert result.best_metric < before / 2
+    best, info = load_checkpoint(result.best)
+    assert info["metrics"]["epe"] == pytest.approx(result.best_metric)
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,") and len(rows) > 5
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["steps"] == 40
+    with pytest.raises(ConfigError, match="already holds a run"):
+        fit(ToyModel(), data, make_config(steps=4), tmp_path / "run")
+
+
+def _run_toy(out: Path, *extra: str, sleep: float = 0.0) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "tests.engine_toy", str(out), "--steps", "60", "--sleep", str(sleep), *extra]
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(tmp_path):
+    ref = _run_toy(tmp_path / "ref", "--report", str(tmp_path / "ref.json"))
+    assert ref.wait(timeout=120) == 0, ref.stdout.read().decode()
+    victim = _run_toy(tmp_path / "run", sleep=0.004)
+    latest = tmp_path / "run" / "latest.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if latest.exists() and json.loads(latest.read_text())["step"] >= 11:
+            break
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert victim.returncode == -signal.SIGKILL
+    killed_at = json.loads(latest.read_text())["step"]
+    assert killed_at < 60 and killed_at % 8 != 0  # mid-epoch: 64 samples / batch 8 = 8 steps per epoch
+    assert not (tmp_path / "run" / "summary.json").exists()
+    # every checkpoint folder that exists is complete
+    for folder in (tmp_path / "run" / "checkpoints").glob("step_*"):
+        load_checkpoint(folder)
+    resumed = _run_toy(tmp_path / "run", "--resume", "--report", str(tmp_path / "resumed.json"))
+    assert resumed.wait(timeout=120) == 0, resumed.stdout.read().decode()
+    ref_digest = json.loads((tmp_path / "ref.json").read_text())["digests"][0]
+    assert json.loads((tmp_path / "resumed.json").read_text())["digests"][0] == ref_digest
+
+
+def test_two_process_ddp_on_cpu(tmp_path):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "ddp"
+    cmd = [
+        str(torchrun), "--nproc_per_node", "2", "--master_port", str(29500 + os.getpid() % 1000),
+        "-m", "tests.engine_toy", str(out), "--steps", "12", "--report", str(tmp_path / "ddp.json"),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    digests = json.loads((tmp_path / "ddp.json").read_text())["digests"]
+    assert len(digests) == 2 and digests[0] == digests[1]
+    # only rank 0 wrote: one set of files, no per-rank duplicates
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert "summary.json" in written and "metrics.csv" in written
+    assert json.loads((out / "summary.json").read_text())["world_size"] == 2
+    assert not [w for w in written if "rank" in w]
