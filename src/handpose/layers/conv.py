@@ -8,6 +8,7 @@ odd sizes as a padded 3×3 convolution does). Shapes in comments are (B, C, H, W
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 ACTIVATIONS = ("relu", "relu6", "leaky_relu", "gelu", "silu", "sigmoid", "none")
@@ -182,3 +183,26 @@ class PreActBottleneck(nn.Module):
         y = self.conv2(self.relu(self.bn2(y)))
         y = self.conv3(self.relu(self.bn3(y)))
         return y + shortcut
+
+
+class ImageNormalize(nn.Module):
+    """(x − mean) / std per channel for inputs in [0, 1]; channels beyond ``mean`` (a skeleton map) map to 2x − 1.
+
+    Models take RGB in [0, 1] (see :mod:`handpose.models.base`) and normalise inside, so exported models and the
+    data pipeline agree on one input convention. The default mean / std are the usual ImageNet RGB statistics.
+    """
+
+    def __init__(
+        self,
+        channels: int = 3,
+        mean: tuple[float, ...] = (0.485, 0.456, 0.406),
+        std: tuple[float, ...] = (0.229, 0.224, 0.225),
+    ) -> None:
+        super().__init__()
+        m = [*mean[:channels], *([0.5] * max(channels - len(mean), 0))]
+        s = [*std[:channels], *([0.5] * max(channels - len(std), 0))]
+        self.register_buffer("mean", torch.tensor(m, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(s, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
