@@ -1,0 +1,369 @@
+"""Online data augmentation with OpenCV and numpy, seeded by the caller's ``np.random.Generator``.
+
+Geometry: one random affine per sample (rotation over [-180°, 180°], scale, translation) and a horizontal flip
+that also swaps handedness. In the data pipeline these are folded into the crop (:mod:`handpose.data.crop`), so the
+frame is resampled once and the joints move through exactly the same matrix as the pixels; :func:`augment_geometry`
+applies the same to an image that is already cropped. 3D joints follow through :attr:`CropInfo.rot3d` (a rotation
+about the camera axis, and x -> -x for a flip).
+
+Appearance (RGB): background replacement through the hand mask and synthetic occluders (random shapes), as in
+"3D Hand Pose Estimation from RGB with Online Augmentation" (the FreiHAND ResNet regression paper: background,
+rotation in [-180, 180], flip with handedness, occlusion), plus colour jitter, blur and noise.
+
+Depth: rotation, scale, cube-size and translation jitter (folded into the cube crop), then depth noise and holes on
+the cropped depth in mm.
+
+Every augmentation can be switched off in :class:`AugmentConfig` (``AugmentConfig.off()`` switches off all), and
+nothing here touches a global random state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import cv2
+import numpy as np
+
+from ..errors import ConfigError
+from ..geometry import apply_affine
+from .backgrounds import BackgroundSource, procedural_background
+from .crop import CropInfo, GeometricParams, plan_whole_frame, warp_frame
+
+
+@dataclass
+class AugmentConfig:
+    """Which augmentations run, and their ranges. Each ``bool`` switches one augmentation.
+
+    Geometry (all modalities):
+        rotation, rotation_range_deg: uniform in-plane rotation of the crop (degrees).
+        scale, scale_range: uniform multiplier of the crop side (> 1 zooms out; the default range keeps every
+            joint of a bbox crop inside, since the crop margin is 25 %).
+        translation: bbox crops: the centre noise of :class:`~handpose.data.crop.CropConfig` (σ = 8 px);
+            whole-frame crops: a Gaussian shift of σ = ``translation_frac`` of the output size;
+            depth cubes: a Gaussian shift of the cube centre of σ = ``translation_mm`` per axis.
+        flip, flip_prob: horizontal mirror (swaps handedness).
+        cube_size, cube_scale_range: depth: uniform multiplier of all three cube sides.
+    RGB appearance:
+        background, background_prob: replace the pixels outside the hand mask (needs a mask).
+        occlusion, occlusion_prob, max_occluders, occluder_size_range: random ellipses / rectangles / polygons,
+            size as a fraction of the crop side, placed near a random joint.
+        color, brightness, contrast, saturation, hue_deg: colour jitter (relative amounts; hue in degrees).
+        blur, blur_prob, blur_sigma_range: Gaussian blur (σ in px).
+        noise, noise_prob, noise_std_range: additive Gaussian noise (σ in 0..255 grey levels).
+    Depth:
+        depth_noise, depth_noise_mm: Gaussian noise on valid depth (σ in mm).
+        depth_holes, hole_prob, max_holes, hole_size_range, dropout_max: random elliptic holes (size as a fraction
+            of the crop side) and a random share (up to ``dropout_max``) of single dropped pixels.
+    """
+
+    rotation: bool = True
+    rotation_range_deg: tuple[float, float] = (-180.0, 180.0)
+    scale: bool = True
+    scale_range: tuple[float, float] = (0.9, 1.2)
+    translation: bool = True
+    translation_frac: float = 0.05
+    translation_mm: float = 8.0
+    flip: bool = True
+    flip_prob: float = 0.5
+    cube_size: bool = True
+    cube_scale_range: tuple[float, float] = (0.9, 1.1)
+    background: bool = True
+    background_prob: float = 0.5
+    occlusion: bool = True
+    occlusion_prob: float = 0.3
+    max_occluders: int = 2
+    occluder_size_range: tuple[float, float] = (0.1, 0.35)
+    color: bool = True
+    brightness: float = 0.25
+    contrast: float = 0.25
+    saturation: float = 0.25
+    hue_deg: float = 8.0
+    blur: bool = True
+    blur_prob: float = 0.2
+    blur_sigma_range: tuple[float, float] = (0.3, 1.5)
+    noise: bool = True
+    noise_prob: float = 0.3
+    noise_std_range: tuple[float, float] = (2.0, 8.0)
+    depth_noise: bool = True
+    depth_noise_mm: float = 2.0
+    depth_holes: bool = True
+    hole_prob: float = 0.5
+    max_holes: int = 3
+    hole_size_range: tuple[float, float] = (0.03, 0.12)
+    dropout_max: float = 0.02
+
+    def __post_init__(self) -> None:
+        for name in ("scale_range", "cube_scale_range"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ConfigError(f"must be 0 < low <= high, got {getattr(self, name)}", field=f"augment.{name}")
+        for name in ("flip_prob", "background_prob", "occlusion_prob", "blur_prob", "noise_prob", "hole_prob"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"must be a probability in [0, 1], got {value}", field=f"augment.{name}")
+        for name in ("rotation_range_deg", "occluder_size_range", "blur_sigma_range", "noise_std_range"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise ConfigError(f"low must be <= high, got {getattr(self, name)}", field=f"augment.{name}")
+        if min(self.translation_frac, self.translation_mm, self.depth_noise_mm, self.dropout_max) < 0:
+            raise ConfigError("translation, noise and dropout amounts must be >= 0", field="augment")
+
+    @classmethod
+    def off(cls) -> AugmentConfig:
+        """A config with every augmentation switched off."""
+        cfg = cls()
+        switches = {f.name: False for f in fields(cls) if f.type in ("bool", bool)}
+        return replace(cfg, **switches)
+
+    @property
+    def any_enabled(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self) if f.type in ("bool", bool))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Geometry
+# --------------------------------------------------------------------------------------------------------------
+
+
+def sample_geometry(rng: np.random.Generator, cfg: AugmentConfig, mode: str = "bbox") -> GeometricParams:
+    """Draw one sample's geometric augmentation for a crop in ``mode`` ("bbox", "whole" or "cube").
+
+    The bbox centre noise is drawn by :func:`handpose.data.crop.crop_sample` itself (it belongs to the crop).
+    """
+    p = GeometricParams()
+    if cfg.rotation:
+        p.rotation_deg = float(rng.uniform(*cfg.rotation_range_deg))
+    if cfg.scale:
+        p.scale = float(rng.uniform(*cfg.scale_range))
+    if cfg.flip:
+        p.flip = bool(rng.random() < cfg.flip_prob)
+    if cfg.translation:
+        if mode == "whole":
+            p.shift_frac = rng.normal(0.0, cfg.translation_frac, size=2)
+        elif mode == "cube":
+            p.shift_mm = rng.normal(0.0, cfg.translation_mm, size=3)
+    if cfg.cube_size and mode == "cube":
+        p.cube_scale = float(rng.uniform(*cfg.cube_scale_range))
+    return p
+
+
+def random_affine(
+    rng: np.random.Generator, cfg: AugmentConfig, size: tuple[int, int]
+) -> tuple[CropInfo, GeometricParams]:
+    """A random rotation / scale / translation / flip of an already-cropped image about its centre.
+
+    Args:
+        size: (W, H) of the image in px (the output has the same size).
+
+    Returns:
+        (info, params): ``info.affine`` is the (2, 3) map of pixel coordinates; ``params`` what was drawn.
+    """
+    params = sample_geometry(rng, cfg, "whole")
+    w, h = size
+    return plan_whole_frame((w, h), (h, w), geometry=params), params
+
+
+def augment_geometry(
+    image: np.ndarray,
+    joints_2d: np.ndarray,
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+    mask: np.ndarray | None = None,
+    border_value: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, CropInfo]:
+    """Apply one random affine to an already-cropped image and its joints together.
+
+    Args:
+        image: (H, W, 3) or (H, W) image.
+        joints_2d: (J, 2) pixels in ``image``.
+        mask: optional (H, W) hand mask, warped alike (float32 in [0, 1]).
+
+    Returns:
+        (image, joints_2d, mask, info): the warped image, the joints moved by the same matrix, the warped mask (or
+        None), and the :class:`CropInfo` (``info.flip`` says whether handedness swapped; :func:`uncrop` inverts).
+    """
+    h, w = image.shape[:2]
+    info, _ = random_affine(rng, cfg, (w, h))
+    out = warp_frame(image, info, interpolation=cv2.INTER_LINEAR, border_value=border_value)
+    warped_mask = None
+    if mask is not None:
+        warped_mask = warp_frame(np.asarray(mask, dtype=np.float32), info, interpolation=cv2.INTER_LINEAR)
+    return out, apply_affine(joints_2d, info.affine), warped_mask, info
+
+
+def flip_handedness(handedness: str | None, flipped: bool) -> str | None:
+    """The handedness after an optional horizontal flip ("left" <-> "right"; None stays None)."""
+    if not flipped or handedness is None:
+        return handedness
+    return {"left": "right", "right": "left"}.get(handedness, handedness)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# RGB appearance
+# --------------------------------------------------------------------------------------------------------------
+
+
+def replace_background(image: np.ndarray, mask: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Blend ``background`` in where ``mask`` (hand = 1, soft edges allowed) is 0.
+
+    Args:
+        image, background: (H, W, 3) uint8.
+        mask: (H, W) float in [0, 1] or bool.
+    Returns:
+        (H, W, 3) uint8.
+    """
+    alpha = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)[..., None]
+    out = alpha * image.astype(np.float32) + (1.0 - alpha) * background.astype(np.float32)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def add_occluders(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+    anchors: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw 1..``max_occluders`` random shapes (ellipse, rotated rectangle or polygon) over the image.
+
+    Each shape is filled with a solid colour or a procedural texture and centred near a random anchor (for
+    example the joints in crop pixels), so it actually hides part of the hand.
+
+    Returns:
+        (image, occluded): the (H, W, 3) uint8 image and the (H, W) bool mask of occluded pixels.
+    """
+    h, w = image.shape[:2]
+    out = image.copy()
+    occluded = np.zeros((h, w), np.uint8)
+    pts = None
+    if anchors is not None:
+        a = np.asarray(anchors, dtype=np.float64).reshape(-1, 2)
+        pts = a[np.all(np.isfinite(a), axis=1)]
+    for _ in range(int(rng.integers(1, max(1, cfg.max_occluders) + 1))):
+        side = float(rng.uniform(*cfg.occluder_size_range)) * min(h, w)
+        if pts is not None and len(pts):
+            c = pts[int(rng.integers(len(pts)))] + rng.normal(0.0, side / 3.0, size=2)
+        else:
+            c = rng.uniform([0, 0], [w, h])
+        shape = np.zeros((h, w), np.uint8)
+        kind = int(rng.integers(3))
+        if kind == 0:
+            axes = (max(1, int(side / 2)), max(1, int(side / 2 * rng.uniform(0.3, 1.0))))
+            cv2.ellipse(shape, (int(c[0]), int(c[1])), axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+        elif kind == 1:
+            box = ((float(c[0]), float(c[1])), (side, side * float(rng.uniform(0.2, 1.0))), float(rng.uniform(0, 180)))
+            cv2.fillPoly(shape, [cv2.boxPoints(box).astype(np.int32)], 1)
+        else:
+            n = int(rng.integers(3, 8))
+            angles = np.sort(rng.uniform(0, 2 * np.pi, size=n))
+            radii = rng.uniform(0.3, 0.5, size=n) * side
+            poly = np.stack([c[0] + radii * np.cos(angles), c[1] + radii * np.sin(angles)], axis=1)
+            cv2.fillPoly(shape, [poly.astype(np.int32)], 1)
+        sel = shape.astype(bool)
+        if rng.random() < 0.5:
+            fill = procedural_background(rng, h, w)
+            out[sel] = fill[sel]
+        else:
+            out[sel] = rng.integers(0, 256, size=3).astype(np.uint8)
+        occluded |= shape
+    return out, occluded.astype(bool)
+
+
+def color_jitter(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Random brightness, contrast, saturation and hue of an (H, W, 3) uint8 RGB image."""
+    img = image.astype(np.float32)
+    img *= 1.0 + float(rng.uniform(-cfg.brightness, cfg.brightness))
+    mean = float(img.mean())
+    img = mean + (img - mean) * (1.0 + float(rng.uniform(-cfg.contrast, cfg.contrast)))
+    grey = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    img = grey[..., None] + (img - grey[..., None]) * (1.0 + float(rng.uniform(-cfg.saturation, cfg.saturation)))
+    out = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    if cfg.hue_deg > 0:
+        shift = int(round(float(rng.uniform(-cfg.hue_deg, cfg.hue_deg)) / 2.0))  # OpenCV hue unit: 2 degrees
+        if shift:
+            hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)
+            hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 180).astype(np.uint8)
+            out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    return out
+
+
+def gaussian_blur(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Gaussian blur with σ drawn from ``cfg.blur_sigma_range`` (px)."""
+    sigma = float(rng.uniform(*cfg.blur_sigma_range))
+    return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma) if sigma > 0 else image
+
+
+def gaussian_noise(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Additive Gaussian noise with σ drawn from ``cfg.noise_std_range`` (grey levels)."""
+    std = float(rng.uniform(*cfg.noise_std_range))
+    noise = rng.standard_normal(image.shape, dtype=np.float32) * std
+    return np.clip(image.astype(np.float32) + noise + 0.5, 0, 255).astype(np.uint8)
+
+
+def augment_appearance(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+    *,
+    mask: np.ndarray | None = None,
+    joints_2d: np.ndarray | None = None,
+    backgrounds: BackgroundSource | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The RGB appearance augmentations in order: background, occluders, colour, blur, noise.
+
+    Args:
+        image: (H, W, 3) uint8 RGB crop.
+        mask: (H, W) hand mask of the crop (float in [0, 1]); background replacement is skipped without one.
+        joints_2d: (J, 2) joints in crop pixels: occluders are placed near them.
+        backgrounds: where replacement backgrounds come from (default: procedural textures).
+
+    Returns:
+        (image, occluded): the augmented image and the (H, W) bool mask of pixels hidden by occluders (None when
+        no occluder was drawn).
+    """
+    h, w = image.shape[:2]
+    out = image
+    occluded = None
+    if cfg.background and mask is not None and rng.random() < cfg.background_prob:
+        bg = backgrounds.sample(rng, h, w) if backgrounds is not None else procedural_background(rng, h, w)
+        out = replace_background(out, mask, bg)
+    if cfg.occlusion and rng.random() < cfg.occlusion_prob:
+        out, occluded = add_occluders(out, rng, cfg, joints_2d)
+    if cfg.color:
+        out = color_jitter(out, rng, cfg)
+    if cfg.blur and rng.random() < cfg.blur_prob:
+        out = gaussian_blur(out, rng, cfg)
+    if cfg.noise and rng.random() < cfg.noise_prob:
+        out = gaussian_noise(out, rng, cfg)
+    return out, occluded
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Depth
+# --------------------------------------------------------------------------------------------------------------
+
+
+def augment_depth(depth_mm: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Depth noise and holes on a depth crop in mm (0 = invalid); returns a new (H, W) float32 array.
+
+    Noise: Gaussian, σ = ``depth_noise_mm``, on valid pixels only. Holes: up to ``max_holes`` random ellipses set
+    to 0 (with probability ``hole_prob``) and a random share (up to ``dropout_max``) of single pixels set to 0.
+    """
+    out = np.array(depth_mm, dtype=np.float32, copy=True)
+    valid = out > 0
+    if cfg.depth_noise and cfg.depth_noise_mm > 0:
+        noise = rng.standard_normal(out.shape, dtype=np.float32) * np.float32(cfg.depth_noise_mm)
+        out[valid] += noise[valid]
+        out[valid & (out <= 0)] = 0.0
+    if cfg.depth_holes:
+        h, w = out.shape
+        if rng.random() < cfg.hole_prob:
+            holes = np.zeros((h, w), np.uint8)
+            for _ in range(int(rng.integers(1, max(1, cfg.max_holes) + 1))):
+                r = float(rng.uniform(*cfg.hole_size_range)) * min(h, w)
+                axes = (max(1, int(r)), max(1, int(r * rng.uniform(0.3, 1.0))))
+                center = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+                cv2.ellipse(holes, center, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+            out[holes.astype(bool)] = 0.0
+        if cfg.dropout_max > 0:
+            out[rng.random((h, w), dtype=np.float32) < float(rng.uniform(0, cfg.dropout_max))] = 0.0
+    return out
