@@ -225,8 +225,12 @@ _NYU = [
     "thumb_tip", "thumb_ip", "thumb_mcp", "wrist_side_2", "wrist_side_1", "palm_center",
 ]  # fmt: skip
 NYU_SUBSET_IDS: tuple[int, ...] = (0, 3, 6, 9, 12, 15, 18, 21, 24, 25, 27, 30, 31, 32)
-# LSMV (20): thumb, index, middle, ring, pinky, each 4 joints from base to tip; no wrist.
-_LSMV = _finger_block(FINGER_PARTS, FINGERS, reverse=False)
+# LSMV (20): the finger joints in the line order of its *_joints.txt / *_jointsCam_*.txt files, Leap Motion names
+# F4 (index), F3 (middle), F1 (pinky), F2 (ring), TH (thumb), each KNU1_A, KNU1_B, KNU2_A, KNU3_A = PIP, MCP, DIP, tip
+# (thumb: MCP, CMC, IP, tip); the PALM_POSITION / PALM_NORMAL lines that follow have no joint here. No wrist.
+_LSMV = [f"{f}_{p}" for f in ("index", "middle", "pinky", "ring") for p in ("pip", "mcp", "dip", "tip")] + [
+    "thumb_mcp", "thumb_cmc", "thumb_ip", "thumb_tip",
+]  # fmt: skip
 
 _EXTRA = {"palm_center": -1, "wrist_side_1": -1, "wrist_side_2": -1}
 
@@ -264,7 +268,13 @@ CONVENTIONS: dict[str, JointConvention] = {
             "centre have no canonical counterpart.",
             _EXTRA,
         ),
-        _convention("lsmv", _LSMV, "LSMV (Leap Motion, 20 joints): no wrist joint.", _EXTRA),
+        _convention(
+            "lsmv",
+            _LSMV,
+            "LSMV (Leap Motion, 20 joints) in its files' line order: index, middle, pinky, ring, thumb, each "
+            "KNU1_A, KNU1_B, KNU2_A, KNU3_A; no wrist joint.",
+            _EXTRA,
+        ),
     )
 }
 ALIASES = {"coco_wholebody": "coco_wholebody_hand", "interhand2.6m": "interhand", "freihand2d": "freihand"}
