@@ -1,0 +1,501 @@
+"""The torch datasets: reader -> crop -> augment -> ``codec.encode``, one sample at a time.
+
+:class:`HandPoseDataset` turns any ``Sequence[Sample]`` (a reader, the synthetic world) into what a registered model
+trains on: the ``input`` tensor its :class:`~handpose.models.base.ModelSpec` asks for, the ``targets`` its codec
+builds, and the ``meta`` needed to carry predictions back to the image frame (:func:`uncrop_batch`) and to score
+them. :class:`KeypointGestureDataset` feeds GestureNet ("Multihead Self Attention Hand Pose Estimation", §3.4): two
+rows of 21 scale-normalised 2D points (Eq. 1: relative to the wrist, divided by the index finger's MCP -> PIP bone)
+and a gesture label.
+
+Randomness: every item draws from ``np.random.default_rng([seed, epoch, index])``, so an item is the same whichever
+worker builds it and in whichever order, and nothing depends on a global random state. Call ``set_epoch`` before
+each epoch (the trainer does); with ``persistent_workers=True`` the workers keep the epoch they were started with,
+so use non-persistent workers (DataLoader's default) for per-epoch augmentation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..codecs.base import Codec
+from ..errors import ConfigError, DataError
+from ..geometry import normalize_scale, xyz_to_uvd
+from ..models.base import ModelSpec
+from ..skeleton import NUM_JOINTS, JointConvention
+from .augment import AugmentConfig, augment_appearance, augment_depth, flip_handedness, sample_geometry
+from .backgrounds import BackgroundSource
+from .crop import CropConfig, CropInfo, crop_sample, joints_to_frame, normalize_depth, resolve_mode, uncrop
+from .sample import Sample
+from .skeleton_image import render_skeleton_image
+
+#: the joint frames :class:`HandPoseDataset` can give a codec
+POSE_FRAMES = ("crop_px", "crop_uvd", "root_relative_mm")
+
+
+def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The random generator of one item: a function of (seed, epoch, index) only."""
+    return np.random.default_rng([int(seed), int(epoch), int(index)])
+
+
+def worker_init_fn(worker_id: int) -> None:  # noqa: ARG001 - DataLoader's signature
+    """DataLoader ``worker_init_fn``: one OpenCV / torch thread per worker, so workers do not oversubscribe."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def _as_tensor(value: np.ndarray) -> torch.Tensor:
+    arr = np.asarray(value)
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+@dataclass
+class _Conversion:
+    """Canonical 21 joints -> the model's joint order."""
+
+    convention: JointConvention | None
+
+    def joints(self, j: np.ndarray | None) -> np.ndarray | None:
+        if j is None or self.convention is None:
+            return j
+        return self.convention.from_canonical(j)
+
+    def flags(self, f: np.ndarray) -> np.ndarray:
+        if self.convention is None:
+            return np.asarray(f, dtype=bool)
+        out = self.convention.from_canonical(np.asarray(f, dtype=np.float64)[:, None])[:, 0]
+        return np.nan_to_num(out, nan=0.0) > 0
+
+
+class HandPoseDataset(Dataset):
+    """reader -> crop -> augment -> ``codec.encode``, for one model.
+
+    Args:
+        reader: any ``Sequence[Sample]`` (a dataset reader, ``SyntheticDataset``, a list).
+        spec: the model's spec: modality, input size and channels, joints, task.
+        codec: the model's codec; ``codec.frame`` picks the joints it is given ("crop_px", "crop_uvd",
+            "root_relative_mm"; "label" codecs train on :class:`KeypointGestureDataset`).
+        crop: crop settings (default :class:`CropConfig`: mode "auto" = cube for depth, whole frame for a
+            skeleton-detection model, bbox otherwise).
+        augment: augmentation settings (default :class:`AugmentConfig`); used only when ``train``.
+        train: training mode (augmentation and bbox centre noise on) or evaluation (deterministic crops).
+        seed: the run's seed; items are random functions of (seed, epoch, index).
+        backgrounds: replacement backgrounds (default: procedural textures).
+        convention: when ``spec.num_joints`` is not 21, the joint convention mapping canonical joints to the
+            model's order (``handpose.skeleton`` conventions).
+        indices: use only these reader indices (default: all).
+        target_weight: which joints the codec supervises: "labelled" (every joint the dataset labels, occluded
+            or not; the default) or "visible" (the sample's visibility flags).
+        skeleton_line_width, skeleton_blob_sigma: drawing of the skeleton channel when ``spec.in_channels == 4``.
+
+    Each item is a dict:
+        ``input``: float32 tensor of ``spec.input_shape()[1:]`` (RGB in [0, 1], channels R, G, B (+ skeleton);
+            depth: the cube crop in [-1, 1]).
+        ``targets``: the codec's dict as tensors. Missing joints reach the codec as 0 with weight 0.
+        ``meta``: ``index`` (reader index); the crop (:meth:`CropInfo.to_meta`): ``affine`` (2, 3),
+            ``output_size`` (W, H), ``crop_mode``, ``rotation_deg``, ``flip``, ``cube_center_mm`` (3,),
+            ``cube_size_mm`` (3,), ``intrinsics`` (fx, fy, cx, cy, width, height), ``root_mm`` (3,), NaN where
+            unknown; the ground truth in the image frame, in the model's joint order: ``joints_2d`` (J, 2) px,
+            ``joints_3d`` (J, 3) mm (NaN where missing), ``joint_mask`` (J,), ``visibility`` (J,) (False where an
+            augmentation occluder covers the joint), ``in_crop`` (J,) (the joint lies inside the input);
+            ``handedness`` ("left", "right" or "", as seen in the input, i.e. swapped by a flip), ``has_hand``,
+            ``bbox`` (4,) px (NaN for none), ``gesture`` (-1 if unknown), ``source``.
+    """
+
+    def __init__(
+        self,
+        reader: Sequence[Sample],
+        spec: ModelSpec,
+        codec: Codec,
+        *,
+        crop: CropConfig | None = None,
+        augment: AugmentConfig | None = None,
+        train: bool = False,
+        seed: int = 0,
+        backgrounds: BackgroundSource | None = None,
+        convention: JointConvention | None = None,
+        indices: Sequence[int] | None = None,
+        target_weight: str = "labelled",
+        skeleton_line_width: float = 4.0,
+        skeleton_blob_sigma: float = 3.0,
+    ) -> None:
+        if spec.modality not in ("rgb", "depth") or spec.input_size is None:
+            raise ConfigError(
+                f"{spec.name} takes {spec.modality} input; use KeypointGestureDataset for keypoint models",
+                field="model",
+            )
+        frame = getattr(codec, "frame", None)
+        if frame not in POSE_FRAMES:
+            raise ConfigError(
+                f"codec {type(codec).__name__} works in frame {frame!r}; HandPoseDataset gives {POSE_FRAMES}",
+                field="codec.frame",
+            )
+        if spec.modality == "rgb" and spec.in_channels not in (3, 4):
+            raise ConfigError(f"RGB models take 3 or 4 channels, {spec.name} asks {spec.in_channels}", field="model")
+        if spec.modality == "depth" and spec.in_channels != 1:
+            raise ConfigError(f"depth models take 1 channel, {spec.name} asks {spec.in_channels}", field="model")
+        if spec.num_joints != NUM_JOINTS and (convention is None or convention.num_joints != spec.num_joints):
+            raise ConfigError(
+                f"{spec.name} predicts {spec.num_joints} joints: pass the joint convention of that order",
+                field="convention",
+            )
+        if target_weight not in ("labelled", "visible"):
+            raise ConfigError(f"must be 'labelled' or 'visible', got {target_weight!r}", field="target_weight")
+        self.reader = reader
+        self.spec = spec
+        self.codec = codec
+        self.frame: str = frame
+        self.crop = crop or CropConfig()
+        self.augment = augment or AugmentConfig()
+        self.train = bool(train)
+        self.seed = int(seed)
+        self.epoch = 0
+        self.backgrounds = backgrounds
+        self.conversion = _Conversion(convention if spec.num_joints != NUM_JOINTS else None)
+        self.indices = np.arange(len(reader)) if indices is None else np.asarray(indices, dtype=np.int64)
+        self.target_weight = target_weight
+        self.mode = resolve_mode(self.crop, spec.modality, spec.task)
+        if self.frame == "crop_uvd" and self.mode != "cube":
+            raise ConfigError(f"codec frame 'crop_uvd' needs cube crops, not {self.mode!r}", field="crop.mode")
+        self.skeleton_line_width = float(skeleton_line_width)
+        self.skeleton_blob_sigma = float(skeleton_blob_sigma)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch (changes every item's augmentation)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} items")
+        index = int(self.indices[i])
+        sample = self.reader[index].validate()
+        return self.build(sample, index)
+
+    # ----------------------------------------------------------------------------------------------------------
+
+    def build(self, sample: Sample, index: int) -> dict[str, Any]:
+        """Build the item of one sample (``index`` seeds its randomness and is reported in ``meta``)."""
+        spec, aug = self.spec, self.augment
+        where = sample.source or None
+        if spec.modality == "rgb" and sample.image is None:
+            raise DataError(f"{spec.name} needs RGB images but the sample has none", path=where)
+        if spec.modality == "depth" and sample.depth is None:
+            raise DataError(f"{spec.name} needs depth frames but the sample has none", path=where)
+        rng = item_rng(self.seed, self.epoch, index)
+        geometry = sample_geometry(rng, aug, self.mode) if self.train else None
+        cropped = crop_sample(
+            sample,
+            self.crop,
+            spec.input_size,  # type: ignore[arg-type]
+            mode=self.mode,
+            geometry=geometry,
+            rng=rng,
+            center_noise=self.train and aug.translation,
+        )
+        info = cropped.info
+        ow, oh = info.output_size
+
+        j2, j3 = sample.joints_2d, sample.joints_3d
+        if not sample.has_hand:
+            j2 = j3 = None
+        labelled = np.asarray(sample.joint_mask, bool).copy()
+        for arr in (j2, j3):
+            if arr is not None:
+                labelled &= np.all(np.isfinite(arr), axis=1)
+        if j2 is None and j3 is None:
+            labelled[:] = False
+        crop_px = self._crop_px(info, j2, j3)
+        in_crop = np.all(np.isfinite(crop_px), axis=1) & np.all(
+            (crop_px >= -0.5) & (crop_px <= np.array([ow - 0.5, oh - 0.5])), axis=1
+        )
+        visibility = np.asarray(sample.visibility, bool) & labelled
+
+        # pixels
+        if spec.modality == "rgb":
+            image = cropped.image
+            if self.train:
+                image, occluded = augment_appearance(
+                    image,
+                    rng,
+                    aug,
+                    mask=cropped.mask,
+                    joints_2d=crop_px[labelled],
+                    backgrounds=self.backgrounds,
+                )
+                if occluded is not None:
+                    px = np.clip(np.round(np.nan_to_num(crop_px)).astype(int), 0, [ow - 1, oh - 1])
+                    visibility &= ~(occluded[px[:, 1], px[:, 0]] & in_crop)
+            chans = [np.transpose(image, (2, 0, 1)).astype(np.float32) / 255.0]
+            if spec.in_channels == 4:
+                skel = render_skeleton_image(
+                    np.where(labelled[:, None], crop_px, np.nan),
+                    oh,
+                    ow,
+                    visibility=labelled,
+                    line_width=self.skeleton_line_width,
+                    blob_sigma=self.skeleton_blob_sigma,
+                )
+                chans.append(skel[None])
+            x = np.concatenate(chans, axis=0)
+        else:
+            depth = cropped.depth_mm
+            if self.train:
+                depth = augment_depth(depth, rng, aug)
+            x = normalize_depth(depth, info)[None]
+
+        # targets
+        if self.frame == "crop_px":
+            joints = crop_px
+        else:
+            if self.frame == "root_relative_mm" and j3 is None:
+                if sample.has_hand:
+                    raise DataError(f"codec frame {self.frame!r} needs 3D joints; the sample has none", path=where)
+                joints = np.zeros((NUM_JOINTS, 3))
+            elif not sample.has_hand:
+                joints = np.zeros((NUM_JOINTS, 3))
+            else:
+                joints = joints_to_frame(info, self.frame, j2, j3)
+        weight = visibility if self.target_weight == "visible" else labelled
+        conv = self.conversion
+        joints_m = conv.joints(joints)
+        weight_m = conv.flags(weight) & np.all(np.isfinite(joints_m), axis=1)
+        joints_m = np.where(weight_m[:, None], joints_m, 0.0)
+        encoded = self.codec.encode(joints_m, weight_m)
+        targets = {k: _as_tensor(v) for k, v in encoded.items()}
+
+        # meta: ground truth in the image frame, in the model's joint order
+        gt2 = j2
+        if gt2 is None and j3 is not None and sample.intrinsics is not None:
+            gt2 = xyz_to_uvd(j3, sample.intrinsics)[:, :2]
+        nan2, nan3 = np.full((NUM_JOINTS, 2), np.nan), np.full((NUM_JOINTS, 3), np.nan)
+        gt2 = np.where(labelled[:, None], gt2, np.nan) if gt2 is not None else nan2
+        gt3 = np.where(labelled[:, None], j3, np.nan) if j3 is not None else nan3
+        meta: dict[str, Any] = {
+            "index": index,
+            **info.to_meta(),
+            "joints_2d": conv.joints(gt2),
+            "joints_3d": conv.joints(gt3),
+            "joint_mask": conv.flags(labelled),
+            "visibility": conv.flags(visibility),
+            "in_crop": conv.flags(in_crop),
+            "handedness": flip_handedness(sample.handedness, info.flip) or "",
+            "has_hand": bool(sample.has_hand),
+            "bbox": np.full(4, np.nan) if sample.bbox is None else np.asarray(sample.bbox, dtype=np.float64),
+            "gesture": -1 if sample.gesture is None else int(sample.gesture),
+            "source": sample.source,
+        }
+        return {"input": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), "targets": targets, "meta": meta}
+
+    @staticmethod
+    def _crop_px(info: CropInfo, j2: np.ndarray | None, j3: np.ndarray | None) -> np.ndarray:
+        if j2 is None and (j3 is None or info.intrinsics is None):
+            return np.full((NUM_JOINTS, 2), np.nan)
+        return joints_to_frame(info, "crop_px", j2, j3)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Batching and going back
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _stack(values: list[Any]) -> Any:
+    first = values[0]
+    if isinstance(first, torch.Tensor):
+        return torch.stack(values)
+    if isinstance(first, str) or first is None:
+        return list(values)
+    if isinstance(first, (bool, np.bool_)):
+        return torch.tensor(values, dtype=torch.bool)
+    if isinstance(first, (int, np.integer)):
+        return torch.tensor(values, dtype=torch.int64)
+    if isinstance(first, (float, np.floating)):
+        return torch.tensor(values, dtype=torch.float64)
+    if isinstance(first, np.ndarray):
+        return torch.from_numpy(np.stack(values))
+    if isinstance(first, dict):
+        return {k: _stack([v[k] for v in values]) for k in first}
+    return list(values)
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Batch items of :class:`HandPoseDataset` / :class:`KeypointGestureDataset`.
+
+    ``input`` and every target are stacked (B, ...); in ``meta`` arrays become tensors (B, ...) keeping their
+    dtype (float64 for the crop geometry and ground truth, so going back stays exact), numbers become (B,)
+    tensors, and strings become lists.
+    """
+    if not items:
+        raise ValueError("cannot collate an empty batch")
+    return {key: _stack([item[key] for item in items]) for key in items[0]}
+
+
+def crop_infos(meta: dict[str, Any]) -> list[CropInfo]:
+    """The :class:`CropInfo` of each sample of a collated batch's ``meta``."""
+    n = len(meta["affine"])
+    return [CropInfo.from_meta(meta, b) for b in range(n)]
+
+
+def uncrop_batch(joints: Any, meta: dict[str, Any], frame: str) -> dict[str, np.ndarray | None]:
+    """Carry a batch of predictions from a codec frame back to the image frame.
+
+    Args:
+        joints: (B, J, D) joints in ``frame`` (numpy or a tensor), e.g. ``model.decode(outputs)["joints"]``.
+        meta: the collated ``meta`` of the batch.
+        frame: the codec's frame.
+
+    Returns:
+        ``{"joints_2d": (B, J, 2) px or None, "joints_3d": (B, J, 3) mm or None}`` (see :func:`uncrop`; rows a
+        frame cannot give are NaN).
+    """
+    j = joints.detach().cpu().numpy() if hasattr(joints, "detach") else np.asarray(joints)
+    j = j.astype(np.float64)
+    results = [uncrop(j[b], info, frame) for b, info in enumerate(crop_infos(meta))]
+    out: dict[str, np.ndarray | None] = {}
+    for key, dim in (("joints_2d", 2), ("joints_3d", 3)):
+        parts = [getattr(r, key) for r in results]
+        if all(p is None for p in parts):
+            out[key] = None
+        else:
+            out[key] = np.stack([np.full((j.shape[1], dim), np.nan) if p is None else p for p in parts])
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# GestureNet: keypoints and labels
+# --------------------------------------------------------------------------------------------------------------
+
+
+class KeypointGestureDataset(Dataset):
+    """2 x 21 scale-normalised 2D keypoints and a gesture label per item, for GestureNet.
+
+    The keypoints are made relative to the wrist and divided by the length of the index finger's MCP -> PIP bone
+    ("Multihead Self Attention Hand Pose Estimation", Eq. 1; :func:`handpose.geometry.normalize_scale`), then laid
+    out as 2 rows (x, y) of 21 columns. Missing joints (NaN) become 0 after normalisation.
+
+    Args:
+        joints_2d: (N, 21, 2) keypoints in pixels (any image frame: the normalisation removes position and scale).
+        labels: (N,) integer gesture ids.
+        train: apply ``jitter`` (and ``mirror_prob``).
+        jitter: σ of Gaussian noise added to each normalised coordinate at training time, in units of the index
+            bone (simulates the pose network's errors); 0 = none.
+        mirror_prob: at training time, the probability of mirroring x (a left hand seen as a right one).
+        handedness: optional (N,) "left" / "right"; with ``mirror_left`` left hands are mirrored to right ones.
+        mirror_left: mirror left hands (x -> -x) so every hand is seen as a right hand.
+        seed: the run's seed (items are random functions of seed, epoch and index).
+        codec: optional codec of frame "label" whose ``encode`` builds the targets from the label; default targets
+            are ``{"label": int64 scalar}``.
+
+    Raises:
+        DataError: naming the first sample whose wrist or index bone is missing or has zero length.
+    """
+
+    def __init__(
+        self,
+        joints_2d: np.ndarray,
+        labels: np.ndarray | Sequence[int],
+        *,
+        train: bool = False,
+        jitter: float = 0.0,
+        mirror_prob: float = 0.0,
+        handedness: Sequence[str | None] | None = None,
+        mirror_left: bool = False,
+        seed: int = 0,
+        codec: Codec | None = None,
+    ) -> None:
+        pts = np.asarray(joints_2d, dtype=np.float64)
+        lab = np.asarray(labels)
+        if pts.ndim != 3 or pts.shape[1:] != (NUM_JOINTS, 2):
+            raise DataError(f"keypoints must be (N, {NUM_JOINTS}, 2), got {pts.shape}", field="joints_2d")
+        if lab.shape != (len(pts),):
+            raise DataError(f"labels must be ({len(pts)},), got {lab.shape}", field="labels")
+        if len(lab) and (not np.issubdtype(lab.dtype, np.integer) or lab.min() < 0):
+            raise DataError("labels must be non-negative integers", field="labels")
+        if jitter < 0 or not 0 <= mirror_prob <= 1:
+            raise ConfigError("jitter must be >= 0 and mirror_prob in [0, 1]", field="jitter")
+        if codec is not None and getattr(codec, "frame", None) != "label":
+            raise ConfigError(f"codec {type(codec).__name__} is not a 'label' codec", field="codec.frame")
+        from ..skeleton import ROOT, SCALE_BONE
+
+        needed = [ROOT, *SCALE_BONE]
+        bad = ~np.all(np.isfinite(pts[:, needed]), axis=(1, 2))
+        if bad.any():
+            raise DataError(f"sample {int(np.argmax(bad))}: wrist or index MCP/PIP missing", field="joints_2d")
+        try:
+            norm, _ = normalize_scale(pts)
+        except DataError:
+            lengths = np.linalg.norm(pts[:, SCALE_BONE[1]] - pts[:, SCALE_BONE[0]], axis=-1)
+            first = int(np.argmax(~(lengths > 0)))
+            raise DataError(f"sample {first}: index finger bone has zero length", field="joints_2d") from None
+        norm = np.nan_to_num(norm, nan=0.0)
+        if mirror_left and handedness is not None:
+            left = np.array([h == "left" for h in handedness], dtype=bool)
+            if left.shape != (len(pts),):
+                raise DataError(f"handedness must have {len(pts)} entries", field="handedness")
+            norm[left, :, 0] *= -1.0
+        self.points = norm.astype(np.float32)  # (N, 21, 2)
+        self.labels = lab.astype(np.int64)
+        self.train = bool(train)
+        self.jitter = float(jitter)
+        self.mirror_prob = float(mirror_prob)
+        self.seed = int(seed)
+        self.epoch = 0
+        self.codec = codec
+
+    @classmethod
+    def from_samples(cls, samples: Sequence[Sample], **kwargs: Any) -> KeypointGestureDataset:
+        """Build from samples that have a hand, 2D joints and a gesture label (others are skipped).
+
+        Reads every sample (images too, for readers that decode them lazily); prefer the array constructor with
+        a reader's label arrays when it has them.
+        """
+        pts, labels, hands = [], [], []
+        for s in samples:
+            if s.has_hand and s.joints_2d is not None and s.gesture is not None:
+                pts.append(np.asarray(s.joints_2d, dtype=np.float64))
+                labels.append(int(s.gesture))
+                hands.append(s.handedness)
+        if not pts:
+            raise DataError("no sample has a hand, 2D joints and a gesture label", field="gesture")
+        kwargs.setdefault("handedness", hands)
+        return cls(np.stack(pts), np.asarray(labels, dtype=np.int64), **kwargs)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} items")
+        i = int(i) % len(self)
+        pts = self.points[i].copy()
+        if self.train and (self.jitter > 0 or self.mirror_prob > 0):
+            rng = item_rng(self.seed, self.epoch, i)
+            if self.jitter > 0:
+                pts += rng.normal(0.0, self.jitter, size=pts.shape).astype(np.float32)
+                pts[0] = 0.0  # the wrist stays the origin
+            if self.mirror_prob > 0 and rng.random() < self.mirror_prob:
+                pts[:, 0] *= -1.0
+        label = int(self.labels[i])
+        if self.codec is not None:
+            targets = {k: _as_tensor(v) for k, v in self.codec.encode(np.asarray(label)).items()}
+        else:
+            targets = {"label": torch.tensor(label, dtype=torch.int64)}
+        return {
+            "input": torch.from_numpy(np.ascontiguousarray(pts.T)),  # (2, 21)
+            "targets": targets,
+            "meta": {"index": i, "gesture": label},
+        }
