@@ -212,9 +212,8 @@ def replace_background(image: np.ndarray, mask: np.ndarray, background: np.ndarr
     Returns:
         (H, W, 3) uint8.
     """
-    alpha = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)[..., None]
-    out = alpha * image.astype(np.float32) + (1.0 - alpha) * background.astype(np.float32)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    alpha = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)
+    return cv2.blendLinear(image, background, alpha, 1.0 - alpha)
 
 
 def add_occluders(
@@ -269,20 +268,27 @@ def add_occluders(
 
 
 def color_jitter(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
-    """Random brightness, contrast, saturation and hue of an (H, W, 3) uint8 RGB image."""
-    img = image.astype(np.float32)
-    img *= 1.0 + float(rng.uniform(-cfg.brightness, cfg.brightness))
-    mean = float(img.mean())
-    img = mean + (img - mean) * (1.0 + float(rng.uniform(-cfg.contrast, cfg.contrast)))
-    grey = img @ np.array([0.299, 0.587, 0.114], np.float32)
-    img = grey[..., None] + (img - grey[..., None]) * (1.0 + float(rng.uniform(-cfg.saturation, cfg.saturation)))
-    out = np.clip(img + 0.5, 0, 255).astype(np.uint8)
-    if cfg.hue_deg > 0:
-        shift = int(round(float(rng.uniform(-cfg.hue_deg, cfg.hue_deg)) / 2.0))  # OpenCV hue unit: 2 degrees
-        if shift:
-            hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)
-            hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 180).astype(np.uint8)
-            out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    """Random brightness, contrast, saturation and hue of an (H, W, 3) uint8 RGB image.
+
+    Brightness multiplies every value by f; contrast scales the distance to the (brightened) mean grey level by c;
+    saturation scales each pixel's distance to its own grey (luma) by s; hue turns the colour wheel.
+    """
+    f = 1.0 + float(rng.uniform(-cfg.brightness, cfg.brightness))
+    c = 1.0 + float(rng.uniform(-cfg.contrast, cfg.contrast))
+    s = 1.0 + float(rng.uniform(-cfg.saturation, cfg.saturation))
+    hue = float(rng.uniform(-cfg.hue_deg, cfg.hue_deg)) if cfg.hue_deg > 0 else 0.0
+    # brightness and contrast are one affine map of the values: a lookup table
+    mean = f * float(np.mean(cv2.mean(image)[:3]))
+    lut = np.clip(np.arange(256, dtype=np.float64) * f * c + mean * (1.0 - c) + 0.5, 0, 255).astype(np.uint8)
+    out = cv2.LUT(image, lut)
+    if s != 1.0:
+        grey = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+        out = cv2.addWeighted(out, s, grey, 1.0 - s, 0.0)
+    shift = int(round(hue / 2.0))  # OpenCV's 8-bit hue unit is 2 degrees
+    if shift:
+        hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)
+        hsv[..., 0] = cv2.LUT(hsv[..., 0], ((np.arange(256) + shift) % 180).astype(np.uint8))
+        out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
     return out
 
 
@@ -295,8 +301,12 @@ def gaussian_blur(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfi
 def gaussian_noise(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
     """Additive Gaussian noise with σ drawn from ``cfg.noise_std_range`` (grey levels)."""
     std = float(rng.uniform(*cfg.noise_std_range))
-    noise = rng.standard_normal(image.shape, dtype=np.float32) * std
-    return np.clip(image.astype(np.float32) + noise + 0.5, 0, 255).astype(np.uint8)
+    noisy = rng.standard_normal(image.shape, dtype=np.float32)
+    noisy *= np.float32(std)
+    noisy += image
+    noisy += np.float32(0.5)
+    np.clip(noisy, 0, 255, out=noisy)
+    return noisy.astype(np.uint8)
 
 
 def augment_appearance(

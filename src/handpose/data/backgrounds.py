@@ -83,13 +83,19 @@ PROCEDURAL_KINDS: dict[str, Callable[[np.random.Generator, int, int], np.ndarray
 }
 
 
-def procedural_background(rng: np.random.Generator, height: int, width: int, kind: str | None = None) -> np.ndarray:
+def procedural_background(
+    rng: np.random.Generator, height: int, width: int, kind: str | None = None, max_detail: int = 96
+) -> np.ndarray:
     """A random procedural texture.
+
+    The texture is drawn at most ``max_detail`` px on its long side and resized to the output (linear, or nearest
+    for checkers), which keeps it cheap at any output size.
 
     Args:
         rng: the random generator.
         height, width: size in px.
         kind: one of :data:`PROCEDURAL_KINDS`, or None for a random kind (with a random second layer blended in).
+        max_detail: long side (px) of the drawn texture before resizing.
 
     Returns:
         (height, width, 3) uint8 RGB.
@@ -97,13 +103,19 @@ def procedural_background(rng: np.random.Generator, height: int, width: int, kin
     names = list(PROCEDURAL_KINDS)
     if kind is not None and kind not in PROCEDURAL_KINDS:
         raise DataError(f"unknown background kind {kind!r}; known: {', '.join(names)}", field="kind")
+    shrink = min(1.0, max_detail / max(height, width))
+    h, w = max(1, round(height * shrink)), max(1, round(width * shrink))
     first = kind or names[int(rng.integers(len(names)))]
-    img = PROCEDURAL_KINDS[first](rng, height, width)
+    img = PROCEDURAL_KINDS[first](rng, h, w)
     if kind is None and rng.random() < 0.5:
-        second = PROCEDURAL_KINDS[names[int(rng.integers(len(names)))]](rng, height, width)
+        second = PROCEDURAL_KINDS[names[int(rng.integers(len(names)))]](rng, h, w)
         alpha = float(rng.uniform(0.2, 0.5))
         img = (1 - alpha) * img + alpha * second
-    return np.clip(img, 0, 255).astype(np.uint8)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    if (h, w) != (height, width):
+        interp = cv2.INTER_NEAREST if first == "checker" else cv2.INTER_LINEAR
+        img = cv2.resize(img, (width, height), interpolation=interp)
+    return img
 
 
 class BackgroundSource:

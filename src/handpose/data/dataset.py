@@ -237,7 +237,9 @@ class HandPoseDataset(Dataset):
                 if occluded is not None:
                     px = np.clip(np.round(np.nan_to_num(crop_px)).astype(int), 0, [ow - 1, oh - 1])
                     visibility &= ~(occluded[px[:, 1], px[:, 0]] & in_crop)
-            chans = [np.transpose(image, (2, 0, 1)).astype(np.float32) / 255.0]
+            x = np.empty((spec.in_channels, oh, ow), np.float32)
+            for k in range(3):
+                np.multiply(image[..., k], np.float32(1.0 / 255.0), out=x[k])
             if spec.in_channels == 4:
                 skel = render_skeleton_image(
                     np.where(labelled[:, None], crop_px, np.nan),
@@ -247,8 +249,7 @@ class HandPoseDataset(Dataset):
                     line_width=self.skeleton_line_width,
                     blob_sigma=self.skeleton_blob_sigma,
                 )
-                chans.append(skel[None])
-            x = np.concatenate(chans, axis=0)
+                x[3] = skel
         else:
             depth = cropped.depth_mm
             if self.train:
