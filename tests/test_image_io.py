@@ -1,0 +1,141 @@
+"""Image and depth reading: values, encodings, and one typed error per way a file can be broken."""
+
+from __future__ import annotations
+
+import struct
+
+import cv2
+import numpy as np
+import pytest
+
+from handpose.data.image_io import read_depth, read_image, read_label_image, read_mask, read_msra_bin
+from handpose.errors import DataError
+
+from .conftest import fixture_path
+
+
+def _write(path, image_bgr_or_grey, ext=".png"):
+    ok, buf = cv2.imencode(ext, image_bgr_or_grey)
+    assert ok
+    path.write_bytes(buf.tobytes())
+    return path
+
+
+def test_read_image_is_rgb_uint8(tmp_path, rng):
+    rgb = rng.integers(0, 256, size=(12, 17, 3), dtype=np.uint8)
+    path = _write(tmp_path / "a.png", rgb[..., ::-1].copy())  # OpenCV writes BGR
+    out = read_image(path)
+    assert out.dtype == np.uint8 and out.shape == (12, 17, 3)
+    np.testing.assert_array_equal(out, rgb)  # PNG is lossless: channel order must be RGB
+
+
+def test_grey_and_alpha_images_become_rgb(tmp_path):
+    grey = np.arange(20, dtype=np.uint8).reshape(4, 5) * 10
+    out = read_image(_write(tmp_path / "g.png", grey))
+    assert out.shape == (4, 5, 3) and np.all(out == grey[..., None])
+    bgra = np.zeros((3, 3, 4), np.uint8)
+    bgra[..., 0], bgra[..., 2], bgra[..., 3] = 10, 200, 77  # blue 10, red 200
+    out = read_image(_write(tmp_path / "a.png", bgra))
+    assert out.shape == (3, 3, 3) and tuple(out[0, 0]) == (200, 0, 10)
+
+
+def test_real_fixture_jpeg_reads(tmp_path):
+    path = fixture_path("mmpose", "freihand", "00000355.jpg")
+    img = read_image(path)
+    assert img.shape == (224, 224, 3) and img.dtype == np.uint8 and img.std() > 10
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p, jpg: p, "file not found"),
+        (lambda p, jpg: (p.write_bytes(b""), p)[1], "empty file"),
+        (lambda p, jpg: (p.write_bytes(jpg[: len(jpg) // 2]), p)[1], "truncated JPEG"),
+        (lambda p, jpg: (p.write_bytes(b"\xff\xd8" + b"garbage" * 50 + b"\xff\xd9"), p)[1], "corrupt"),
+        (lambda p, jpg: (p.write_bytes(b"this is not an image at all"), p)[1], "corrupt"),
+    ],
+)
+def test_broken_images_raise_dataerror_naming_the_file(tmp_path, make, message):
+    jpg = fixture_path("mmpose", "freihand", "00000355.jpg").read_bytes()
+    path = make(tmp_path / "broken.jpg", jpg)
+    with pytest.raises(DataError, match=message) as err:
+        read_image(path)
+    assert str(path) in str(err.value)
+
+
+def test_truncated_png_and_directory(tmp_path):
+    png = cv2.imencode(".png", np.full((40, 40, 3), 90, np.uint8))[1].tobytes()
+    path = tmp_path / "t.png"
+    path.write_bytes(png[:-20])
+    with pytest.raises(DataError, match="truncated PNG"):
+        read_image(path)
+    with pytest.raises(DataError, match="not a regular file"):
+        read_image(tmp_path)
+
+
+def test_16bit_image_where_rgb_expected(tmp_path):
+    path = _write(tmp_path / "depth.png", np.full((8, 8), 1234, np.uint16))
+    with pytest.raises(DataError, match="16-bit .* 8-bit RGB image was expected") as err:
+        read_image(path)
+    assert "depth.png" in str(err.value)
+
+
+def test_png16_depth_in_mm(tmp_path):
+    depth = np.array([[0, 1, 500], [65535, 800, 3]], np.uint16)
+    out = read_depth(_write(tmp_path / "d.png", depth))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, depth.astype(np.float32))
+    with pytest.raises(DataError, match="single-channel 16-bit"):
+        read_depth(_write(tmp_path / "rgb.png", np.zeros((2, 2, 3), np.uint8)))
+
+
+def test_packed_depth_encodings(tmp_path):
+    d = np.array([[0, 255, 256], [1000, 4095, 65535]], np.int64)
+    hi, lo = (d // 256).astype(np.uint8), (d % 256).astype(np.uint8)
+    zero = np.zeros_like(hi)
+    # NYU: high byte in G, low byte in B  (BGR order for OpenCV: B, G, R)
+    nyu = read_depth(_write(tmp_path / "nyu.png", np.dstack([lo, hi, zero])), "nyu")
+    np.testing.assert_array_equal(nyu, d)
+    # STB: low byte in R, high byte in G
+    stb = read_depth(_write(tmp_path / "stb.png", np.dstack([zero, hi, lo])), "stb")
+    np.testing.assert_array_equal(stb, d)
+    # RHD: high byte in R, low in G, 65535 = 5 m
+    rhd = read_depth(_write(tmp_path / "rhd.png", np.dstack([zero, lo, hi])), "rhd")
+    np.testing.assert_allclose(rhd, d * 5000.0 / 65535.0, rtol=1e-6)
+    with pytest.raises(DataError, match="unknown depth encoding"):
+        read_depth(tmp_path / "nyu.png", "kinect9")
+
+
+def _msra_bytes(width, height, box, values):
+    left, top, right, bottom = box
+    return struct.pack("<6I", width, height, left, top, right, bottom) + np.asarray(values, "<f4").tobytes()
+
+
+def test_msra_bin(tmp_path, rng):
+    crop = rng.uniform(300, 600, size=(5, 7)).astype(np.float32)
+    crop[0, 0] = 0
+    path = tmp_path / "000000_depth.bin"
+    path.write_bytes(_msra_bytes(320, 240, (100, 50, 107, 55), crop.ravel()))
+    depth, box = read_msra_bin(path)
+    assert depth.shape == (240, 320) and box == (100, 50, 107, 55)
+    np.testing.assert_array_equal(depth[50:55, 100:107], crop)
+    assert depth.sum() == pytest.approx(crop.sum(), rel=1e-6)  # nothing outside the box
+    np.testing.assert_array_equal(read_depth(path), depth)  # .bin -> msra_bin with encoding auto
+    path.write_bytes(_msra_bytes(320, 240, (100, 50, 107, 55), crop.ravel()[:-3]))
+    with pytest.raises(DataError, match="truncated MSRA depth file"):
+        read_msra_bin(path)
+    path.write_bytes(_msra_bytes(320, 240, (300, 50, 400, 55), []))
+    with pytest.raises(DataError, match="outside the 320x240 image"):
+        read_msra_bin(path)
+    path.write_bytes(b"\x01\x02")
+    with pytest.raises(DataError, match="header alone is 24"):
+        read_msra_bin(path)
+
+
+def test_masks(tmp_path):
+    grey = np.zeros((4, 4), np.uint8)
+    grey[1:3, 1:3] = 255
+    mask = read_mask(_write(tmp_path / "m.png", grey))
+    assert mask.dtype == bool and mask.sum() == 4 and mask[1, 1]
+    labels = np.array([[0, 1, 2], [17, 18, 33]], np.uint8)
+    np.testing.assert_array_equal(read_label_image(_write(tmp_path / "l.png", labels)), labels)
