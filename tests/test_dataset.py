@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import cv2
@@ -17,6 +18,7 @@ from handpose.data.dataset import (
     KeypointGestureDataset,
     collate,
     crop_infos,
+    hand_indices,
     uncrop_batch,
     worker_init_fn,
 )
@@ -252,10 +254,33 @@ def test_whole_frame_skeleton_model_with_no_hand_frames():
     assert np.abs(back[has_hand] - truth).max() < 1e-4
 
 
-def test_bbox_model_tolerates_no_hand_frames():
-    reader = TinyReader(n=2, no_hand_every=2, seed=8)
+class LabelledReader(TinyReader):
+    """A TinyReader with a label table, counting the samples it is asked for."""
+
+    reads = 0
+
+    def __getitem__(self, i: int) -> Sample:
+        self.reads += 1
+        return self.samples[i]
+
+    def joints_all(self) -> SimpleNamespace:
+        return SimpleNamespace(
+            joints_2d=np.stack([s.joints_2d if s.has_hand else np.full((21, 2), np.nan) for s in self.samples]),
+            joint_mask=np.stack([np.full(21, s.has_hand) for s in self.samples]),
+            gesture=np.array([-1 if s.gesture is None else s.gesture for s in self.samples]),
+            handedness=np.array([s.handedness for s in self.samples], dtype=object),
+        )
+
+
+def test_pose_models_leave_out_no_hand_frames_unless_asked():
+    reader = TinyReader(n=4, no_hand_every=2, seed=8)
     ds = HandPoseDataset(reader, spec(), IdentityCodec("crop_px"), train=True)
-    item = ds[1]
+    assert ds.indices.tolist() == [0, 2] and len(ds) == 2
+    # with a label table the frames are chosen without reading any sample
+    labelled = LabelledReader(n=4, no_hand_every=2, seed=8)
+    assert hand_indices(labelled).tolist() == [0, 2] and labelled.reads == 0
+    kept = HandPoseDataset(reader, spec(), IdentityCodec("crop_px"), train=True, hand_only=False)
+    item = kept[1]
     assert item["input"].shape == (3, 128, 128) and float(item["targets"]["weight"].sum()) == 0.0
 
 
@@ -348,6 +373,15 @@ def test_keypoint_gesture_dataset_jitter_mirror_and_errors(rng):
         KeypointGestureDataset(missing, [0, 1, 0, 1])
     with pytest.raises(DataError, match="labels"):
         KeypointGestureDataset(pts, [0, 1])
+
+
+def test_keypoint_gesture_dataset_from_reader_labels():
+    reader = LabelledReader(n=6, no_hand_every=3, seed=2)
+    ds = KeypointGestureDataset.from_reader(reader)
+    assert reader.reads == 0 and len(ds) == 4
+    hands = [s for s in reader.samples if s.has_hand]
+    assert [ds[i]["targets"]["label"].item() for i in range(4)] == [s.gesture for s in hands]
+    np.testing.assert_allclose(ds[1]["input"], KeypointGestureDataset.from_samples(hands)[1]["input"])
 
 
 def test_keypoint_gesture_dataset_from_samples(reader):

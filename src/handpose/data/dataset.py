@@ -51,6 +51,25 @@ def worker_init_fn(worker_id: int) -> None:  # noqa: ARG001 - DataLoader's signa
     torch.set_num_threads(1)
 
 
+def label_table(reader: Any) -> Any | None:
+    """The reader's label table (``reader.joints_all()``, with ``joints_2d``, ``joint_mask``, ``gesture``,
+    ``handedness`` arrays) when it has one, else None."""
+    getter = getattr(reader, "joints_all", None)
+    if getter is None:
+        return None
+    table = getter()
+    return table if hasattr(table, "joint_mask") and hasattr(table, "joints_2d") else None
+
+
+def hand_indices(reader: Sequence[Sample]) -> np.ndarray:
+    """Indices of the samples that show a hand (at least one labelled joint), read from the reader's label table
+    without decoding images when it has one (``joints_all()``), else by reading every sample."""
+    table = label_table(reader)
+    if table is not None:
+        return np.flatnonzero(np.asarray(table.joint_mask, bool).any(axis=1))
+    return np.array([i for i in range(len(reader)) if reader[i].has_hand], dtype=np.int64)
+
+
 def _as_tensor(value: np.ndarray) -> torch.Tensor:
     arr = np.asarray(value)
     if arr.dtype == np.float64:
@@ -92,7 +111,10 @@ class HandPoseDataset(Dataset):
         backgrounds: replacement backgrounds (default: procedural textures).
         convention: when ``spec.num_joints`` is not 21, the joint convention mapping canonical joints to the
             model's order (``handpose.skeleton`` conventions).
-        indices: use only these reader indices (default: all).
+        indices: use only these reader indices (default: all, or those of :func:`hand_indices` with ``hand_only``).
+        hand_only: leave out frames without a hand (default: True for bbox and cube crops, whose models learn a
+            pose, False for whole-frame detection models, which learn from no-hand frames too). Needs the reader's
+            label table (``joints_all()``); a reader without one is scanned once.
         target_weight: which joints the codec supervises: "labelled" (every joint the dataset labels, occluded
             or not; the default) or "visible" (the sample's visibility flags).
         skeleton_line_width, skeleton_blob_sigma: drawing of the skeleton channel when ``spec.in_channels == 4``.
@@ -124,6 +146,7 @@ class HandPoseDataset(Dataset):
         backgrounds: BackgroundSource | None = None,
         convention: JointConvention | None = None,
         indices: Sequence[int] | None = None,
+        hand_only: bool | None = None,
         target_weight: str = "labelled",
         skeleton_line_width: float = 4.0,
         skeleton_blob_sigma: float = 3.0,
@@ -161,9 +184,16 @@ class HandPoseDataset(Dataset):
         self.epoch = 0
         self.backgrounds = backgrounds
         self.conversion = _Conversion(convention if spec.num_joints != NUM_JOINTS else None)
-        self.indices = np.arange(len(reader)) if indices is None else np.asarray(indices, dtype=np.int64)
         self.target_weight = target_weight
         self.mode = resolve_mode(self.crop, spec.modality, spec.task)
+        if hand_only is None:
+            hand_only = self.mode != "whole"
+        if indices is not None:
+            self.indices = np.asarray(indices, dtype=np.int64)
+        elif hand_only:
+            self.indices = hand_indices(reader)
+        else:
+            self.indices = np.arange(len(reader))
         if self.frame == "crop_uvd" and self.mode != "cube":
             raise ConfigError(f"codec frame 'crop_uvd' needs cube crops, not {self.mode!r}", field="crop.mode")
         self.skeleton_line_width = float(skeleton_line_width)
@@ -471,6 +501,20 @@ class KeypointGestureDataset(Dataset):
             raise DataError("no sample has a hand, 2D joints and a gesture label", field="gesture")
         kwargs.setdefault("handedness", hands)
         return cls(np.stack(pts), np.asarray(labels, dtype=np.int64), **kwargs)
+
+    @classmethod
+    def from_reader(cls, reader: Sequence[Sample], **kwargs: Any) -> KeypointGestureDataset:
+        """Build from a reader's label table (``joints_all()``: no image is decoded), keeping the rows with a hand
+        and a gesture label; readers without a table are read sample by sample (:meth:`from_samples`)."""
+        table = label_table(reader)
+        if table is None:
+            return cls.from_samples(reader, **kwargs)
+        gesture = np.asarray(table.gesture, dtype=np.int64)
+        keep = (gesture >= 0) & np.asarray(table.joint_mask, bool).any(axis=1)
+        if not keep.any():
+            raise DataError("no sample has a hand, 2D joints and a gesture label", field="gesture")
+        kwargs.setdefault("handedness", list(np.asarray(table.handedness, dtype=object)[keep]))
+        return cls(np.asarray(table.joints_2d, dtype=np.float64)[keep], gesture[keep], **kwargs)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
