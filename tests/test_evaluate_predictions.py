@@ -1,0 +1,299 @@
+"""``handpose evaluate-predictions``: the published ICVL / NYU mean errors, the file formats, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from handpose.cli import main
+from handpose.commands.demo import PUBLISHED_MM
+from handpose.errors import DataError
+from handpose.evaluation import evaluate, evaluate_files, read_poses
+
+from .conftest import FIXTURES, fixture_path
+
+REPO = Path(__file__).resolve().parents[1]
+GT_FILES = {
+    "icvl": ("depth_eval", "groundtruth", "icvl", "icvl_test_groundtruth_label.txt"),
+    "nyu": ("depth_eval", "groundtruth", "nyu", "nyu_test_groundtruth_label.txt"),
+}
+JOINTS = {"icvl": 16, "nyu": 14}
+CAMERA = {"icvl": (240.99, 240.96, 160.0, 120.0), "nyu": (588.03, -587.07, 320.0, 240.0)}
+
+
+def published_from_readme() -> list[tuple[str, str, float | None]]:
+    """(dataset, file stem, published mean error or None) for every file the fixtures README lists."""
+    readme = FIXTURES / "README.md"
+    if not readme.is_file():
+        return []
+    text = readme.read_text(encoding="utf-8")
+    section = text[text.index("Published mean errors") :]
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith(("CVPR", "ECCV", "TMM", "JVCI", "IJCAI", "ICCVW", "CVWW")):
+            continue
+        for name, value in ((cells[0], cells[1]), (cells[2], cells[3])):
+            dataset = "icvl" if "_ICVL_" in name else "nyu"
+            rows.append((dataset, name, float(value) if re.fullmatch(r"\d+\.\d+", value) else None))
+    return rows
+
+
+PUBLISHED = published_from_readme()
+WITH_VALUES = [(d, n, v) for d, n, v in PUBLISHED if v is not None] or [("icvl", "missing-fixtures", None)]
+
+
+@pytest.fixture(scope="module")
+def ground_truth() -> dict:
+    cache: dict = {}
+
+    def get(dataset: str):
+        if dataset not in cache:
+            cache[dataset] = read_poses(fixture_path(*GT_FILES[dataset]), JOINTS[dataset], role="gt")
+        return cache[dataset]
+
+    return get
+
+
+def naive_mean_error(pred_uvd: np.ndarray, gt_uvd: np.ndarray, camera: tuple[float, ...]) -> float:
+    """The README's recipe written out: uvd -> xyz, per-joint error, mean over frames, then over joints."""
+    fx, fy, cx, cy = camera
+
+    def xyz(a: np.ndarray) -> np.ndarray:
+        return np.stack([(a[..., 0] - cx) * a[..., 2] / fx, (a[..., 1] - cy) * a[..., 2] / fy, a[..., 2]], -1)
+
+    return float(np.sqrt(((xyz(pred_uvd) - xyz(gt_uvd)) ** 2).sum(-1)).mean(0).mean())
+
+
+def test_readme_lists_twelve_files_and_the_demo_agrees() -> None:
+    fixture_path("README.md")
+    assert len(PUBLISHED) == 12
+    for dataset, name, value in PUBLISHED:
+        assert PUBLISHED_MM[dataset][name] == value
+
+
+@pytest.mark.parametrize(("dataset", "name", "published"), WITH_VALUES, ids=[n for _, n, _ in WITH_VALUES])
+def test_reproduces_published_mean_error(ground_truth, dataset: str, name: str, published: float) -> None:
+    pred_path = fixture_path("depth_eval", "results", dataset, f"{name}.txt")
+    gt = ground_truth(dataset)
+    report = evaluate(dataset, gt, read_poses(pred_path, JOINTS[dataset]))
+    assert report["frames"] == gt.num_frames
+    assert abs(report["mean_error_mm"] - published) <= 0.001, (name, report["mean_error_mm"], published)
+
+
+def test_icvl_prior_needs_an_explicit_frame_count(ground_truth, capsys) -> None:
+    pred = fixture_path("depth_eval", "results", "icvl", "CVWW15_ICVL_Prior.txt")
+    gt_path = fixture_path(*GT_FILES["icvl"])
+    # without --frames: a one-line error naming the prediction file, exit code 2
+    assert main(["evaluate-predictions", "--dataset", "icvl", "--gt", str(gt_path), "--pred", str(pred)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(pred) in err and "702 frames" in err and "--frames" in err
+    # with --frames 702: the first 702 ground-truth lines
+    assert (
+        main(
+            ["evaluate-predictions", "--dataset", "icvl", "--gt", str(gt_path), "--pred", str(pred)]
+            + ["--frames", "702", "--json"]
+        )
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    gt = ground_truth("icvl")
+    pred_uvd = read_poses(pred, 16).joints
+    assert report["frames"] == 702 and report["frames_in_gt"] == 1596 and report["frames_option"] == 702
+    assert report["mean_error_mm"] == pytest.approx(naive_mean_error(pred_uvd, gt.joints[:702], CAMERA["icvl"]))
+    # the same numbers against test_seq_1.txt (image path first, CRLF line endings), no --frames needed
+    seq1 = fixture_path("depth_eval", "groundtruth", "icvl", "test_seq_1.txt")
+    assert b"\r\n" in seq1.read_bytes()[:2000]
+    by_sequence = evaluate_files("icvl", seq1, pred)
+    assert by_sequence["mean_error_mm"] == pytest.approx(report["mean_error_mm"], abs=1e-12)
+
+
+def test_cli_json_and_out_folder(tmp_path, capsys) -> None:
+    gt = fixture_path(*GT_FILES["icvl"])
+    pred = fixture_path("depth_eval", "results", "icvl", "TMM21_ICVL_SRNet.txt")
+    out = tmp_path / "report"
+    args = ["evaluate-predictions", "--dataset", "ICVL", "--gt", str(gt), "--pred", str(pred), "--out", str(out)]
+    assert main(args + ["--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+
+    def no_nan(token: str) -> None:
+        raise AssertionError(f"non-strict JSON constant {token}")
+
+    written = json.loads((out / "report.json").read_text(), parse_constant=no_nan)
+    assert written == printed
+    assert abs(written["mean_error_mm"] - 6.152) <= 0.001
+    assert len(written["per_joint_error_mm"]) == 16 and len(written["success_rate"]["max"]) == 81
+    assert written["success_rate"]["max"][-1] <= 1.0 and written["success_rate"]["max"][0] == 0.0
+    for name in ("success_rate.png", "per_joint_error.png", "pck.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left behind
+    assert main(args[:-2]) == 0  # the rich table
+    table = capsys.readouterr().out
+    assert "6.152 mm" in table and "palm_center" in table
+
+
+def test_npz_and_text_formats_agree(tmp_path, ground_truth) -> None:
+    gt = ground_truth("icvl")
+    pred_txt = fixture_path("depth_eval", "results", "icvl", "JVCI18_ICVL_REN_9x6x6.txt")
+    reference = evaluate_files("icvl", gt.path, pred_txt, gt=gt)
+    pred_uvd = read_poses(pred_txt, 16).joints
+    np.savez(tmp_path / "pred_uvd.npz", uvd=pred_uvd)
+    assert evaluate_files("icvl", gt.path, tmp_path / "pred_uvd.npz", gt=gt)["mean_error_mm"] == pytest.approx(
+        reference["mean_error_mm"], abs=1e-12
+    )
+    # camera-space xyz on both sides gives the same numbers
+    fx, fy, cx, cy = CAMERA["icvl"]
+    for name, uvd in (("pred_xyz.npz", pred_uvd), ("gt_xyz.npz", gt.joints)):
+        xyz = np.stack([(uvd[..., 0] - cx) * uvd[..., 2] / fx, (uvd[..., 1] - cy) * uvd[..., 2] / fy, uvd[..., 2]], -1)
+        np.savez(tmp_path / name, xyz=xyz)
+    xyz_report = evaluate_files("icvl", tmp_path / "gt_xyz.npz", tmp_path / "pred_xyz.npz")
+    for key in ("mean_error_mm", "pa_mpjpe_mm", "pck3d_auc_20_50mm"):
+        assert xyz_report[key] == pytest.approx(reference[key], rel=1e-9)
+    # a valid mask: masked joints may be NaN and are left out
+    valid = np.ones((1596, 16), dtype=bool)
+    valid[:, 3] = False
+    masked = pred_uvd.copy()
+    masked[:, 3] = np.nan
+    np.savez(tmp_path / "gt_masked.npz", uvd=gt.joints, valid=valid)
+    with pytest.raises(DataError, match=r"pred_masked\.npz: uvd: NaN or infinite value at frame 0, joint 3"):
+        np.savez(tmp_path / "pred_masked.npz", uvd=masked)
+        evaluate_files("icvl", tmp_path / "gt_masked.npz", tmp_path / "pred_masked.npz")
+    np.savez(tmp_path / "pred_masked.npz", uvd=masked, valid=valid)  # its own mask allows the NaN
+    report = evaluate_files("icvl", tmp_path / "gt_masked.npz", tmp_path / "pred_masked.npz")
+    keep = [j for j in range(16) if j != 3]
+    assert report["per_joint_error_mm"][3] is None
+    expected = naive_mean_error(pred_uvd[:, keep], gt.joints[:, keep], CAMERA["icvl"])
+    assert report["mean_error_mm"] == pytest.approx(expected)
+
+
+def test_coco_json_predictions_matched_by_image_id(tmp_path, rng) -> None:
+    gt_path = fixture_path("mmpose", "onehand10k", "test_onehand10k.json")
+    data = json.loads(gt_path.read_text())
+    results = []
+    truth = {}
+    for ann in data["annotations"]:
+        kp = np.asarray(ann["keypoints"], dtype=float).reshape(21, 3)
+        pred = kp[:, :2] + rng.normal(0, 4, size=(21, 2))
+        truth[ann["image_id"]] = (kp, pred)
+        results.append(
+            {"image_id": ann["image_id"], "category_id": 1, "keypoints": np.c_[pred, np.ones(21)].ravel().tolist()}
+        )
+    results.reverse()  # order differs from the ground truth: matched by image_id
+    pred_path = tmp_path / "results.json"
+    pred_path.write_text(json.dumps(results))
+    report = evaluate_files("onehand10k", gt_path, pred_path)
+    errors = []
+    for kp, pred in truth.values():
+        labelled = kp[:, 2] > 0  # OneHand10K's (0, 0, 0) points are unlabelled
+        errors.extend(np.linalg.norm(pred[labelled] - kp[labelled, :2], axis=1))
+    assert report["epe_px"] == pytest.approx(np.mean(errors))
+    assert report["frames"] == 4 and set(report["pck_bbox"]) == {"0.05", "0.1", "0.2"}
+    assert 0.0 <= report["auc_0_30px"] <= 1.0
+    results.pop()
+    pred_path.write_text(json.dumps(results))
+    with pytest.raises(DataError, match="no prediction for 1 ground-truth frame"):
+        evaluate_files("onehand10k", gt_path, pred_path)
+
+
+def _write_lines(path: Path, rows: list[list[str]]) -> Path:
+    path.write_text("".join(" ".join(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def small_icvl(tmp_path, rng) -> tuple[Path, list[list[str]]]:
+    rows = [
+        [f"{v:.3f}" for v in np.c_[rng.uniform(50, 250, (16, 2)), rng.uniform(300, 500, 16)].ravel()] for _ in range(5)
+    ]
+    return _write_lines(tmp_path / "gt.txt", rows), rows
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("fewer_frames", r"pred\.txt: 4 frames but the ground truth .* has 5"),
+        ("wrong_joints", r"pred\.txt:3: expected 48 values \(16 joints x 3\), got 45"),
+        ("non_numeric", r"pred\.txt:2: not a number: 'abc' \(column 7\)"),
+        ("nan", r"pred\.txt:4: NaN or infinite value 'nan' \(column 10\)"),
+        ("unknown_dataset", r"unknown dataset 'icvx'"),
+        ("fourteen_joints", r"pred\.txt:1: expected 48 values .* got 42"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, small_icvl, capsys, case: str, message: str) -> None:
+    gt, rows = small_icvl
+    rows = [list(r) for r in rows]
+    dataset = "icvl"
+    if case == "fewer_frames":
+        rows = rows[:4]
+    elif case == "wrong_joints":
+        rows[2] = rows[2][:45]
+    elif case == "non_numeric":
+        rows[1][6] = "abc"
+    elif case == "nan":
+        rows[3][9] = "nan"
+    elif case == "unknown_dataset":
+        dataset = "icvx"
+    elif case == "fourteen_joints":
+        rows = [r[:42] for r in rows]
+    pred = _write_lines(tmp_path / "pred.txt", rows)
+    assert main(["evaluate-predictions", "--dataset", dataset, "--gt", str(gt), "--pred", str(pred)]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert captured.out == "" and "\n" not in err and err.startswith("handpose: error: ")
+    assert re.search(message, err), err
+
+
+def test_installed_command_in_a_subprocess(tmp_path, small_icvl) -> None:
+    gt, rows = small_icvl
+    good = _write_lines(tmp_path / "good.txt", rows)
+    exe = REPO / ".venv" / "bin" / "handpose"
+    if not exe.exists():
+        exe = Path(sys.executable).with_name("handpose")
+    env = {**os.environ, "COLUMNS": "120"}
+    ok = subprocess.run(
+        [str(exe), "evaluate-predictions", "--dataset", "icvl", "--gt", str(gt), "--pred", str(good), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["mean_error_mm"] == 0.0
+    rows[1][4] = "nan"
+    bad = _write_lines(tmp_path / "bad.txt", rows)
+    proc = subprocess.run(
+        [str(exe), "evaluate-predictions", "--dataset", "icvl", "--gt", str(gt), "--pred", str(bad)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and f"{bad}:2: NaN or infinite value" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_demo_prints_measured_beside_published(capsys, monkeypatch) -> None:
+    fixture_path("depth_eval")
+    # the ICVL files only, to keep the test fast (every published figure is checked above)
+    monkeypatch.setattr("handpose.commands.demo.PUBLISHED_MM", {"icvl": PUBLISHED_MM["icvl"]})
+    assert main(["demo", "--fixtures", str(FIXTURES)]) == 0
+    out = capsys.readouterr().out
+    assert "evaluation toolkit demo" in out and "not built yet" in out
+    row = next(line for line in out.splitlines() if "CVPR18_ICVL_V2V_PoseNet" in line)
+    assert re.search(r"1596 .* 6\.284 .* 6\.284 .* -0\.0004", row), row
+    assert "702 (first)" in out
+
+
+def test_demo_without_fixtures_is_one_line(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("HANDPOSE_FIXTURES", str(tmp_path / "nowhere"))
+    assert main(["demo"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "nowhere" in err
