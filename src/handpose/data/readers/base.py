@@ -305,7 +305,8 @@ def load_mat(path: Path, fields: Sequence[str]) -> dict[str, Any]:
         raise DataError(
             "MATLAB v7.3 (HDF5) .mat files are not supported; re-save it in MATLAB with save(..., '-v7')", path=path
         ) from None
-    except (MatReadError, ValueError, OSError, TypeError, EOFError) as exc:
+    except (MatReadError, ValueError, OSError, TypeError, EOFError, IndexError, KeyError, MemoryError) as exc:
+        # scipy's parser reports a damaged file through any of these
         raise DataError(f"corrupt or unreadable .mat file ({type(exc).__name__}: {exc})", path=path) from None
     for name in fields:
         if name not in mat:
