@@ -44,9 +44,9 @@ class DataConfig:
 
     format: str = "synthetic"
     root: str = "runs/data/synthetic-quick"
-    train_split: str = "train"
-    val_split: str = "val"
-    test_split: str = "test"
+    train_split: str | None = "train"
+    val_split: str | None = "val"
+    test_split: str | None = "test"
     batch_size: int = 32
     workers: int = 0
     max_train_samples: int = 0  # 0 = all

@@ -33,7 +33,7 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def create_model(name: str, **kwargs: Any) -> Any:
+def create_model(name: str, /, **kwargs: Any) -> Any:
     """Build the registered model ``name`` with keyword overrides of its config."""
     _load_zoo()
     if name not in _MODELS:

@@ -1,0 +1,45 @@
+"""``handpose evaluate CKPT --data ROOT [--format NAME] [--split NAME] [--out DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "evaluate"
+HELP = "evaluate a trained checkpoint on a dataset with its paper's metrics"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="checkpoint folder (or its model.safetensors / model.json)")
+    parser.add_argument("--data", default=None, help="dataset root (default: the one the model was trained on)")
+    parser.add_argument("--format", default=None, help="dataset format (default: the training format)")
+    parser.add_argument("--split", default=None, help="split to evaluate (default: the recipe's test split)")
+    parser.add_argument("--out", default=None, help="write metrics.json here")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..engine.run import run_evaluation
+    from ..io import write_json_atomic
+
+    metrics, _, info = run_evaluation(args.checkpoint, args.data, args.format, args.split, args.device, args.batch_size)
+    record = {"checkpoint": str(args.checkpoint), "model": info["model"], "metrics": metrics}
+    if args.out:
+        write_json_atomic(Path(args.out) / "metrics.json", record)
+    if args.json:
+        print(json.dumps(record, indent=2))
+        return 0
+    table = Table(title=f"{info['model']} on {args.data or 'its test split'}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in metrics.items():
+        table.add_row(k, f"{v:.4f}")
+    Console().print(table)
+    return 0

@@ -1,0 +1,81 @@
+"""Train or evaluate from a recipe: the functions behind ``handpose train`` and ``handpose evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..config import ExperimentConfig, from_dict
+from ..errors import CheckpointError
+from ..models.base import HandModel
+from .data import build_dataset, data_fingerprint, frame_joints, open_split
+from .evaluate import evaluate, predict, score
+from .trainer import TrainResult, fit, select_device
+
+
+def needs_fit(model: Any) -> bool:
+    """Whether the model learns something from the training labels before training (PCA prior, mean pose)."""
+    return type(model).fit_data is not HandModel.fit_data
+
+
+def run_training(cfg: ExperimentConfig, out_dir: str | Path, resume: bool = False) -> TrainResult:
+    """Build the model and data of ``cfg``, fit the model's data priors, and train (see :func:`fit`)."""
+    from ..data.dataset import collate
+    from ..registry import create_model
+
+    model = create_model(cfg.model.name, **cfg.model.kwargs)
+    reader = open_split(cfg.data, cfg.data.train_split)
+    train_set = build_dataset(model, cfg, cfg.data.train_split, train=True, reader=reader)
+    val_set = build_dataset(model, cfg, cfg.data.val_split, train=False)
+    if needs_fit(model):
+        # deterministic, so a resumed run refits exactly the same prior
+        model.fit_data(frame_joints(train_set))
+    return fit(
+        model,
+        train_set,
+        cfg,
+        out_dir,
+        val_set=val_set,
+        evaluate=evaluate,
+        collate=collate,
+        resume=resume,
+        data_fingerprint=data_fingerprint(reader, cfg.data),
+    )
+
+
+def experiment_from_checkpoint(info: dict[str, Any]) -> ExperimentConfig:
+    """The experiment config recorded in a checkpoint's sidecar."""
+    raw = info.get("config") or {}
+    try:
+        return from_dict(ExperimentConfig, raw, "checkpoint sidecar")
+    except Exception as exc:  # noqa: BLE001 - an old or hand-edited sidecar
+        raise CheckpointError(f"the sidecar's config is not valid: {exc}") from None
+
+
+def run_evaluation(
+    checkpoint: str | Path,
+    data_root: str | Path | None = None,
+    fmt: str | None = None,
+    split: str | None = None,
+    device: str = "auto",
+    batch_size: int = 64,
+) -> tuple[dict[str, float], Any, dict[str, Any]]:
+    """Evaluate a checkpoint on a dataset split (default: the test split of the data it was trained on).
+
+    Returns:
+        (metrics, predictions, sidecar).
+    """
+    from .checkpoint import load_checkpoint
+
+    dev = select_device(device)
+    model, info = load_checkpoint(checkpoint, map_location=dev)
+    cfg = experiment_from_checkpoint(info)
+    if data_root is not None:
+        cfg.data.root = str(data_root)
+    if fmt is not None:
+        cfg.data.format = fmt
+    split = split or cfg.data.test_split
+    cfg.data.max_val_samples = 0
+    dataset = build_dataset(model, cfg, split, train=False)
+    preds = predict(model, dataset, dev, batch_size)
+    return score(preds), preds, info
