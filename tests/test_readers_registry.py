@@ -11,7 +11,7 @@ import pytest
 
 from handpose.cli import main
 from handpose.data.readers import FORMATS, list_formats, open_dataset
-from handpose.data.readers.summary import label_statistics
+from handpose.data.readers.summary import label_statistics, readers_overlay
 from handpose.data.sample import Sample
 from handpose.errors import ConfigError, DataError, UnknownNameError
 
@@ -91,3 +91,13 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, capsys):
     assert "expected KEY=VALUE" in capsys.readouterr().err
     assert main(["data", "formats"]) == 0
     assert "interhand" in capsys.readouterr().out.split()
+
+
+def test_readers_overlay_has_one_tile_per_hand():
+    readers = [
+        ("rhd", open_dataset(fixture_path("mmpose", "rhd"), "rhd")),
+        ("panoptic", open_dataset(fixture_path("mmpose", "panoptic"), "panoptic")),
+    ]
+    sheet = readers_overlay(readers, columns=3, tile=50)
+    assert sheet.shape == (3 * 50, 3 * 50, 3)  # 7 hands -> 3 rows of 3
+    assert sheet[100:150, 50:150].max() == 0 and sheet[100:150, :50].max() > 0  # tiles 8 and 9 stay empty

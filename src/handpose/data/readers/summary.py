@@ -143,10 +143,24 @@ def reader_overlay(reader: Reader, count: int = 32, seed: int = 0, columns: int 
     return overlay_sheet(samples, labels, columns=columns, tile=tile)
 
 
+def readers_overlay(readers: Sequence[tuple[str, Reader]], columns: int = 7, tile: int = 160) -> np.ndarray:
+    """One sheet with every sample of several readers, each tile labelled ``"<title> <index> <L/R>"``.
+
+    This is how ``docs/img/fixtures_overlay.png`` is made from the real fixtures (see ``docs/datasets.md``).
+    """
+    samples, labels = [], []
+    for title, reader in readers:
+        for i in range(len(reader)):
+            s = reader[i]
+            samples.append(s)
+            labels.append(f"{title} {_tile_label(i, s)}")
+    return overlay_sheet(samples, labels, columns=columns, tile=tile)
+
+
 def save_png(path: str | os.PathLike[str], image_rgb: np.ndarray) -> Path:
     """Write an RGB uint8 picture as PNG, atomically."""
     path = Path(path)
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:  # pragma: no cover - OpenCV always encodes uint8 RGB
         raise RuntimeError("PNG encoding failed")
     write_bytes_atomic(path, buf.tobytes())
