@@ -494,32 +494,27 @@ def _scaled_rotations(m: np.ndarray, var_p: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def _pa_block(p: np.ndarray, g: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-    """Aligned errors (c, J) for one block of (c, J, 3) frames; ``w`` (c, J) float weights or None."""
-    c, j, _ = p.shape
+    """Aligned errors (J, c) for one block of (c, J, 3) frames; ``w`` (c, J) 0/1 float weights or None."""
     dt = p.dtype
-    pp = p.transpose(2, 0, 1).copy()  # (3, c, J): each coordinate a contiguous plane (always a copy)
-    gg = g.transpose(2, 0, 1).copy()
+    pp = p.transpose(2, 1, 0).copy()  # (3, J, c): every (coordinate, joint) a contiguous run over the frames
+    gg = g.transpose(2, 1, 0).copy()
     if w is None:
-        # means by einsum, not BLAS: a threaded BLAS call stalls badly on a busy machine
-        pp -= (np.einsum("aij->ai", pp) / dt.type(j))[..., None]
-        gg -= (np.einsum("aij->ai", gg) / dt.type(j))[..., None]
-        wp = pp
+        pp -= pp.mean(axis=1, keepdims=True)
+        gg -= gg.mean(axis=1, keepdims=True)
+        wp, wg = pp, gg
     else:
-        pp *= w  # invalid joints were zeroed by the caller; weights are 0/1
-        gg *= w
-        count = np.maximum(w.sum(axis=1, keepdims=True), 1)  # (c, 1); frames with no valid joint are masked later
-        mu_p = pp.sum(axis=2, keepdims=True) / count
-        mu_g = gg.sum(axis=2, keepdims=True) / count
-        pp -= mu_p
-        gg -= mu_g
-        wp = pp * w
-    m = np.empty((9, c), dtype=np.float64)
+        wt = np.ascontiguousarray(w.T)  # (J, c); invalid joints were zeroed by the caller
+        count = np.maximum(wt.sum(axis=0), 1)  # frames with no valid joint are masked out later
+        pp -= (pp * wt).sum(axis=1, keepdims=True) / count
+        gg -= (gg * wt).sum(axis=1, keepdims=True) / count
+        wp, wg = pp * wt, gg * wt
+    m = np.empty((9, p.shape[0]), dtype=np.float64)
     for a in range(3):
         for b in range(3):
-            m[3 * a + b] = np.einsum("ij,ij->i", gg[a] if w is None else gg[a] * w, wp[b])
-    var_p = np.einsum("aij,aij->i", wp, wp).astype(np.float64)
+            m[3 * a + b] = np.einsum("jc,jc->c", wg[a], wp[b])
+    var_p = np.einsum("ajc,ajc->c", wp, wp).astype(np.float64)
     sr, ok = _scaled_rotations(m, var_p)
-    sr = sr.astype(dt)[:, :, None]  # (9, c, 1)
+    sr = sr.astype(dt)  # (9, c), broadcast over the joints
     acc = None
     for a in range(3):
         qa = sr[3 * a] * pp[0]
@@ -528,12 +523,12 @@ def _pa_block(p: np.ndarray, g: np.ndarray, w: np.ndarray | None) -> np.ndarray:
         qa -= gg[a]
         qa *= qa
         acc = qa if acc is None else acc + qa
-    errors = np.sqrt(acc)
+    errors = np.sqrt(acc)  # (J, c)
     if not ok.all():  # reflections, near-planar or degenerate frames: the SVD of geometry.procrustes_align
         idx = np.flatnonzero(~ok)
         idx = idx[np.isfinite(p[idx]).all(axis=(1, 2)) & np.isfinite(g[idx]).all(axis=(1, 2))]
         aligned = procrustes_align(p[idx], g[idx], None if w is None else w[idx] > 0)
-        errors[idx] = np.linalg.norm(aligned - g[idx], axis=-1)
+        errors[:, idx] = np.linalg.norm(aligned - g[idx], axis=-1).T
     return errors
 
 
@@ -567,7 +562,7 @@ def pa_joint_errors(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None =
     errors = np.empty((n, j), dtype=pred.dtype)
     for s in range(0, n, _BLOCK):  # blocks of frames, each fully vectorised
         w = None if mask is None else mask[s : s + _BLOCK].astype(pred.dtype)
-        errors[s : s + _BLOCK] = _pa_block(pred[s : s + _BLOCK], gt[s : s + _BLOCK], w)
+        errors[s : s + _BLOCK] = _pa_block(pred[s : s + _BLOCK], gt[s : s + _BLOCK], w).T
     if not np.isfinite(errors.sum()):  # a non-finite input makes its whole frame non-finite
         _raise_non_finite(pred, gt, mask)
     if mask is None:
