@@ -360,6 +360,8 @@ def test_keypoint_gesture_dataset_jitter_mirror_and_errors(rng):
     ds.set_epoch(1)
     assert not torch.equal(ds[0]["input"], a)
     mirrored = KeypointGestureDataset(pts, [0, 1, 0, 1], handedness=["left", "right", None, "left"], mirror_left=True)
+    part = mirrored.subset([3, 1])
+    assert part.labels.tolist() == [1, 1] and torch.equal(part[0]["input"], mirrored[3]["input"])
     plain = KeypointGestureDataset(pts, [0, 1, 0, 1])
     np.testing.assert_allclose(mirrored[0]["input"][0], -plain[0]["input"][0])
     np.testing.assert_allclose(mirrored[1]["input"], plain[1]["input"])

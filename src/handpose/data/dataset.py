@@ -475,7 +475,10 @@ class KeypointGestureDataset(Dataset):
             if left.shape != (len(pts),):
                 raise DataError(f"handedness must have {len(pts)} entries", field="handedness")
             norm[left, :, 0] *= -1.0
-        self.points = norm.astype(np.float32)  # (N, 21, 2)
+        self.joints_2d = pts  # (N, 21, 2) px, as given
+        self.handedness = None if handedness is None else list(handedness)
+        self.mirror_left = bool(mirror_left)
+        self.points = norm.astype(np.float32)  # (N, 21, 2) normalised
         self.labels = lab.astype(np.int64)
         self.train = bool(train)
         self.jitter = float(jitter)
@@ -515,6 +518,21 @@ class KeypointGestureDataset(Dataset):
             raise DataError("no sample has a hand, 2D joints and a gesture label", field="gesture")
         kwargs.setdefault("handedness", list(np.asarray(table.handedness, dtype=object)[keep]))
         return cls(np.asarray(table.joints_2d, dtype=np.float64)[keep], gesture[keep], **kwargs)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> KeypointGestureDataset:
+        """A dataset of the rows ``indices`` with the same settings."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return KeypointGestureDataset(
+            self.joints_2d[idx],
+            self.labels[idx],
+            train=self.train,
+            jitter=self.jitter,
+            mirror_prob=self.mirror_prob,
+            handedness=None if self.handedness is None else [self.handedness[i] for i in idx],
+            mirror_left=self.mirror_left,
+            seed=self.seed,
+            codec=self.codec,
+        )
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
