@@ -132,6 +132,11 @@ def test_pck_auc_mmpose_convention(data2d) -> None:
     # MMPose: normalised by 30 px, thresholds 0, 1/20, ..., 19/20; AUC = the mean of those PCKs
     expected = np.mean([naive_pck(pred, gt, k / 20, valid, np.full(60, 30.0))[1] for k in range(20)])
     assert metrics.pck_auc(pred, gt, valid=valid) == pytest.approx(expected, abs=1e-12)
+    # errors exactly on the thresholds (k * 1.5 px): a joint on a threshold does not pass it
+    on_grid = gt.copy()
+    on_grid[..., 0] += 1.5 * (np.arange(60 * 21).reshape(60, 21) % 21)
+    expected = np.mean([naive_pck(on_grid, gt, k / 20, valid, np.full(60, 30.0))[1] for k in range(20)])
+    assert metrics.pck_auc(on_grid, gt, valid=valid) == pytest.approx(expected, abs=1e-12)
     # another range: 5..25 px in 10 steps = the mean PCK at 5, 7, ..., 23 px
     expected = np.mean([naive_pck(pred, gt, 5 + 2 * k, valid, np.ones(60))[1] for k in range(10)])
     assert metrics.pck_auc(pred, gt, valid=valid, lo=5, hi=25, num_thresholds=10) == pytest.approx(expected)

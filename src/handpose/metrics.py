@@ -367,14 +367,40 @@ def pck_auc(
     if num_thresholds < 1 or not hi > lo:
         raise DataError(f"need hi > lo and num_thresholds >= 1, got ({lo}, {hi}, {num_thresholds})")
     # compare errors normalised by the range with k / n, as MMPose does, so results agree at the boundaries
-    span = float(hi - lo)
     errors, mask = _errors(pred, gt, valid, norm)
     if lo:
         errors -= errors.dtype.type(lo)
-    errors /= errors.dtype.type(span)
-    t = np.arange(num_thresholds, dtype=np.float64) / num_thresholds
-    rates, counts = _joint_rates(errors, mask, t, inclusive=False)
-    return float(rates[:, counts > 0].mean(axis=1).mean())
+    errors /= errors.dtype.type(float(hi - lo))
+    share, counts = _uniform_pass_share(errors, mask, num_thresholds)
+    return float(share[counts > 0].mean())
+
+
+def _uniform_pass_share(x: np.ndarray, mask: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For (J, N) values ``x``, each joint's mean over the thresholds t_k = k / n (k = 0..n-1) of the share of
+    valid samples with x < t_k -- the mean of the PCK curve -- in one pass instead of one per threshold.
+
+    A sample passes n - c thresholds, c = #{k : t_k <= x} = clip(floor(n x) + 1, 0, n). Where n x lies within 1e-3
+    of an integer the floor may be off by one, so c is recounted there by comparing with the float64 thresholds
+    themselves, as :func:`_joint_rates` compares. Returns ((J,) shares, NaN without a valid sample;
+    (J,) valid counts).
+    """
+    j, total = x.shape
+    counts = np.full(j, total, dtype=np.int64) if mask is None else np.count_nonzero(mask, axis=1)
+    if mask is not None:
+        x = np.where(mask, x, np.inf)  # masked samples pass no threshold
+    t = np.arange(n, dtype=np.float64) / n
+    q = x * x.dtype.type(n)
+    c = np.floor(q)
+    with np.errstate(invalid="ignore"):  # inf - inf for masked samples: NaN, never "near"
+        frac = q - c
+    near = (frac < 1e-3) | (frac > 1 - 1e-3)
+    c += 1
+    np.clip(c, 0, n, out=c)
+    if near.any():
+        c[near] = np.searchsorted(t, x[near].astype(np.float64), side="right")
+    passes = n * total - c.sum(axis=1, dtype=np.float64)  # summed over the samples of each joint
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, passes / (n * np.maximum(counts, 1)), np.nan), counts
 
 
 def epe(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None) -> float:
