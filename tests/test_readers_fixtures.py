@@ -232,3 +232,52 @@ def test_coco_bad_inputs(tmp_path):
     reader = CocoHandReader(write(raw, "ok.json"), images=tmp_path / "imgs")
     with pytest.raises(DataError, match="file not found"):
         reader[0]
+
+
+def test_interhand_bad_inputs(tmp_path):
+    src = fixture_path("mmpose", "interhand2.6m")
+    names = {k: f"test_interhand2.6m_{k}.json" for k in ("data", "camera", "joint_3d")}
+    raw = {k: json.loads((src / n).read_text()) for k, n in names.items()}
+
+    def build(mutate=None, drop=None):
+        folder = tmp_path / f"case{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        data = json.loads(json.dumps(raw))
+        if mutate:
+            mutate(data)
+        for k, n in names.items():
+            if k != drop:
+                (folder / n).write_text(json.dumps(data[k]))
+        return folder
+
+    with pytest.raises(DataError, match="test_interhand2.6m_camera.json: missing the companion file"):
+        InterHandReader(build(drop="camera"))
+
+    def no_camera(d):
+        del d["camera"]["3"]["camrot"]["400026"]
+
+    with pytest.raises(DataError, match=r"camera.json: 3.\{campos,camrot,focal,princpt\}\[400026\]: no camera 400026"):
+        InterHandReader(build(no_camera))
+
+    def nan_joint(d):
+        d["joint_3d"]["2"]["44669"]["world_coord"][5][1] = float("nan")
+
+    with pytest.raises(DataError, match=r"joint_3d.json: 2.44669.world_coord: NaN or infinite"):
+        InterHandReader(build(nan_joint))
+
+    def bad_type(d):
+        d["data"]["annotations"][1]["hand_type"] = "both"
+
+    with pytest.raises(DataError, match=r"annotations\[1\]: unknown hand_type 'both'"):
+        InterHandReader(build(bad_type))
+
+    def short_valid(d):
+        d["data"]["annotations"][0]["joint_valid"] = d["data"]["annotations"][0]["joint_valid"][:40]
+
+    with pytest.raises(DataError, match="joint_valid must have 42 entries"):
+        InterHandReader(build(short_valid))
+
+    def invalid_left(d):  # the left hand of an interacting frame without valid joints gives no sample
+        d["data"]["annotations"][0]["joint_valid"] = [[1]] * 21 + [[0]] * 21
+
+    assert len(InterHandReader(build(invalid_left), images=src)) == 5

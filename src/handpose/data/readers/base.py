@@ -238,6 +238,34 @@ def as_array(value: Any, shape: tuple[int, ...], path: Path, field: str, line: i
     return arr
 
 
+def stack_arrays(
+    values: Sequence[Any], shape: tuple[int, ...], path: Path, field_of: Any, line_of: Any = None
+) -> np.ndarray:
+    """Many label entries at once: (M, *shape) finite float64, with :func:`as_array`'s error for the first bad one.
+
+    Args:
+        values: M nested lists (or arrays) that should each have ``shape``.
+        field_of: ``field_of(m)`` names entry ``m`` in an error message; ``line_of(m)`` gives its line, if any.
+    """
+    m = len(values)
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+        ok = arr.shape == (m, *shape)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:  # find the first malformed entry and report it precisely
+        for k, value in enumerate(values):
+            as_array(value, shape, path, field_of(k), None if line_of is None else line_of(k))
+        raise DataError(f"expected entries of shape {shape}", path=path)  # pragma: no cover - caught above
+    finite = np.isfinite(arr.reshape(m, -1)).all(axis=1)
+    if not finite.all():
+        k = int(np.flatnonzero(~finite)[0])
+        raise DataError(
+            "NaN or infinite value", path=path, field=field_of(k), line=None if line_of is None else line_of(k)
+        )
+    return arr
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

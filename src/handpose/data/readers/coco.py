@@ -112,160 +112,184 @@ class CocoHandReader(Reader):
             self._images[img["id"]] = img
         self._image_root = _image_root(Path(root), self.json_path, images, images_list)
 
-        rows: list[dict[str, Any]] = []
+        self._parse(self._candidates(anns))
+
+    # -- parsing ---------------------------------------------------------------------------------------------------
+    def _candidates(self, anns: list[Any]) -> list[tuple[dict[str, Any], dict[str, Any], Any, Any, Any, str]]:
+        """One (annotation, image, raw keypoints, raw box, handedness, field) per hand, with cheap checks only."""
+        out = []
         for k, ann in enumerate(anns):
+            where = f"annotations[{k}]"
             try:
-                rows.extend(self._hands_of(k, ann))
+                if not isinstance(ann, dict):
+                    raise DataError("annotation must be an object", path=self.json_path, field=where)
+                if ann.get("image_id") not in self._images:
+                    problem = f"image_id {ann.get('image_id')!r} is not in 'images'"
+                    raise DataError(problem, path=self.json_path, field=where)
             except DataError:
                 if self._on_bad == "error":
                     raise
                 self.skipped += 1
-        self._rows = rows
-        self.labels = self._table(rows)
-        self.intrinsics = [r["intrinsics"] for r in rows] if self.variant == "rhd" else None
+                continue
+            image = self._images[ann["image_id"]]
+            if self.variant == "coco_wholebody":
+                for side in ("left", "right"):
+                    if ann.get(f"{side}hand_valid", False):
+                        kpts, box = ann.get(f"{side}hand_kpts"), ann.get(f"{side}hand_box")
+                        out.append((ann, image, kpts, box, side, f"{where}.{side}hand_kpts"))
+                continue
+            side = self._handedness
+            if self.variant == "panoptic":
+                stem = Path(str(image["file_name"])).stem.lower()
+                side = "left" if stem.endswith("_l") else "right" if stem.endswith("_r") else side
+            if ann.get("hand_type") in ("left", "right"):
+                side = ann["hand_type"]
+            out.append((ann, image, ann.get("keypoints"), ann.get("bbox"), side, f"{where}.keypoints"))
+        return out
 
-    # -- parsing ---------------------------------------------------------------------------------------------------
-    def _hands_of(self, k: int, ann: Any) -> list[dict[str, Any]]:
-        where = f"annotations[{k}]"
-        if not isinstance(ann, dict):
-            raise DataError("annotation must be an object", path=self.json_path, field=where)
-        if ann.get("image_id") not in self._images:
-            raise DataError(f"image_id {ann.get('image_id')!r} is not in 'images'", path=self.json_path, field=where)
-        image = self._images[ann["image_id"]]
-        if self.variant == "coco_wholebody":
-            hands = []
-            for side in ("left", "right"):
-                if not ann.get(f"{side}hand_valid", False):
-                    continue
+    def _parse(self, cands: list[tuple[dict[str, Any], dict[str, Any], Any, Any, Any, str]]) -> None:
+        """Validate and convert every hand at once; the first bad one raises (or all bad ones are skipped)."""
+        n = len(cands)
+        path = self.json_path
+        bad: dict[int, DataError] = {}
+        flat = []
+        for c, (_, _, raw, _, _, field) in enumerate(cands):
+            values = _flat_keypoints(raw)
+            if values is None:
+                got = "nothing" if raw is None else f"{np.asarray(raw, dtype=object).size}"
+                problem = f"expected {NUM_JOINTS} x [x, y, v] = {3 * NUM_JOINTS} numbers, got {got}"
+                bad[c] = DataError(problem, path=path, field=field)
+                values = [0.0] * (3 * NUM_JOINTS)
+            flat.append(values)
+        try:
+            kpts = np.asarray(flat, dtype=np.float64).reshape(n, 3 * NUM_JOINTS)
+        except (TypeError, ValueError):
+            kpts = np.zeros((n, 3 * NUM_JOINTS))
+            for c, values in enumerate(flat):
                 try:
-                    kpts = self._keypoints(ann.get(f"{side}hand_kpts"), f"{where}.{side}hand_kpts")
-                    box = ann.get(f"{side}hand_box")
-                    hands.append(self._row(ann, image, kpts, box, side, f"{where}.{side}hand_kpts"))
-                except DataError:
-                    if self._on_bad == "error":
-                        raise
-                    self.skipped += 1
-            return hands
-        kpts = self._keypoints(ann.get("keypoints"), f"{where}.keypoints")
-        if not np.any(kpts[:, 2] > 0):
-            return []  # an annotation without a single labelled point carries no hand label
-        side = self._handedness
-        if self.variant == "panoptic":
-            stem = Path(str(image["file_name"])).stem.lower()
-            side = "left" if stem.endswith("_l") else "right" if stem.endswith("_r") else side
-        hand_type = ann.get("hand_type")
-        if hand_type in ("left", "right"):
-            side = hand_type
-        return [self._row(ann, image, kpts, ann.get("bbox"), side, f"{where}.keypoints")]
+                    kpts[c] = as_array(values, (3 * NUM_JOINTS,), path, cands[c][5])
+                except DataError as exc:
+                    bad.setdefault(c, exc)
+        for c in np.flatnonzero(~np.isfinite(kpts).all(axis=1)):
+            bad.setdefault(int(c), DataError("NaN or infinite value", path=path, field=cands[c][5]))
+        kpts = np.nan_to_num(kpts, nan=0.0, posinf=0.0, neginf=0.0).reshape(n, NUM_JOINTS, 3)
 
-    def _keypoints(self, value: Any, field: str) -> np.ndarray:
-        if value is None:
-            raise DataError("missing keypoints", path=self.json_path, field=field)
-        flat = np.asarray(value, dtype=object).reshape(-1)
-        if flat.size != 3 * NUM_JOINTS:
-            raise DataError(
-                f"expected {NUM_JOINTS} x [x, y, v] = {3 * NUM_JOINTS} numbers, got {flat.size}",
-                path=self.json_path,
-                field=field,
-            )
-        return as_array(flat.tolist(), (3 * NUM_JOINTS,), self.json_path, field).reshape(NUM_JOINTS, 3)
-
-    def _row(
-        self, ann: dict[str, Any], image: dict[str, Any], kpts: np.ndarray, box: Any, side: str | None, field: str
-    ) -> dict[str, Any]:
         conv = get_convention(self.convention)
-        labelled_native = kpts[:, 2] > 0
-        xy_native = np.where(labelled_native[:, None], kpts[:, :2], np.nan)
-        joints_2d, _ = conv.to_canonical(xy_native)
-        labelled, _ = conv.to_canonical(labelled_native[:, None].astype(float))
-        labelled = np.nan_to_num(labelled[:, 0]) > 0
-        width, height = int(image.get("width") or 0), int(image.get("height") or 0)
-        visible = labelled.copy()
-        if width and height:
-            inside = inside_image(joints_2d, width, height, OUTSIDE_TOLERANCE_PX)
-            bad = labelled & ~inside
-            if bad.any():
-                if self._outside == "error":
-                    j = int(np.flatnonzero(bad)[0])
-                    x, y = joints_2d[j]
-                    raise DataError(
-                        f"annotation {ann.get('id')!r}: joint {JOINT_NAMES[j]} at ({x:.1f}, {y:.1f}) lies outside the "
-                        f"{width}x{height} image {image['file_name']} (pass outside='invisible' to keep such hands, "
-                        "or on_bad='skip' to drop them)",
-                        path=self.json_path,
-                        field=field,
-                    )
-                visible &= inside
-        bbox = None
-        if box is not None:
-            b = as_array(box, (4,), self.json_path, field.rsplit(".", 1)[0] + ".bbox")
-            if b[2] > 0 and b[3] > 0:
-                bbox = xywh_to_xyxy(b)
-        if bbox is None:
-            bbox = tight_bbox(joints_2d[None], labelled[None])[0]
-        row: dict[str, Any] = {
-            "joints_2d": joints_2d,
-            "labelled": labelled,
-            "visible": visible,
-            "bbox": bbox,
-            "handedness": side,
-            "image": image,
-            "ann_id": ann.get("id"),
-            "size": (width, height),
-        }
-        if self.variant == "rhd":
-            cam = image.get("cam_param")
-            if not isinstance(cam, dict) or "focal" not in cam or "princpt" not in cam:
-                raise DataError("RHD image needs cam_param {focal, princpt}", path=self.json_path, field="images")
-            row["intrinsics"] = Intrinsics.from_focal_princpt(
-                as_array(cam["focal"], (2,), self.json_path, "cam_param.focal"),
-                as_array(cam["princpt"], (2,), self.json_path, "cam_param.princpt"),
-                width,
-                height,
-            )
-            if "joint_cam" in ann:
-                where = field.rsplit(".", 1)[0] + ".joint_cam"
-                cam3d = as_array(ann["joint_cam"], (NUM_JOINTS, 3), self.json_path, where)
-                row["joints_3d"], _ = conv.to_canonical(np.where(labelled_native[:, None], cam3d, np.nan))
-        if self.variant == "panoptic" and "head_size" in ann:
-            row["head_size"] = float(ann["head_size"])
-        return row
+        labelled_native = kpts[..., 2] > 0
+        joints_2d, _ = conv.to_canonical(np.where(labelled_native[..., None], kpts[..., :2], np.nan))
+        src = np.array(conv.source_index)
+        labelled = np.zeros((n, NUM_JOINTS), bool)
+        labelled[:, src >= 0] = labelled_native[:, src[src >= 0]]
+        sizes = np.array([[int(c[1].get("width") or 0), int(c[1].get("height") or 0)] for c in cands], np.float64)
+        sizes = sizes.reshape(n, 2)
+        known = (sizes > 0).all(axis=1)[:, None]
+        inside = inside_image(joints_2d, sizes[:, :1], sizes[:, 1:], OUTSIDE_TOLERANCE_PX) | ~known
+        if self._outside == "error":
+            for c in np.flatnonzero((labelled & ~inside).any(axis=1)):
+                bad.setdefault(int(c), self._outside_error(cands[c], joints_2d[c], labelled[c] & ~inside[c]))
+        visible = labelled & inside
 
-    def _table(self, rows: list[dict[str, Any]]) -> Labels:
-        with_3d = self.variant == "rhd"
-        lab = Labels.empty(len(rows), with_3d)
-        for i, r in enumerate(rows):
-            lab.joints_2d[i] = r["joints_2d"]
-            lab.joint_mask[i] = r["labelled"]
-            lab.visibility[i] = r["visible"]
-            lab.bbox[i] = r["bbox"]
-            lab.handedness[i] = r["handedness"]
-            if with_3d and "joints_3d" in r:
-                lab.joints_3d[i] = r["joints_3d"]  # type: ignore[index]
-        return lab
+        bbox = np.full((n, 4), np.nan)
+        for c, (_, _, _, box, _, field) in enumerate(cands):
+            if box is None:
+                continue
+            try:
+                b = as_array(box, (4,), path, field.rsplit(".", 1)[0] + ".bbox")
+            except DataError as exc:
+                bad.setdefault(c, exc)
+                continue
+            if b[2] > 0 and b[3] > 0:
+                bbox[c] = xywh_to_xyxy(b)
+        tight = tight_bbox(joints_2d, labelled)
+        no_box = ~np.isfinite(bbox).all(axis=1)
+        bbox[no_box] = tight[no_box]
+
+        joints_3d, intrinsics = None, None
+        if self.variant == "rhd":
+            joints_3d, intrinsics = self._rhd_cameras(cands, labelled_native, bad)
+
+        if bad:
+            if self._on_bad == "error":
+                raise bad[min(bad)]
+            self.skipped += len(bad)
+        keep = labelled_native.any(axis=1)  # an annotation without a single labelled point carries no hand label
+        keep[list(bad)] = False
+        lab = Labels.empty(int(keep.sum()), with_3d=joints_3d is not None)
+        lab.joints_2d[:], lab.joint_mask[:], lab.visibility[:] = joints_2d[keep], labelled[keep], visible[keep]
+        lab.bbox[:] = bbox[keep]
+        lab.handedness[:] = [c[4] for c, k in zip(cands, keep) if k]
+        if joints_3d is not None:
+            lab.joints_3d[:] = joints_3d[keep]  # type: ignore[index]
+        self.labels = lab
+        self._rows = [(c[0], c[1]) for c, k in zip(cands, keep) if k]  # (annotation, image) of each sample
+        self._sizes = sizes[keep].astype(np.int32)
+        self.intrinsics = None if intrinsics is None else [x for x, k in zip(intrinsics, keep) if k]
+
+    def _outside_error(self, cand: tuple[Any, ...], joints_2d: np.ndarray, outside: np.ndarray) -> DataError:
+        ann, image, field = cand[0], cand[1], cand[5]
+        j = int(np.flatnonzero(outside)[0])
+        x, y = joints_2d[j]
+        return DataError(
+            f"annotation {ann.get('id')!r}: joint {JOINT_NAMES[j]} at ({x:.1f}, {y:.1f}) lies outside the "
+            f"{image.get('width')}x{image.get('height')} image {image['file_name']} (pass outside='invisible' to "
+            "keep such hands, or on_bad='skip' to drop them)",
+            path=self.json_path,
+            field=field,
+        )
+
+    def _rhd_cameras(
+        self, cands: list[tuple[Any, ...]], labelled_native: np.ndarray, bad: dict[int, DataError]
+    ) -> tuple[np.ndarray, list[Intrinsics | None]]:
+        """MMPose's RHD JSON: ``joint_cam`` (mm, RHD order) per hand and ``cam_param`` per image."""
+        conv = get_convention(self.convention)
+        cam3d = np.full((len(cands), NUM_JOINTS, 3), np.nan)
+        cache: dict[Any, Intrinsics] = {}
+        intrinsics: list[Intrinsics | None] = []
+        for c, (ann, image, _, _, _, field) in enumerate(cands):
+            where = field.rsplit(".", 1)[0]
+            try:
+                if image["id"] not in cache:
+                    cam = image.get("cam_param")
+                    if not isinstance(cam, dict) or "focal" not in cam or "princpt" not in cam:
+                        problem = "an RHD image needs cam_param {focal, princpt}"
+                        raise DataError(problem, path=self.json_path, field=f"images[id={image['id']}]")
+                    cache[image["id"]] = Intrinsics.from_focal_princpt(
+                        as_array(cam["focal"], (2,), self.json_path, "cam_param.focal"),
+                        as_array(cam["princpt"], (2,), self.json_path, "cam_param.princpt"),
+                        int(image.get("width") or 0),
+                        int(image.get("height") or 0),
+                    )
+                if "joint_cam" in ann:
+                    values = as_array(ann["joint_cam"], (NUM_JOINTS, 3), self.json_path, f"{where}.joint_cam")
+                    cam3d[c] = np.where(labelled_native[c][:, None], values, np.nan)
+            except DataError as exc:
+                bad.setdefault(c, exc)
+            intrinsics.append(cache.get(image["id"]))
+        joints_3d, _ = conv.to_canonical(cam3d)
+        return joints_3d, intrinsics
 
     # -- frames ----------------------------------------------------------------------------------------------------
     def source_of(self, i: int) -> str:
-        return str(self._image_root / str(self._rows[i]["image"]["file_name"]))
+        return str(self._image_root / str(self._rows[i][1]["file_name"]))
 
     def _frame(self, i: int) -> dict[str, Any]:
         path = self.source_of(i)
         image = read_image(path)
-        check_frame_size(image, self._rows[i]["size"], path)
+        check_frame_size(image, (int(self._sizes[i, 0]), int(self._sizes[i, 1])), path)
         return {"image": image}
 
     def _meta(self, i: int) -> dict[str, Any]:
-        r = self._rows[i]
+        ann, image = self._rows[i]
         meta = {
             "dataset": self.name,
             "index": i,
             "annotation_file": str(self.json_path),
-            "image_id": r["image"]["id"],
-            "annotation_id": r["ann_id"],
-            "file_name": r["image"]["file_name"],
+            "image_id": image["id"],
+            "annotation_id": ann.get("id"),
+            "file_name": image["file_name"],
         }
-        if "head_size" in r:
-            meta["head_size"] = r["head_size"]
+        if self.variant == "panoptic" and "head_size" in ann:
+            meta["head_size"] = float(ann["head_size"])
         return meta
 
 
@@ -330,3 +354,14 @@ def _image_root(root: Path, json_path: Path, images: str | os.PathLike[str] | No
             if (base / str(first["file_name"])).is_file():
                 return base
     return bases[0]
+
+
+def _flat_keypoints(raw: Any) -> list[Any] | None:
+    """21 x [x, y, v] given flat (63 values) or nested (21 lists of 3) -> a flat list of 63, else None."""
+    if not isinstance(raw, list | tuple):
+        return None
+    if len(raw) == 3 * NUM_JOINTS and not any(isinstance(v, list | tuple) for v in raw[:3]):
+        return list(raw)
+    if len(raw) == NUM_JOINTS and all(isinstance(p, list | tuple) and len(p) == 3 for p in raw):
+        return [v for p in raw for v in p]
+    return None

@@ -30,13 +30,14 @@ from typing import Any
 import numpy as np
 
 from ...errors import DataError
-from ...geometry import Intrinsics, project, world_to_camera
+from ...geometry import Intrinsics
 from ...io import read_json
 from ...skeleton import split_interhand42
 from ..image_io import read_image
-from .base import Labels, Reader, as_array, check_frame_size, inside_image, tight_bbox
+from .base import Labels, Reader, as_array, check_frame_size, inside_image, stack_arrays, tight_bbox
 
 SPLITS = ("train", "val", "test")
+_SIDES = {"right": ("right",), "left": ("left",), "interacting": ("right", "left")}
 
 
 class InterHandReader(Reader):
@@ -76,8 +77,12 @@ class InterHandReader(Reader):
         images_by_id = {im.get("id"): im for im in data["images"] if isinstance(im, dict)}
         self._image_root = _image_root(root, split, images, data["images"], self.data_path)
 
-        rows: list[dict[str, Any]] = []
-        for k, ann in enumerate(data["annotations"]):
+        anns = data["annotations"]
+        picked: list[tuple[int, dict[str, Any], str]] = []  # (annotation, image, hand type)
+        world_raw, valid_raw, cam_index = [], [], []
+        cams: dict[tuple[str, str], int] = {}
+        cam_params: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for k, ann in enumerate(anns):
             field = f"annotations[{k}]"
             if not isinstance(ann, dict) or ann.get("image_id") not in images_by_id:
                 raise DataError("annotation without a known image_id", path=self.data_path, field=field)
@@ -87,88 +92,131 @@ class InterHandReader(Reader):
                     raise DataError(f"image {image.get('id')!r} has no {key!r}", path=self.data_path, field="images")
             if "joint_valid" not in ann:
                 raise DataError("annotation has no 'joint_valid'", path=self.data_path, field=field)
-            jv = ann["joint_valid"]
-            valid = as_array(jv, (-1,) * max(1, np.ndim(jv)), self.data_path, f"{field}.joint_valid")
-            valid = valid.reshape(-1) > 0
-            if valid.size != 42:
-                raise DataError(f"joint_valid must have 42 entries, got {valid.size}", path=self.data_path, field=field)
-            intr, rot, campos = self._camera(cameras, image)
-            world = self._world(joints3d, image)
-            cam = world_to_camera(world, rot, campos)  # (42, 3) mm
-            uv = project(cam, intr)
             hand_type = ann.get("hand_type")
-            sides = {"right": ("right",), "left": ("left",), "interacting": ("right", "left")}.get(hand_type)
-            if sides is None:
+            if hand_type not in _SIDES:
                 raise DataError(f"unknown hand_type {hand_type!r}", path=self.data_path, field=field)
-            right, left = split_interhand42(np.concatenate([uv, cam, valid[:, None]], axis=1))
-            for side in sides:
-                hand = right if side == "right" else left
-                mask = np.nan_to_num(hand[:, 5]) > 0
-                if mask.sum() < min_valid_joints:
-                    continue
-                j2d = np.where(mask[:, None], hand[:, :2], np.nan)
-                j3d = np.where(mask[:, None], hand[:, 2:5], np.nan)
-                size = (int(image.get("width") or 0), int(image.get("height") or 0))
-                vis = mask & inside_image(j2d, *size) if size[0] and size[1] else mask
-                rows.append(
-                    {
-                        "j2d": j2d,
-                        "j3d": j3d,
-                        "mask": mask,
-                        "vis": vis,
-                        "side": side,
-                        "image": image,
-                        "intr": intr,
-                        "size": size,
-                        "hand_type": hand_type,
-                    }  # fmt: skip
-                )
-        self._rows = rows
-        lab = Labels.empty(len(rows), with_3d=True)
-        for i, r in enumerate(rows):
-            lab.joints_2d[i], lab.joints_3d[i] = r["j2d"], r["j3d"]  # type: ignore[index]
-            lab.joint_mask[i], lab.visibility[i], lab.handedness[i] = r["mask"], r["vis"], r["side"]
+            cam_key = (str(image["capture"]), str(image["camera"]))
+            if cam_key not in cams:
+                cams[cam_key] = len(cam_params)
+                cam_params.append(self._camera(cameras, *cam_key))
+            cam_index.append(cams[cam_key])
+            world_raw.append(self._world(joints3d, image))
+            valid_raw.append(ann["joint_valid"])
+            picked.append((k, image, hand_type))
+
+        m = len(picked)
+
+        def ann_field(i: int) -> str:
+            return f"annotations[{picked[i][0]}].joint_valid"
+
+        def world_field(i: int) -> str:
+            im = picked[i][1]
+            return f"{im['capture']}.{im['frame_idx']}.world_coord"
+
+        world = stack_arrays(world_raw, (42, 3), self.joints_path, world_field) if m else np.zeros((0, 42, 3))
+        try:
+            valid = np.asarray(valid_raw, dtype=np.float64).reshape(m, -1) if m else np.zeros((0, 42))
+            ok = valid.shape[1:] == (42,) and bool(np.isfinite(valid).all())
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:  # report the first malformed entry, or accept a mix of (42,) and (42, 1) entries
+            rows = []
+            for i, v in enumerate(valid_raw):
+                arr = as_array(v, (-1,) * max(1, np.ndim(v)), self.data_path, ann_field(i)).reshape(-1)
+                if arr.size != 42:
+                    problem = f"joint_valid must have 42 entries, got {arr.size}"
+                    raise DataError(problem, path=self.data_path, field=ann_field(i))
+                rows.append(arr)
+            valid = np.stack(rows)
+        idx = np.asarray(cam_index, dtype=np.int64)
+        rot, campos, focal, princpt = (np.stack([c[j] for c in cam_params])[idx] if m else None for j in range(4))
+        if m:
+            cam = np.einsum("mij,mkj->mki", rot, world - campos[:, None, :])  # Xc = R (Xw - C), (M, 42, 3) mm
+            with np.errstate(divide="ignore", invalid="ignore"):
+                uv = focal[:, None, :] * cam[..., :2] / cam[..., 2:3] + princpt[:, None, :]
+        else:
+            cam, uv = np.zeros((0, 42, 3)), np.zeros((0, 42, 2))
+        right, left = split_interhand42(np.concatenate([uv, cam, valid[..., None]], axis=2))
+
+        ann_of, sides = [], []
+        for i, (_, _, hand_type) in enumerate(picked):
+            for side in _SIDES[hand_type]:
+                ann_of.append(i)
+                sides.append(side)
+        ann_of_arr = np.asarray(ann_of, dtype=np.int64)
+        hands = (
+            np.where(np.array(sides)[:, None, None] == "right", right[ann_of_arr], left[ann_of_arr])
+            if ann_of
+            else np.zeros((0, 21, 6))
+        )
+        mask = np.nan_to_num(hands[..., 5]) > 0
+        keep = mask.sum(axis=1) >= min_valid_joints
+        hands, mask, ann_of_arr = hands[keep], mask[keep], ann_of_arr[keep]
+        sides = [s for s, k in zip(sides, keep) if k]
+        sizes = np.array(
+            [[int(picked[i][1].get("width") or 0), int(picked[i][1].get("height") or 0)] for i in ann_of_arr],
+            dtype=np.float64,
+        ).reshape(-1, 2)
+        j2d = np.where(mask[..., None], hands[..., :2], np.nan)
+        j3d = np.where(mask[..., None], hands[..., 2:5], np.nan)
+        known = (sizes > 0).all(axis=1)[:, None]
+        inside = inside_image(j2d, sizes[:, :1], sizes[:, 1:])
+        lab = Labels.empty(len(sides), with_3d=True)
+        lab.joints_2d[:], lab.joints_3d[:] = j2d, j3d  # type: ignore[index]
+        lab.joint_mask[:] = mask
+        lab.visibility[:] = mask & (inside | ~known)
+        lab.handedness[:] = sides
         lab.bbox[:] = tight_bbox(lab.joints_2d, lab.joint_mask)
         self.labels = lab
-        self.intrinsics = [r["intr"] for r in rows]
+        self._picked = picked  # (annotation index, image entry, hand type) per annotation
+        self._ann_of = ann_of_arr  # annotation of each sample
+        self._sizes = sizes.astype(np.int32)  # (width, height) of each sample's image
+        intr_cache: dict[tuple[int, int, int], Intrinsics] = {}
+        intrinsics = []
+        for i, (w, h) in zip(ann_of_arr.tolist(), sizes.tolist()):
+            key = (cam_index[i], int(w), int(h))
+            if key not in intr_cache:
+                f, c = cam_params[cam_index[i]][2], cam_params[cam_index[i]][3]
+                intr_cache[key] = Intrinsics(float(f[0]), float(f[1]), float(c[0]), float(c[1]), int(w), int(h))
+            intrinsics.append(intr_cache[key])
+        self.intrinsics = intrinsics
 
-    def _camera(self, cameras: dict[str, Any], image: dict[str, Any]) -> tuple[Intrinsics, np.ndarray, np.ndarray]:
-        capture, cam_id = str(image["capture"]), str(image["camera"])
+    def _camera(self, cameras: dict[str, Any], capture: str, cam_id: str) -> tuple[np.ndarray, ...]:
+        """(R (3, 3), campos (3,), focal (2,), princpt (2,)) of one camera of one capture."""
         where = f"{capture}.{{campos,camrot,focal,princpt}}[{cam_id}]"
         try:
             c = cameras[capture]
             campos, camrot, focal, princpt = (c[k][cam_id] for k in ("campos", "camrot", "focal", "princpt"))
         except (KeyError, TypeError):
             raise DataError(f"no camera {cam_id} of capture {capture}", path=self.camera_path, field=where) from None
-        size = (int(image.get("width") or 0), int(image.get("height") or 0))
-        intr = Intrinsics.from_focal_princpt(
-            as_array(focal, (2,), self.camera_path, where), as_array(princpt, (2,), self.camera_path, where), *size
+        return (
+            as_array(camrot, (3, 3), self.camera_path, where),
+            as_array(campos, (3,), self.camera_path, where),
+            as_array(focal, (2,), self.camera_path, where),
+            as_array(princpt, (2,), self.camera_path, where),
         )
-        rot = as_array(camrot, (3, 3), self.camera_path, where)
-        return intr, rot, as_array(campos, (3,), self.camera_path, where)
 
-    def _world(self, joints3d: dict[str, Any], image: dict[str, Any]) -> np.ndarray:
+    def _world(self, joints3d: dict[str, Any], image: dict[str, Any]) -> Any:
+        """The raw ``world_coord`` entry (42 x 3 mm) of an image's frame; converted in one batch by the caller."""
         capture, frame = str(image["capture"]), str(image["frame_idx"])
         try:
-            coord = joints3d[capture][frame]["world_coord"]
+            return joints3d[capture][frame]["world_coord"]
         except (KeyError, TypeError):
             raise DataError(
                 f"no world_coord for capture {capture} frame {frame}", path=self.joints_path, field=f"{capture}.{frame}"
             ) from None
-        return as_array(coord, (42, 3), self.joints_path, f"{capture}.{frame}.world_coord")
 
     def source_of(self, i: int) -> str:
-        return str(self._image_root / str(self._rows[i]["image"]["file_name"]))
+        return str(self._image_root / str(self._picked[self._ann_of[i]][1]["file_name"]))
 
     def _frame(self, i: int) -> dict[str, Any]:
         path = self.source_of(i)
         image = read_image(path)
-        check_frame_size(image, self._rows[i]["size"], path)
+        check_frame_size(image, (int(self._sizes[i, 0]), int(self._sizes[i, 1])), path)
         return {"image": image}
 
     def _meta(self, i: int) -> dict[str, Any]:
-        r = self._rows[i]
-        im = r["image"]
+        _, im, hand_type = self._picked[self._ann_of[i]]
         return {
             "dataset": self.name,
             "index": i,
@@ -177,7 +225,7 @@ class InterHandReader(Reader):
             "seq_name": im.get("seq_name"),
             "camera": im["camera"],
             "frame_idx": im["frame_idx"],
-            "hand_type": r["hand_type"],
+            "hand_type": hand_type,
         }
 
 
