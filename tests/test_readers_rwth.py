@@ -25,7 +25,7 @@ def _video(path, frames):
 def _frames_dir(path, frames):
     path.mkdir(parents=True)
     for k in range(frames):
-        cv2.imwrite(str(path / f"{k:04d}.png"), np.full((48, 64, 3), STEP * k + 8, np.uint8))
+        cv2.imwrite(str(path / f"{k}.png"), np.full((48, 64, 3), STEP * k + 8, np.uint8))  # 10.png after 9.png
 
 
 def _frame_index(sample):

@@ -96,9 +96,9 @@ class CocoHandReader(Reader):
         data = read_json(self.json_path)
         images_list, anns = _check_schema(data, self.json_path)
         self.variant = _detect_variant(images_list, anns) if variant == "auto" else variant
+        self.name = "coco" if self.variant == "generic" else self.variant
         if self.variant == "onehand10k":
             self.variant = "generic"
-        self.name = {"generic": "coco", "coco_wholebody": "coco_wholebody"}.get(self.variant, self.variant)
         self.convention = "rhd" if self.variant == "rhd" else "canonical"
         self._outside = outside or ("invisible" if self.variant == "rhd" else "error")
         self._on_bad = on_bad

@@ -30,6 +30,7 @@ sequentially up to the one asked for, so the frame index is exact.
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -164,7 +165,9 @@ def _sequences(folder: Path) -> list[Path]:
 
 
 def _frame_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """The frame images of a sequence folder in natural order (frame2 before frame10)."""
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(files, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)])
 
 
 def _frame_count(path: Path) -> int:
