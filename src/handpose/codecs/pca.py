@@ -72,7 +72,8 @@ def fit_pca(data: np.ndarray, num_components: int) -> PCABasis:
         raise DataError("no complete pose (every row has a NaN) to fit the PCA on", field="joints")
     mean = x.mean(axis=0)
     centred = x - mean
-    _, s, vt = np.linalg.svd(centred, full_matrices=True)  # vt: (F, F) orthonormal rows
+    # vt: (F, F) orthonormal rows; the full decomposition is only needed (and only affordable) when N < F
+    _, s, vt = np.linalg.svd(centred, full_matrices=x.shape[0] < n_features)
     dof = max(x.shape[0] - 1, 1)
     variance = np.zeros(n_features)
     variance[: s.shape[0]] = s**2 / dof
