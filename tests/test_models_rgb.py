@@ -274,3 +274,25 @@ def test_bad_input_errors_name_the_expected_input(name: str) -> None:
         model(torch.zeros(1, c, h, w, dtype=torch.uint8))
     with pytest.raises(ModelInputError, match="NaN"):
         model(torch.full((1, c, h, w), float("nan")))
+
+
+def test_models_command_lists_counts_and_paper_figures(capsys) -> None:
+    import json
+
+    from handpose.cli import main
+
+    assert main(["models", "msahp_s", "gesturenet", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"msahp_s", "gesturenet"}
+    model = create_model("msahp_s")
+    assert rows["msahp_s"]["params"] == model.num_parameters()
+    assert rows["msahp_s"]["input_size"] == [128, 128] and rows["msahp_s"]["modality"] == "rgb"
+    assert rows["msahp_s"]["flops"] == 2 * rows["msahp_s"]["macs"] > 0
+    # gesturenet by hand: conv 1x7 (1->16) over 2x21, conv 1x7 (16->16), FC 336->128, FC 128->classes
+    k = create_model("gesturenet").codec.num_classes
+    assert rows["gesturenet"]["macs"] == 2 * 21 * 16 * 7 + 2 * 21 * 16 * 16 * 7 + 336 * 128 + 128 * k
+    assert main(["models", "resnet50_reg2d", "--no-flops"]) == 0
+    text = capsys.readouterr().out
+    assert "resnet50_reg2d" in text and "23.51 M" in text
+    assert main(["models", "no_such_model"]) == 2
+    assert "no registered model matches" in capsys.readouterr().err
