@@ -13,6 +13,15 @@ from handpose.codecs.uvd import UVDCodec
 from handpose.errors import DataError
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors: one thread is faster than two spin-waiting on the shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _uvd_joints(rng: np.random.Generator, n: int, size: int = 128) -> np.ndarray:
     uv = rng.uniform(-0.5, size - 0.5, size=(n, 21, 2))
     d = rng.uniform(-1, 1, size=(n, 21, 1))

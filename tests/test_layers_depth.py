@@ -20,6 +20,15 @@ from handpose.layers.pca import PCAPrior
 from handpose.layers.residual_attention import ResidualAttentionModule, SoftMaskBranch
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors: one thread is faster than two spin-waiting on the shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _randomise_bn(module: nn.Module, seed: int = 0) -> None:
     """Give every BatchNorm non-trivial running statistics and affine parameters (eval mode then matters)."""
     gen = torch.Generator().manual_seed(seed)

@@ -37,6 +37,15 @@ MY_MODELS = [
 ]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors: one thread is faster than two spin-waiting on the shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _uvd_poses(rng: np.random.Generator, n: int, size: int = 128) -> np.ndarray:
     """Plausible crop_uvd poses: a common hand shape plus per-sample jitter, u, v in px and d in [-1, 1]."""
     base = rng.uniform(30, size - 30, size=(1, 21, 2))
