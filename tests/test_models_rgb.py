@@ -264,7 +264,9 @@ def test_resnet50_reg2d_uses_the_resnet50_trunk() -> None:
     assert tuple(small(torch.rand(2, 3, 128, 128))["coords"].shape) == (2, 21, 2)
 
 
-@pytest.mark.parametrize("name", ["msahp_s", "cpm_s", "unet_heatmap_s", "multiscale_heatmap_s", "skeleton_unet_s"])
+@pytest.mark.parametrize(
+    "name", ["msahp_s", "cpm_s", "unet_heatmap_s", "multiscale_heatmap_t", "skeleton_unet_t", "resnet_reg2d_s"]
+)
 def test_bad_input_errors_name_the_expected_input(name: str) -> None:
     model = create_model(name)
     c, (h, w) = model.spec.in_channels, model.spec.input_size
@@ -274,6 +276,8 @@ def test_bad_input_errors_name_the_expected_input(name: str) -> None:
         model(torch.zeros(1, c, h, w, dtype=torch.uint8))
     with pytest.raises(ModelInputError, match="NaN"):
         model(torch.full((1, c, h, w), float("nan")))
+    with pytest.raises(ModelInputError, match="divide by 255"):
+        model(torch.full((1, c, h, w), 255.0))
 
 
 def test_models_command_lists_counts_and_paper_figures(capsys) -> None:

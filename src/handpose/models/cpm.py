@@ -25,6 +25,7 @@ from ..codecs.heatmap import HeatmapCodec
 from ..layers.conv import ImageNormalize
 from ..losses import l2_loss
 from ..registry import register_model
+from ._input_checks import check_value_range
 from .base import HandModel, ModelSpec
 from .msahp import conv_relu_bn
 
@@ -124,6 +125,10 @@ class CPM(HandModel):
         )
         self.stage1 = nn.Sequential(_conv_relu(w4, stage_width, 1), nn.Conv2d(stage_width, num_joints, 1))
         self.stages = nn.ModuleList(CPMStage(w4, stage_width, num_joints, kernel) for _ in range(stages - 1))
+
+    def check_input(self, x: Tensor) -> None:
+        super().check_input(x)
+        check_value_range(self.spec.name, self.spec.modality, x)  # 0-255 pixels instead of [0, 1]
 
     def forward_impl(self, x: Tensor) -> dict[str, Tensor]:
         feats = self.trunk(self.normalize(x))  # (B, w4, S/8, S/8)

@@ -48,6 +48,7 @@ from ..layers.attention import MultiHeadSelfAttention2d
 from ..layers.conv import ImageNormalize
 from ..losses import l2_loss, spatial_softmax_cross_entropy
 from ..registry import register_model
+from ._input_checks import check_value_range
 from .base import HandModel, ModelSpec
 
 PAPER = "Multihead Self Attention Hand Pose Estimation"
@@ -197,6 +198,10 @@ class MSAHP(HandModel):
         self.refine = nn.ModuleList(
             RefineStage(w4, refine_width, num_joints, refine_attention()) for _ in range(stages - 1)
         )
+
+    def check_input(self, x: Tensor) -> None:
+        super().check_input(x)
+        check_value_range(self.spec.name, self.spec.modality, x)  # 0-255 pixels instead of [0, 1]
 
     def forward_impl(self, x: Tensor) -> dict[str, Tensor]:
         feats = self.encoder(self.normalize(x))  # (B, w4, S/8, S/8), rows 1-10

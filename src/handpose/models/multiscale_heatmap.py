@@ -33,6 +33,7 @@ from ..codecs.multiscale import DEFAULT_HEADS, MultiScaleHeatmapCodec, target_ke
 from ..layers.conv import ConvBNAct, ImageNormalize, ResidualBlock
 from ..losses import l2_loss
 from ..registry import register_model
+from ._input_checks import check_value_range
 from .base import HandModel, ModelSpec
 
 PAPER = "Skeleton-aware multi-scale heatmap regression for 2D hand pose estimation"
@@ -136,6 +137,10 @@ class MultiScaleHeatmapNet(HandModel):
         self.head_up2 = heatmap_head(w, num_joints)
         self.head_final = heatmap_head(max(w // 2, 1), num_joints)
 
+    def check_input(self, x: Tensor) -> None:
+        super().check_input(x)
+        check_value_range(self.spec.name, self.spec.modality, x)  # 0-255 pixels instead of [0, 1]
+
     def forward_impl(self, x: Tensor) -> dict[str, Tensor]:
         s = self.stem(self.normalize(x))
         d1 = self.down1(s)
@@ -180,4 +185,13 @@ def multiscale_heatmap_s(**kwargs: Any) -> MultiScaleHeatmapNet:
     cfg: dict[str, Any] = dict(width=16)
     cfg.update(kwargs)
     cfg.setdefault("name", "multiscale_heatmap_s")
+    return MultiScaleHeatmapNet(**cfg)
+
+
+@register_model("multiscale_heatmap_t")
+def multiscale_heatmap_t(**kwargs: Any) -> MultiScaleHeatmapNet:
+    """The fastest variant, for the real-time pipeline: 64² crop + skeleton, width 8 (heads at 16, 8, 16, 32, 64)."""
+    cfg: dict[str, Any] = dict(input_size=64, width=8)
+    cfg.update(kwargs)
+    cfg.setdefault("name", "multiscale_heatmap_t")
     return MultiScaleHeatmapNet(**cfg)

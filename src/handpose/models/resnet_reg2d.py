@@ -21,6 +21,7 @@ from ..layers.conv import ImageNormalize
 from ..layers.resnet import ResNetTrunk, load_safetensors_weights
 from ..losses import l1_loss, l2_loss
 from ..registry import register_model
+from ._input_checks import check_value_range
 from .base import HandModel, ModelSpec
 
 PAPER = "baseline"
@@ -86,6 +87,10 @@ class ResNetReg2D(HandModel):
         nn.init.normal_(self.fc.weight, std=0.01)
         if weights is not None:
             load_safetensors_weights(self.trunk, weights, prefix="trunk.", strict=False)
+
+    def check_input(self, x: Tensor) -> None:
+        super().check_input(x)
+        check_value_range(self.spec.name, self.spec.modality, x)  # 0-255 pixels instead of [0, 1]
 
     def forward_impl(self, x: Tensor) -> dict[str, Tensor]:
         f = self.pool(self.trunk(self.normalize(x))).flatten(1)  # (B, C)

@@ -21,6 +21,7 @@ from ..layers.conv import ImageNormalize
 from ..layers.unet import UNet
 from ..losses import l1_loss, soft_dice_loss
 from ..registry import register_model
+from ._input_checks import check_value_range
 from .base import HandModel, ModelSpec
 
 PAPER = "Skeleton-aware multi-scale heatmap regression for 2D hand pose estimation"
@@ -96,6 +97,10 @@ class SkeletonUNet(HandModel):
         self.head = nn.Conv2d(width, 1, 1)
         nn.init.constant_(self.head.bias, -2.2)  # sigmoid(-2.2) = 0.1: most of a frame is background
 
+    def check_input(self, x: Tensor) -> None:
+        super().check_input(x)
+        check_value_range(self.spec.name, self.spec.modality, x)  # 0-255 pixels instead of [0, 1]
+
     def forward_impl(self, x: Tensor) -> dict[str, Tensor]:
         return {"skeleton": self.head(self.unet(self.normalize(x))).sigmoid()}  # (B, 1, H, W)
 
@@ -120,4 +125,14 @@ def skeleton_unet_s(**kwargs: Any) -> SkeletonUNet:
     cfg: dict[str, Any] = dict(input_size=(120, 160), width=8, depth=3, line_width=2.0, blob_sigma=1.5)
     cfg.update(kwargs)
     cfg.setdefault("name", "skeleton_unet_s")
+    return SkeletonUNet(**cfg)
+
+
+@register_model("skeleton_unet_t")
+def skeleton_unet_t(**kwargs: Any) -> SkeletonUNet:
+    """The fastest variant, for the real-time pipeline: a 320×240 frame at quarter resolution (60×80), width 8,
+    depth 2, skeleton lines 2 px, blobs σ 1 px."""
+    cfg: dict[str, Any] = dict(input_size=(60, 80), width=8, depth=2, line_width=2.0, blob_sigma=1.0)
+    cfg.update(kwargs)
+    cfg.setdefault("name", "skeleton_unet_t")
     return SkeletonUNet(**cfg)

@@ -17,6 +17,7 @@ from ..layers.conv import ImageNormalize
 from ..layers.unet import UNet
 from ..losses import l2_loss
 from ..registry import register_model
+from ._input_checks import check_value_range
 from .base import HandModel, ModelSpec
 
 PAPER = "baseline"
@@ -78,6 +79,10 @@ class UNetHeatmap(HandModel):
         self.unet = UNet(in_channels, width, depth)
         self.head = nn.Conv2d(width, num_joints, 1)
         nn.init.constant_(self.head.bias, HEAD_BIAS)  # start near 0: the targets are mostly background
+
+    def check_input(self, x: Tensor) -> None:
+        super().check_input(x)
+        check_value_range(self.spec.name, self.spec.modality, x)  # 0-255 pixels instead of [0, 1]
 
     def forward_impl(self, x: Tensor) -> dict[str, Tensor]:
         return {"heatmaps": self.head(self.unet(self.normalize(x))).sigmoid()}  # (B, J, S, S)
