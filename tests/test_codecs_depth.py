@@ -161,6 +161,14 @@ def test_pca_fit_edge_cases(rng):
     np.testing.assert_allclose(basis.components @ basis.components.T, np.eye(10), atol=1e-10)
     assert (basis.explained_variance[2:] < 1e-20).all()  # 3 complete poses: 2 directions of variance
     np.testing.assert_allclose(basis.mean, codec.base.normalize(train[[0, 2, 3]]).reshape(3, -1).mean(0))
+    # a zero-weight joint (written as 0 by the data pipeline) takes the mean's value in the code
+    pose = train[0].copy()
+    pose[4] = 0.0
+    vis = np.ones(21)
+    vis[4] = 0
+    filled = train[0].copy()
+    filled[4] = codec.base.denormalize(basis.mean.reshape(21, 3))[4]
+    np.testing.assert_allclose(codec.encode(pose, vis)["code"], codec.to_code(filled), atol=1e-5)
     with pytest.raises(DataError, match="no complete pose"):
         fit_pca(np.full((3, 6), np.nan), 2)
     with pytest.raises(DataError, match="expected training joints"):

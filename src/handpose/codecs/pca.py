@@ -189,11 +189,16 @@ class PCACodec(Codec):
         return self.from_code(self.to_code(joints))
 
     def encode(self, joints: np.ndarray, visibility: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """(J, 3) joints -> the base codec's targets plus ``code`` (K,) float32 once the basis is fitted."""
+        """(J, 3) joints -> the base codec's targets plus ``code`` (K,) float32 once the basis is fitted.
+
+        Joints with zero weight (invisible, or missing and written as 0 by the data pipeline) take the mean pose's
+        value in the code, so a placeholder never pulls the code away.
+        """
         joints = check_joints(joints, 3)
         targets = self.base.encode(joints, visibility)
         if self.fitted:
-            targets["code"] = self.to_code(joints).astype(np.float32)
+            masked = np.where(targets["visibility"][:, None] > 0, joints, np.nan)
+            targets["code"] = self.to_code(masked).astype(np.float32)
         return targets
 
     def decode(self, outputs: Any) -> dict[str, np.ndarray]:
