@@ -1,0 +1,132 @@
+"""The hand's surface as round cones (tapered capsules): phalanges, a palm of real thickness, wrist and forearm.
+
+Built in the hand frame (see :mod:`.kinematics`) from the posed joints, then moved into the camera frame.
+
+* Fingers: one round cone per phalanx, tapering from the base joint's radius to the next one's. The distal
+  phalanx ends half a tip radius *before* the fingertip joint, so the fingertip keypoint lies inside the tip's
+  rounded end, half a radius behind the skin, as labelled fingertips are.
+* Palm: one thick round cone per metacarpal, from a carpal point near the wrist to the knuckle (radius about
+  0.07 hand lengths, so the palm is about 25 mm thick for a 182 mm hand); they overlap into one slab about
+  0.45 hand lengths wide. The thumb's metacarpal is thicker (the thenar eminence) and a thin web links it to the
+  index metacarpal.
+* Wrist and forearm: two side-by-side round cones (radius and ulna), so the cross-section is wider than thick;
+  the first 0.12 hand lengths count as hand (the wrist keypoint is inside them), the rest as forearm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .kinematics import HandShape
+from .raster import Primitives
+
+#: primitive labels
+LABEL_HAND, LABEL_FOREARM, LABEL_CLUTTER, LABEL_OCCLUDER = 1, 2, 3, 4
+
+_FINGERS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
+
+
+def hand_primitives(
+    joints_h: np.ndarray,
+    shape: HandShape,
+    forearm_dir_h: np.ndarray,
+    left: bool,
+    forearm_length: float,
+) -> tuple[Primitives, np.ndarray]:
+    """Round cones of the hand (and forearm) in the hand frame.
+
+    Args:
+        joints_h: (21, 3) posed joints in the hand frame (mm), already mirrored for a left hand.
+        shape: radii and size.
+        forearm_dir_h: (3,) unit direction from the wrist towards the elbow (hand frame, mirrored if left).
+        left: whether the hand is a left hand (the carpal layout is mirrored).
+        forearm_length: length of the forearm stub beyond the wrist piece, mm.
+    Returns:
+        (primitives, joint_radius): the primitives (labels LABEL_HAND / LABEL_FOREARM) and (21,) for each joint
+        the largest radius of the hand surface around it (mm): a visible joint's surface is within this distance.
+    """
+    hl = shape.hand_length
+    r = shape.joint_radii
+    th = shape.thickness
+    mx = -1.0 if left else 1.0
+    a_list: list[np.ndarray] = []
+    b_list: list[np.ndarray] = []
+    ra_list: list[float] = []
+    rb_list: list[float] = []
+    lab: list[int] = []
+    joint_radius = r.copy()
+
+    def add(a: np.ndarray, b: np.ndarray, ra: float, rb: float, label: int = LABEL_HAND) -> None:
+        a_list.append(np.asarray(a, dtype=np.float64))
+        b_list.append(np.asarray(b, dtype=np.float64))
+        ra_list.append(float(ra))
+        rb_list.append(float(rb))
+        lab.append(label)
+
+    j = joints_h
+    # fingers (thumb included: MCP -> IP -> TIP)
+    for chain in _FINGERS:
+        start = 1 if chain[0] == 1 else 0  # the thumb's metacarpal is drawn with the palm below
+        for k in range(start, 3):
+            p, q = chain[k], chain[k + 1]
+            end = j[q]
+            if k == 2:  # stop half a tip radius short of the fingertip
+                d = j[q] - j[p]
+                n = np.linalg.norm(d)
+                end = j[q] - d / max(n, 1e-6) * min(0.5 * r[q], 0.4 * n)
+            add(j[p], end, r[p], r[q])
+    # palm: metacarpal slabs from the carpus to each knuckle
+    palm_r = 0.07 * hl * th
+    slabs = []
+    for mcp in (5, 9, 13, 17):
+        knuckle = j[mcp]
+        base = np.array([0.62 * knuckle[0], 0.12 * hl, 0.1 * knuckle[2]])
+        rk = 1.15 * r[mcp]
+        add(base, knuckle, palm_r, rk)
+        slabs.append((base, knuckle, rk))
+        joint_radius[mcp] = max(joint_radius[mcp], rk)
+    # fillers between neighbouring slabs keep the palm flat (no valleys between the metacarpals)
+    for (b0, k0, r0), (b1, k1, r1) in zip(slabs[:-1], slabs[1:]):
+        add(0.5 * (b0 + b1), 0.5 * (k0 + k1), palm_r, 0.5 * (r0 + r1))
+    # the skin between the fingers reaches about a third of the way up the proximal phalanges
+    webs = [j[m] + 0.3 * (j[m + 1] - j[m]) for m in (5, 9, 13, 17)]
+    for m, wpt in zip((5, 9, 13, 17), webs):
+        add(j[m], wpt, 1.1 * r[m], 0.95 * r[m])
+    for k in range(3):
+        add(webs[k], webs[k + 1], 0.55 * r[5 + 4 * k], 0.55 * r[9 + 4 * k])
+    # thumb metacarpal (thenar eminence), from a point between the wrist and the CMC joint
+    thenar_base = 0.5 * j[1] + np.array([0.0, 0.03 * hl, 0.0])
+    add(thenar_base, j[2], 1.1 * r[1], r[2])
+    add(j[1], j[2], r[1], r[2])
+    joint_radius[1] = max(joint_radius[1], 1.1 * r[1])
+    # the thenar pad between the thumb's metacarpal and the palm
+    pad_end = 0.55 * j[2] + 0.45 * (0.5 * j[5] + 0.5 * slabs[0][0])
+    add(np.array([mx * 0.04 * hl, 0.14 * hl, 0.02 * hl]), pad_end, 0.085 * hl * th, 0.06 * hl * th)
+    # web between the thumb and the index metacarpal
+    web_root = np.array([mx * 0.06 * hl, 0.2 * hl, 0.0])
+    add(web_root, 0.55 * j[2] + 0.45 * j[5], 0.055 * hl * th, 0.035 * hl * th)
+    # wrist and forearm: two parallel cones (radius and ulna)
+    fd = forearm_dir_h / np.linalg.norm(forearm_dir_h)
+    side = np.array([1.0, 0.0, 0.0]) - fd[0] * fd
+    side /= np.linalg.norm(side)
+    rw = 0.095 * hl * th
+    wrist_len = 0.12 * hl
+    w0 = j[0] + np.array([0.0, 0.04 * hl, 0.0])
+    for sgn in (-1.0, 1.0):
+        off0 = sgn * 0.045 * hl * side
+        off1 = sgn * 0.05 * hl * side
+        p1 = j[0] + fd * wrist_len
+        add(w0 + off0, p1 + off0, rw, rw * 1.02)
+        add(p1 + off0, p1 + fd * forearm_length + off1, rw * 1.02, rw * 1.15, LABEL_FOREARM)
+    joint_radius[0] = max(joint_radius[0], rw + 0.04 * hl, palm_r)
+    prims = Primitives(
+        np.array(a_list), np.array(b_list), np.array(ra_list), np.array(rb_list), np.array(lab, np.int32)
+    )
+    return prims, joint_radius
+
+
+def transform(prims: Primitives, rotation: np.ndarray, translation: np.ndarray) -> Primitives:
+    """Move primitives by ``x -> R x + t`` (radii unchanged)."""
+    return Primitives(
+        prims.a @ rotation.T + translation, prims.b @ rotation.T + translation, prims.ra, prims.rb, prims.label
+    )

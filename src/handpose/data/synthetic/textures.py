@@ -1,0 +1,206 @@
+"""Backgrounds and noise for the synthetic RGB and depth frames.
+
+* :class:`TextureBank`: procedural background textures (fractal noise, wood-like stripes, tiles, rooms with
+  furniture-like blocks, bokeh), generated once per worker from the dataset's seed and split, then sampled per frame
+  with a random crop, scale, flip and colour gain. The train / val / test splits get different banks.
+* :class:`FolderBackgrounds`: backgrounds from a folder of the user's images (jpg, png, bmp, webp).
+* :class:`NoiseBank`: a tile of white Gaussian noise and a tile of smooth noise; frames take random windows of
+  them (sensor noise, dropout masks, skin texture), which is much cheaper than drawing fresh noise per pixel.
+
+Everything is deterministic for a given seed: banks depend only on (seed, split), frames only on their own RNG.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ...errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def _fractal(rng: np.random.Generator, h: int, w: int, octaves: int = 5, base: int = 4) -> np.ndarray:
+    """Fractal value noise in [0, 1], (h, w) float32."""
+    out = np.zeros((h, w), np.float32)
+    amp, total = 1.0, 0.0
+    cells = base
+    for _ in range(octaves):
+        grid = rng.random((cells, max(2, int(cells * w / h)))).astype(np.float32)
+        out += amp * cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
+        total += amp
+        amp *= 0.5
+        cells *= 2
+    out /= total
+    lo, hi = float(out.min()), float(out.max())
+    return (out - lo) / max(hi - lo, 1e-6)
+
+
+def _palette(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n random colours (n, 3) float32 0..255, muted or saturated."""
+    hsv = np.stack(
+        [rng.uniform(0, 180, n), rng.uniform(0, 200, n) * rng.uniform(0.2, 1.0), rng.uniform(30, 250, n)], axis=1
+    ).astype(np.uint8)
+    return cv2.cvtColor(hsv[None], cv2.COLOR_HSV2RGB)[0].astype(np.float32)
+
+
+def _colourise(t: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """Map t in [0, 1] (h, w) through a piecewise-linear ramp of colours (k, 3) -> (h, w, 3) float32."""
+    k = len(colours)
+    x = np.clip(t, 0, 1) * (k - 1)
+    i = np.minimum(x.astype(np.int32), k - 2)
+    f = (x - i)[..., None]
+    return colours[i] * (1 - f) + colours[i + 1] * f
+
+
+def make_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """One procedural background texture, (h, w, 3) uint8 RGB."""
+    kind = int(rng.integers(0, 6))
+    if kind == 0:  # fractal noise in a few colours (stone, foliage, carpet)
+        img = _colourise(_fractal(rng, h, w), _palette(rng, int(rng.integers(2, 5))))
+    elif kind == 1:  # wood-like stripes: a sinusoid warped by noise
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        theta = rng.uniform(0, np.pi)
+        freq = rng.uniform(0.02, 0.12)
+        warp = _fractal(rng, h, w, octaves=3) * rng.uniform(5, 40)
+        t = 0.5 + 0.5 * np.sin((xx * np.cos(theta) + yy * np.sin(theta)) * freq + warp)
+        img = _colourise(t, _palette(rng, 3))
+    elif kind == 2:  # tiles / bricks with mortar lines
+        tile_h = int(rng.integers(16, 90))
+        tile_w = int(tile_h * rng.uniform(1.0, 3.0))
+        cols = _palette(rng, 2)
+        img = np.empty((h, w, 3), np.float32)
+        img[:] = cols[0]
+        n_rows = h // tile_h + 2
+        jitter = rng.uniform(-25, 25, (n_rows, w // tile_w + 3, 3)).astype(np.float32)
+        for r in range(n_rows):
+            shift = (tile_w // 2) * (r % 2) if rng.random() < 0.7 else 0
+            for c in range(w // tile_w + 3):
+                x0 = c * tile_w - shift
+                img[r * tile_h : (r + 1) * tile_h, max(x0, 0) : max(x0 + tile_w, 0)] = cols[0] + jitter[r, c]
+        grout = max(1, tile_h // 12)
+        for r in range(n_rows):
+            img[r * tile_h : r * tile_h + grout] = cols[1]
+        img *= (0.85 + 0.3 * _fractal(rng, h, w, octaves=3))[..., None]
+    elif kind == 3:  # a room: wall gradient, furniture-like blocks and shelves, soft
+        top, bottom = _palette(rng, 2)
+        t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+        img = np.broadcast_to(top * (1 - t) + bottom * t, (h, w, 3)).copy()
+        for _ in range(int(rng.integers(3, 12))):
+            x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
+            x1, y1 = x0 + int(rng.integers(10, w // 2)), y0 + int(rng.integers(10, h // 2))
+            cv2.rectangle(img, (x0, y0), (x1, y1), _palette(rng, 1)[0].tolist(), -1)
+        img *= (0.8 + 0.4 * _fractal(rng, h, w, octaves=4))[..., None]
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 3.0))
+    elif kind == 4:  # bokeh: blurred discs of light
+        img = np.empty((h, w, 3), np.float32)
+        img[:] = _palette(rng, 1)[0] * 0.5
+        for _ in range(int(rng.integers(10, 40))):
+            c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            cv2.circle(img, c, int(rng.integers(5, 60)), _palette(rng, 1)[0].tolist(), -1, cv2.LINE_AA)
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(3, 12))
+    else:  # fabric / paper: fine noise and a weave
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        p = rng.uniform(3, 10)
+        weave = 0.5 + 0.25 * (np.sin(xx * 2 * np.pi / p) + np.sin(yy * 2 * np.pi / p))
+        t = 0.6 * weave + 0.4 * _fractal(rng, h, w, octaves=6, base=16)
+        img = _colourise(t, _palette(rng, 2))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _crop_resize(rng: np.random.Generator, src: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A random crop of ``src`` with the aspect ratio of (h, w), resized to it, randomly flipped."""
+    sh, sw = src.shape[:2]
+    scale = rng.uniform(0.5, 1.0)
+    ch = max(8, int(min(sh, sw * h / w) * scale))
+    cw = max(8, int(ch * w / h))
+    cw, ch = min(cw, sw), min(ch, sh)
+    y0 = int(rng.integers(0, sh - ch + 1))
+    x0 = int(rng.integers(0, sw - cw + 1))
+    out = cv2.resize(src[y0 : y0 + ch, x0 : x0 + cw], (w, h), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.5:
+        out = out[:, ::-1]
+    return out
+
+
+class TextureBank:
+    """Procedural textures for one (seed, split); ``sample`` gives a background of any size."""
+
+    def __init__(self, seed: int, split_id: int, count: int = 24, size: tuple[int, int] = (480, 640)) -> None:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, split_id, 0x7E47]))
+        self.textures = [make_texture(rng, size[0], size[1]) for _ in range(count)]
+
+    def sample(self, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+        """A background (h, w, 3) uint8 RGB."""
+        tex = self.textures[int(rng.integers(0, len(self.textures)))]
+        out = _crop_resize(rng, tex, h, w).astype(np.float32)
+        gain = rng.uniform(0.6, 1.25) * rng.uniform(0.85, 1.15, 3)
+        return np.clip(out * gain.astype(np.float32), 0, 255).astype(np.uint8)
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files (sorted) directly inside ``folder``; DataError if the folder is missing or has none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError("background folder not found (or not a folder)", path=folder)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"background folder has no images ({', '.join(IMAGE_SUFFIXES)})", path=folder)
+    return files
+
+
+class FolderBackgrounds:
+    """Backgrounds from the user's images; decoded images are kept in a small cache (at most ``cache`` of them)."""
+
+    def __init__(self, folder: str | Path, cache: int = 32, max_side: int = 800) -> None:
+        self.files = list_images(folder)
+        self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.cache_size = cache
+        self.max_side = max_side
+
+    def _load(self, i: int) -> np.ndarray:
+        if i in self.cache:
+            self.cache.move_to_end(i)
+            return self.cache[i]
+        path = self.files[i]
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise DataError("cannot decode background image", path=path)
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        s = self.max_side / max(img.shape[:2])
+        if s < 1:
+            img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        self.cache[i] = img
+        if len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return img
+
+    def sample(self, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+        img = self._load(int(rng.integers(0, len(self.files))))
+        return np.ascontiguousarray(_crop_resize(rng, img, h, w))
+
+
+class NoiseBank:
+    """A (size, size) tile of white N(0, 1) noise and one of smooth noise (unit variance), float32."""
+
+    def __init__(self, seed: int, split_id: int, size: int = 1024) -> None:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, split_id, 0x0015E]))
+        self.white = rng.standard_normal((size, size), dtype=np.float32)
+        smooth = cv2.GaussianBlur(self.white, (0, 0), 6.0)
+        self.smooth = (smooth / max(float(smooth.std()), 1e-6)).astype(np.float32)
+        self.size = size
+
+    def window(self, rng: np.random.Generator, h: int, w: int, smooth: bool = False) -> np.ndarray:
+        """A random (h, w) window of the tile (tiled when the frame is larger than the tile)."""
+        tile = self.smooth if smooth else self.white
+        if h > self.size or w > self.size:
+            reps = (h // self.size + 1, w // self.size + 1)
+            tile = np.tile(tile, reps)
+        th, tw = tile.shape
+        y0 = int(rng.integers(0, th - h + 1))
+        x0 = int(rng.integers(0, tw - w + 1))
+        out = tile[y0 : y0 + h, x0 : x0 + w]
+        return out[::-1] if rng.random() < 0.5 else out
