@@ -37,6 +37,13 @@ Choices where the paper is silent (all configurable):
 ``light_depth_s`` is the CPU variant for the quick benchmark and the fastest deployment: one stack at stride 4,
 32 channels, D = 24.
 
+Cost at 128² and batch 1, measured with :func:`handpose.cost.count_flops` (torch's counter, FLOPs = 2 × MACs):
+``light_depth`` 173,993 parameters, 0.175 G MACs = 0.351 G FLOPs; ``light_depth_s`` 40,129 parameters,
+0.016 G MACs. The paper's "0.27 G FLOPs" is most plausibly a count of multiply-accumulates: GhostNet, whose module
+the paper uses, reports multiply-adds under the name FLOPs, as do the common counting tools of that literature.
+Read that way our network is 0.65 × the paper's compute at 0.97 × its parameters; read as 2-operation FLOPs, the
+paper's network would be 0.135 G MACs and ours 1.3 × its compute.
+
 Only convolutions, depthwise convolutions, batch norm, ReLU, max-pool, nearest up-sampling (fixed factor 2),
 softmax, matrix multiplies and layer norm are used, so the model exports to ONNX and runs fast in ONNX Runtime.
 """
