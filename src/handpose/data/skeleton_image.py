@@ -58,14 +58,14 @@ def render_skeleton_image(
                 q = tuple(int(round(v * scale)) for v in hand[b])
                 cv2.line(out, p, q, 1.0, thickness, cv2.LINE_AA, shift)
         if blob_sigma > 0:
-            ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
             r = int(np.ceil(3 * blob_sigma))
             for j in np.flatnonzero(ok):
                 x, y = hand[j]
-                x0, x1 = max(int(x) - r, 0), min(int(x) + r + 2, width)
-                y0, y1 = max(int(y) - r, 0), min(int(y) + r + 2, height)
+                x0, x1 = max(int(np.floor(x)) - r, 0), min(int(np.floor(x)) + r + 2, width)
+                y0, y1 = max(int(np.floor(y)) - r, 0), min(int(np.floor(y)) + r + 2, height)
                 if x0 >= x1 or y0 >= y1:
                     continue
-                g = np.exp(-((xs[y0:y1, x0:x1] - x) ** 2 + (ys[y0:y1, x0:x1] - y) ** 2) / (2 * blob_sigma**2))
-                np.maximum(out[y0:y1, x0:x1], g, out=out[y0:y1, x0:x1])
+                gx = np.exp(-((np.arange(x0, x1, dtype=np.float32) - x) ** 2) / (2 * blob_sigma**2))
+                gy = np.exp(-((np.arange(y0, y1, dtype=np.float32) - y) ** 2) / (2 * blob_sigma**2))
+                np.maximum(out[y0:y1, x0:x1], gy[:, None] * gx[None, :], out=out[y0:y1, x0:x1])
     return np.clip(out, 0.0, 1.0)
