@@ -57,7 +57,19 @@ class ToyModel(HandModel):
         return loss, {"l1": float(loss.detach())}
 
 
-register_model("toy_engine")(ToyModel)
+def register() -> None:
+    """Register ``toy_engine`` (needed to rebuild it from a checkpoint); tests undo it with :func:`unregister` so the
+    registry-wide model tests never see it."""
+    from handpose import registry
+
+    if "toy_engine" not in registry._MODELS:
+        register_model("toy_engine")(ToyModel)
+
+
+def unregister() -> None:
+    from handpose import registry
+
+    registry._MODELS.pop("toy_engine", None)
 
 
 class ToyDataset(torch.utils.data.Dataset):
@@ -118,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sleep", type=float, default=0.0)
     ap.add_argument("--report", default="")
     args = ap.parse_args(argv)
+    register()
     torch.manual_seed(0)
     model = ToyModel()
     data = ToyDataset(sleep=args.sleep)

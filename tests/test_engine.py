@@ -21,9 +21,16 @@ from handpose.engine.schedules import lr_function
 from handpose.engine.trainer import fit
 from handpose.errors import CheckpointError, ConfigError
 
-from .engine_toy import ToyDataset, ToyModel, evaluate, make_config, weights_digest
+from .engine_toy import ToyDataset, ToyModel, evaluate, make_config, register, unregister, weights_digest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def toy_model_registered():
+    register()
+    yield
+    unregister()
 
 
 # ---------------------------------------------------------------------------------------------------- configs
