@@ -19,6 +19,7 @@ from handpose.data.dataset import (
     collate,
     crop_infos,
     hand_indices,
+    label_table,
     uncrop_batch,
     worker_init_fn,
 )
@@ -427,3 +428,49 @@ def test_real_onehand10k_missing_joints_get_no_weight():
         assert np.isnan(item["meta"]["joints_2d"][~labelled]).all()
         back = uncrop_batch(item["targets"]["joints"][None], collate([item])["meta"], "crop_px")["joints_2d"][0]
         assert np.abs(back[labelled] - sample.joints_2d[labelled]).max() < 1e-4
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the synthetic hand world
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    synth = pytest.importorskip("handpose.data.synthetic")
+    root = tmp_path_factory.mktemp("synth")
+    synth.generate(root, 12, seed=3, no_hand_rate=0.25, progress=False, split="train")
+    return synth.SyntheticDataset(root, split="train", skeleton=False)
+
+
+def test_synthetic_label_table_matches_the_samples(synthetic):
+    table = label_table(synthetic)
+    samples = [synthetic[i] for i in range(len(synthetic))]
+    assert table is not None and len(table.joints_2d) == len(samples)
+    np.testing.assert_array_equal(table.joint_mask.any(axis=1), [s.has_hand for s in samples])
+    assert list(table.handedness) == [s.handedness for s in samples]
+    assert table.gesture.tolist() == [-1 if s.gesture is None else s.gesture for s in samples]
+    assert hand_indices(synthetic).tolist() == [i for i, s in enumerate(samples) if s.has_hand]
+
+
+@pytest.mark.parametrize("modality, frame", [("rgb", "crop_px"), ("rgb", "root_relative_mm"), ("depth", "crop_uvd")])
+def test_synthetic_frames_through_the_pipeline_and_back(synthetic, modality, frame):
+    channels = 1 if modality == "depth" else 4
+    ds = HandPoseDataset(synthetic, spec(modality, channels), IdentityCodec(frame), train=True, seed=2)
+    assert len(ds) == int(sum(synthetic[i].has_hand for i in range(len(synthetic))))
+    batch = batch_of(ds)
+    back = uncrop_batch(batch["targets"]["joints"], batch["meta"], frame)
+    truth = [synthetic[int(i)] for i in ds.indices]
+    if frame == "crop_px":
+        assert np.abs(back["joints_2d"] - np.stack([s.joints_2d for s in truth])).max() < 1e-4
+    else:
+        assert np.abs(back["joints_3d"] - np.stack([s.joints_3d for s in truth])).max() < 1e-3
+    x = batch["input"]
+    assert torch.isfinite(x).all() and x.shape[1:] == (channels, 128, 128)
+
+
+def test_synthetic_gestures_from_labels(synthetic):
+    ds = KeypointGestureDataset.from_reader(synthetic)
+    with_label = [s for s in (synthetic[i] for i in range(len(synthetic))) if s.has_hand and s.gesture is not None]
+    assert len(ds) == len(with_label)
+    np.testing.assert_allclose(ds.points, KeypointGestureDataset.from_samples(with_label).points, atol=1e-6)
