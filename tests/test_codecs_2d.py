@@ -286,3 +286,13 @@ def test_gesture_codec() -> None:
     assert np.allclose(dec["confidence"], [p[0, 1], p[1, 0]]) and np.allclose(dec["probabilities"], p)
     with pytest.raises(ValueError):
         GestureCodec(3, ["a", "b"])
+
+
+def test_normalize_keypoints_is_what_the_gesture_dataset_trains_on() -> None:
+    from handpose.data.dataset import KeypointGestureDataset
+
+    rng = np.random.default_rng(5)
+    pts = rng.uniform(0, 200, size=(3, J, 2))
+    ds = KeypointGestureDataset(pts, np.array([0, 1, 2]))
+    for i in range(3):
+        assert np.allclose(ds[i]["input"].numpy(), normalize_keypoints(pts[i]), atol=1e-6)

@@ -11,12 +11,12 @@ defaults):
   error rate or box-corner pixels — never the loss) falls below a quarter of its initial value within
   ``MAX_STEPS`` Adam steps on the CPU.
 
-The 8 samples are rendered here from a simple articulated hand (five fanned fingers of four joints with random
-flexion, a random 3D rotation, scale and position): RGB crops with the bones drawn in per-finger colours, depth crops
-with the bones drawn at their depth, whole frames for the skeleton detector, normalised keypoints and labels for the
-gesture classifier. The small configs keep the whole file near 2 minutes on the 2-core CPU machine: inputs of 32–64
-pixels and widths of 8–16 channels; they change sizes, never the structure of a model (same blocks, same heads, same
-loss, same codec).
+The 8 samples come from the synthetic hand world (:mod:`handpose.data.synthetic`, "easy" preset, 24 frames
+rendered once per session) through the data pipeline every trainer uses (:class:`HandPoseDataset`: crop -> codec
+targets, no augmentation; :class:`KeypointGestureDataset` for GestureNet); the ground truth is carried into the
+codec's frame with :func:`handpose.data.crop.joints_to_frame`. The small configs keep the whole file near 2 minutes
+on the 2-core CPU machine: inputs of 32–64 pixels and widths of 8–16 channels; they change sizes, never the
+structure of a model (same blocks, same heads, same loss, same codec).
 """
 
 from __future__ import annotations
@@ -25,16 +25,15 @@ import math
 import time
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
 from handpose import create_model, list_models
-from handpose.codecs.gesture import normalize_keypoints
-from handpose.data.skeleton_image import render_skeleton_image
+from handpose.data.crop import joints_to_frame
+from handpose.data.dataset import HandPoseDataset, KeypointGestureDataset, collate, crop_infos
+from handpose.data.synthetic import SyntheticDataset, generate
 from handpose.errors import ModelInputError
-from handpose.skeleton import NUM_JOINTS
 
 #: small configs per model (keyword overrides of the registered builder); sizes only, never structure
 SMALL: dict[str, dict[str, Any]] = {
@@ -74,109 +73,37 @@ MAX_STEPS = 200
 CHECK_EVERY = 10
 LEARNING_RATE = 3e-3
 
-FINGER_ANGLES = (-55.0, -18.0, 0.0, 15.0, 32.0)  # degrees from the hand's up axis, thumb to pinky
-BONE_LENGTHS = ((30, 32, 28, 24), (70, 38, 24, 20), (68, 42, 27, 21), (64, 38, 25, 20), (60, 30, 20, 18))  # mm
-FINGER_COLOURS = ((230, 60, 60), (60, 200, 60), (60, 90, 230), (220, 200, 40), (200, 60, 220))
+SYNTHETIC_FRAMES = 24  # rendered once per test session; 8 of them (with a gesture label for GestureNet) are used
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# the 8 synthetic samples
-# ---------------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def synthetic_reader(tmp_path_factory: pytest.TempPathFactory) -> SyntheticDataset:
+    """A small split of the synthetic hand world (RGB and depth, every frame with a hand)."""
+    root = tmp_path_factory.mktemp("zoo_synth")
+    generate(root, count=SYNTHETIC_FRAMES, seed=0, preset="easy", no_hand_rate=0.0, progress=False)
+    return SyntheticDataset(root, "train", modality=("rgb", "depth"))
 
 
-def random_hand_3d(rng: np.random.Generator) -> np.ndarray:
-    """(21, 3) mm, canonical order, wrist at the origin, y up, randomly flexed and rotated in 3D."""
-    joints = np.zeros((NUM_JOINTS, 3))
-    for f, (angle, lengths) in enumerate(zip(FINGER_ANGLES, BONE_LENGTHS)):
-        a = math.radians(angle + rng.uniform(-6, 6))
-        direction = np.array([math.sin(a), math.cos(a), 0.0])
-        flex = rng.uniform(0.0, 0.9)  # radians per joint, towards -z
-        pos = np.zeros(3)
-        for k, length in enumerate(lengths):
-            bend = flex * k
-            d = direction * math.cos(bend) + np.array([0.0, 0.0, -math.sin(bend)])
-            pos = pos + d * length
-            joints[1 + 4 * f + k] = pos
-    rx, ry, rz = rng.uniform(-0.6, 0.6), rng.uniform(-0.8, 0.8), rng.uniform(-math.pi, math.pi)
-    rot = cv2.Rodrigues(np.array([rx, ry, rz]))[0]
-    return joints @ rot.T
-
-
-def project_to_crop(joints_3d: np.ndarray, size: tuple[int, int], fill: float, rng: np.random.Generator) -> np.ndarray:
-    """(21, 3) mm -> (21, 2) pixels of an (H, W) image, the hand spanning about ``fill`` of the smaller side."""
-    h, w = size
-    xy = joints_3d[:, :2] * np.array([1.0, -1.0])  # y down
-    centre = (xy.max(0) + xy.min(0)) / 2
-    span = max(float(np.ptp(xy, axis=0).max()), 1e-6)
-    scale = fill * min(h, w) / span
-    uv = (xy - centre) * scale
-    room = np.array([w, h]) / 2 - np.abs(uv).max(0) - 1.5
-    shift = rng.uniform(-np.maximum(room, 0), np.maximum(room, 0))
-    return uv + np.array([(w - 1) / 2, (h - 1) / 2]) + shift
-
-
-def render_rgb(joints_2d: np.ndarray, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """(H, W, 3) float32 in [0, 1]: a noisy background with the bones drawn in per-finger colours."""
-    h, w = size
-    img = np.full((h, w, 3), rng.uniform(40, 120, 3), np.float32) + rng.normal(0, 8, (h, w, 3)).astype(np.float32)
-    thick = max(1, round(min(h, w) / 24))
-    p = np.round(joints_2d).astype(int)
-    for f in range(5):
-        chain = [0, *range(1 + 4 * f, 5 + 4 * f)]
-        for a, b in zip(chain[:-1], chain[1:]):
-            cv2.line(img, tuple(map(int, p[a])), tuple(map(int, p[b])), FINGER_COLOURS[f], thick)
-        cv2.circle(img, tuple(map(int, p[4 + 4 * f])), thick + 1, (255, 255, 255), -1)
-    cv2.circle(img, tuple(map(int, p[0])), thick + 1, (250, 250, 250), -1)
-    return np.clip(img / 255.0, 0, 1).astype(np.float32)
-
-
-def render_depth(joints_uvd: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(H, W) float32 in [-1, 1]: background 1, bones drawn far to near at their normalised depth."""
-    h, w = size
-    img = np.ones((h, w), np.float32)
-    thick = max(1, round(min(h, w) / 16))
-    p = np.round(joints_uvd[:, :2]).astype(int)
-    bones = [(0, 1 + 4 * f) for f in range(5)] + [(1 + 4 * f + k, 2 + 4 * f + k) for f in range(5) for k in range(3)]
-    for a, b in sorted(bones, key=lambda ab: -(joints_uvd[ab[0], 2] + joints_uvd[ab[1], 2])):
-        d = float((joints_uvd[a, 2] + joints_uvd[b, 2]) / 2)
-        cv2.line(img, tuple(map(int, p[a])), tuple(map(int, p[b])), d, thick)
-    return img
-
-
-def make_batch(model: Any, seed: int = 0) -> dict[str, Any]:
-    """8 samples for ``model``: input tensor, stacked targets, and the ground truth in the codec's frame."""
+def make_batch(model: Any, reader: SyntheticDataset) -> dict[str, Any]:
+    """8 samples for ``model`` through the data pipeline: the input, the stacked targets, and the ground truth in
+    the codec's frame (pixels of the crop, normalised uvd of the cube, root-relative millimetres, or labels)."""
     spec, codec = model.spec, model.codec
-    rng = np.random.default_rng(seed)
-    inputs, targets, truth = [], [], []
-    for i in range(BATCH):
-        hand = random_hand_3d(rng)
-        if spec.modality == "keypoints":
-            joints_2d = project_to_crop(hand, (128, 128), 0.7, rng)
-            inputs.append(normalize_keypoints(joints_2d))
-            label = i % codec.num_classes
-            truth.append(label)
-            targets.append(codec.encode(label))
-            continue
-        size = spec.input_size
-        fill = 0.45 if spec.task == "skeleton" else 0.8
-        joints_2d = project_to_crop(hand, size, fill, rng)
-        rel = hand - hand[0]  # root-relative millimetres
-        d = np.clip(rel[:, 2] / 150.0, -0.9, 0.9)  # normalised depth within a ±150 mm cube
-        uvd = np.concatenate([joints_2d, d[:, None]], axis=1)
-        if spec.modality == "rgb":
-            img = render_rgb(joints_2d, size, rng).transpose(2, 0, 1)
-            if spec.in_channels == 4:
-                skel = render_skeleton_image(joints_2d, size[0], size[1])
-                img = np.concatenate([img, skel[None]], axis=0)
-            inputs.append(img)
-        else:
-            inputs.append(render_depth(uvd, size)[None])
-        gt = {"crop_px": joints_2d, "crop_uvd": uvd, "root_relative_mm": rel}[codec.frame]
-        truth.append(gt)
-        targets.append(codec.encode(gt, np.ones(NUM_JOINTS, bool)))
-    x = torch.from_numpy(np.stack(inputs).astype(np.float32))
-    stacked = {k: torch.from_numpy(np.stack([t[k] for t in targets])) for k in targets[0]}
-    return {"x": x, "targets": stacked, "truth": np.stack(truth) if spec.modality != "keypoints" else np.array(truth)}
+    if codec.frame == "label":
+        ds: Any = KeypointGestureDataset.from_reader(reader, codec=codec)
+        items = [ds[i] for i in range(BATCH)]
+        batch = collate(items)
+        labels = batch["targets"]["label"].numpy().reshape(-1)  # (B,) class ids
+        return {"x": batch["input"], "targets": batch["targets"], "truth": labels}
+    ds = HandPoseDataset(reader, spec, codec, train=False, skeleton_line_width=2.0, skeleton_blob_sigma=1.5)
+    batch = collate([ds[i] for i in range(BATCH)])
+    meta = batch["meta"]
+    truth = np.stack(
+        [
+            joints_to_frame(info, codec.frame, meta["joints_2d"][b].numpy(), meta["joints_3d"][b].numpy())
+            for b, info in enumerate(crop_infos(meta))
+        ]
+    )
+    return {"x": batch["input"], "targets": batch["targets"], "truth": truth}
 
 
 def decoded_error(model: Any, outputs: dict[str, torch.Tensor], truth: np.ndarray, targets: dict) -> float:
@@ -220,11 +147,11 @@ def build(name: str) -> Any:
 
 
 @pytest.mark.parametrize("name", list_models())
-def test_model_contract_and_overfit(name: str) -> None:
+def test_model_contract_and_overfit(name: str, synthetic_reader: SyntheticDataset) -> None:
     model = build(name)
     spec = model.spec
     assert spec.name == name or name.startswith(spec.name)
-    batch = make_batch(model)
+    batch = make_batch(model, synthetic_reader)
     x, targets, truth = batch["x"], batch["targets"], batch["truth"]
     assert tuple(x.shape) == spec.input_shape(BATCH)
 

@@ -2,8 +2,9 @@
 
 GestureNet classifies a static gesture from the 21 predicted 2D points. Its input (2, 21) is made scale- and
 translation-invariant as in §3.1 of the paper (w_norm = w / s with s the length of one index-finger bone): the
-points are taken relative to the wrist and divided by the index MCP->PIP bone length (falling back to the
-wrist->middle-MCP length when that bone is degenerate or missing). Missing joints become 0.
+points are taken relative to the wrist and divided by the index MCP->PIP bone length
+(:func:`handpose.geometry.normalize_scale`, falling back to the wrist->middle-MCP length when that bone is
+degenerate). Missing joints become 0.
 """
 
 from __future__ import annotations
@@ -12,15 +13,21 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
+from ..geometry import normalize_scale
 from ..skeleton import NUM_JOINTS, WRIST
 from .base import Codec
 from .heatmap import to_numpy
 
-INDEX_MCP, INDEX_PIP, MIDDLE_MCP = 5, 6, 9
+MIDDLE_MCP = 9
 
 
-def normalize_keypoints(joints_2d: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+def normalize_keypoints(joints_2d: np.ndarray) -> np.ndarray:
     """(21, 2) pixels -> (2, 21) float32 GestureNet input: (joint − wrist) / |index PIP − index MCP|.
+
+    The same normalisation as :func:`handpose.geometry.normalize_scale` (which
+    :class:`handpose.data.dataset.KeypointGestureDataset` trains with), laid out as 2 rows (x, y) of 21 columns;
+    when the index bone is degenerate (predicted joints can coincide) the wrist -> middle-MCP length is the scale.
 
     Raises:
         ValueError: the wrist is missing, or neither the index bone nor the palm gives a usable scale.
@@ -30,13 +37,14 @@ def normalize_keypoints(joints_2d: np.ndarray, eps: float = 1e-6) -> np.ndarray:
         raise ValueError(f"joints_2d must be ({NUM_JOINTS}, 2), got {pts.shape}")
     if not np.all(np.isfinite(pts[WRIST])):
         raise ValueError("the wrist is missing: cannot normalise keypoints")
-    rel = pts - pts[WRIST]
-    scale = np.linalg.norm(pts[INDEX_PIP] - pts[INDEX_MCP])
-    if not np.isfinite(scale) or scale < eps:
-        scale = np.linalg.norm(pts[MIDDLE_MCP] - pts[WRIST])
-    if not np.isfinite(scale) or scale < eps:
-        raise ValueError("no usable scale: index bone and palm are both missing or degenerate")
-    return np.nan_to_num(rel / scale).T.astype(np.float32)
+    try:
+        norm, _ = normalize_scale(pts)
+    except DataError:
+        palm = float(np.linalg.norm(pts[MIDDLE_MCP] - pts[WRIST]))
+        if not np.isfinite(palm) or palm <= 0:
+            raise ValueError("no usable scale: index bone and palm are both missing or degenerate") from None
+        norm = (pts - pts[WRIST]) / palm
+    return np.nan_to_num(norm).T.astype(np.float32)
 
 
 class GestureCodec(Codec):

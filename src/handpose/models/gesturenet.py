@@ -132,7 +132,7 @@ class GestureNet(HandModel):
         return {"logits": self.classifier(f.flatten(1))}  # (B, K)
 
     def loss(self, outputs: dict[str, Tensor], targets: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
-        ce = cross_entropy(outputs["logits"], targets["label"])
+        ce = cross_entropy(outputs["logits"], targets["label"].reshape(-1))  # (B,) or a collated (B, 1)
         return ce, {"loss": float(ce.detach()), "ce": float(ce.detach())}
 
 
