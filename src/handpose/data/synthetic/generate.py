@@ -7,6 +7,7 @@ output is byte-for-byte the same for any number of workers, and a run killed at 
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -179,14 +180,24 @@ def _prepare_folder(split_dir: Path) -> None:
             pass
 
 
+def _leaves(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(_leaves(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): obj}
+
+
 def _check_settings(split_dir: Path, settings: dict) -> None:
     """A resumed run must use the settings of the first one; otherwise refuse to mix shards."""
     path = split_dir / "generation.json"
+    settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back from JSON
     if path.is_file():
-        old = read_json(path)
-        diffs = sorted(k for k in set(old) | set(settings) if k != "count" and old.get(k) != settings.get(k))
+        old, new = _leaves(read_json(path)), _leaves(settings)
+        diffs = sorted(k for k in set(old) | set(new) if k != "fingerprint" and old.get(k) != new.get(k))
         if diffs:
-            detail = "; ".join(f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in diffs[:3])
+            detail = "; ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in diffs[:3])
             raise ConfigError(
                 f"this folder holds a dataset generated with other settings ({detail}); use another output folder "
                 "or delete it",

@@ -23,6 +23,7 @@ from .kinematics import (
     HandShape,
     clip_angles,
     forward_kinematics,
+    thumb_chain,
 )
 
 #: the gesture vocabulary; the index of a name is its gesture id (GestureNet's class)
@@ -160,7 +161,7 @@ def random_pose(rng: np.random.Generator) -> np.ndarray:
     return clip_angles(a)
 
 
-def touch_thumb_to_index(shape: HandShape, angles: np.ndarray, iterations: int = 12) -> np.ndarray:
+def touch_thumb_to_index(shape: HandShape, angles: np.ndarray, iterations: int = 25) -> np.ndarray:
     """Adjust the thumb's four angles (within limits) so that the thumb tip meets the index fingertip.
 
     Damped least squares on the thumb-tip position, numerical Jacobian. The target is the point at the sum of the
@@ -169,21 +170,22 @@ def touch_thumb_to_index(shape: HandShape, angles: np.ndarray, iterations: int =
     a = angles.copy()
     lo, hi = ANGLE_LIMITS[_THUMB_ANGLES, 0], ANGLE_LIMITS[_THUMB_ANGLES, 1]
     gap = 0.85 * (shape.joint_radii[4] + shape.joint_radii[8])
+    target_tip = forward_kinematics(shape, a)[8]
+    bl = shape.bone_lengths
     eps = 0.5
+    jac = np.empty((3, 4))
     for _ in range(iterations):
-        j = forward_kinematics(shape, a)
-        tip, target_tip = j[4], j[8]
+        tip = thumb_chain(bl, a)[3]
         away = tip - target_tip
-        dist = np.linalg.norm(away)
+        dist = float(np.sqrt(away @ away))
         target = target_tip + (away / dist if dist > 1e-6 else np.array([1.0, 0, 0])) * gap
         err = target - tip
-        if np.linalg.norm(err) < 0.5:
+        if float(err @ err) < 0.25:
             break
-        jac = np.empty((3, 4))
         for c, k in enumerate(_THUMB_ANGLES):
             b = a.copy()
             b[k] += eps
-            jac[:, c] = (forward_kinematics(shape, b)[4] - tip) / eps
-        step = jac.T @ np.linalg.solve(jac @ jac.T + 4.0 * np.eye(3), err)
+            jac[:, c] = (thumb_chain(bl, b)[3] - tip) / eps
+        step = jac.T @ np.linalg.solve(jac @ jac.T + 0.25 * np.eye(3), err)
         a[_THUMB_ANGLES] = np.clip(a[_THUMB_ANGLES] + np.clip(step, -15.0, 15.0), lo, hi)
     return a

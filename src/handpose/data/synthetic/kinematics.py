@@ -41,6 +41,7 @@ rotates and translates them into the camera frame (x right, y down, z forward).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -196,20 +197,20 @@ def sample_shape(rng: np.random.Generator, size_range: tuple[float, float] = SIZ
 
 
 def _rot_x(deg: float) -> np.ndarray:
-    t = np.deg2rad(deg)
-    c, s = np.cos(t), np.sin(t)
+    t = math.radians(deg)
+    c, s = math.cos(t), math.sin(t)
     return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
 
 
 def _rot_y(deg: float) -> np.ndarray:
-    t = np.deg2rad(deg)
-    c, s = np.cos(t), np.sin(t)
+    t = math.radians(deg)
+    c, s = math.cos(t), math.sin(t)
     return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
 def _rot_z(deg: float) -> np.ndarray:
-    t = np.deg2rad(deg)
-    c, s = np.cos(t), np.sin(t)
+    t = math.radians(deg)
+    c, s = math.cos(t), math.sin(t)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
@@ -220,9 +221,10 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 def _axis_angle(axis: np.ndarray, deg: float) -> np.ndarray:
     """(3, 3) rotation by ``deg`` degrees about the unit ``axis`` (Rodrigues)."""
-    x, y, z = axis
-    t = np.deg2rad(deg)
-    c, s, C = np.cos(t), np.sin(t), 1.0 - np.cos(t)
+    x, y, z = (float(v) for v in axis)
+    t = math.radians(deg)
+    c, s = math.cos(t), math.sin(t)
+    C = 1.0 - c
     return np.array(
         [
             [c + x * x * C, x * y * C - z * s, x * z * C + y * s],
@@ -246,13 +248,41 @@ def _frame(y: np.ndarray, z_hint: np.ndarray) -> np.ndarray:
 _THUMB_REST = _frame(np.array([0.34, 0.93, 0.14]), np.array([-0.75, 0.05, 0.66]))
 _THUMB_ABD_AXIS = _unit(np.cross(_THUMB_REST[:, 1], _unit(np.array([0.55, 0.30, 0.78]))))
 _THUMB_TWIST_PER_ABD = 0.6
-
-
-def _finger_rest(finger: str) -> np.ndarray:
-    return _rot_z(-FINGER_REST_ANGLES_DEG[finger])
-
+_THUMB_CMC_DIR = _unit(THUMB_CMC_OFFSET)
 
 _ARCH_SHARE = {"index": -0.25, "middle": 0.0, "ring": 0.55, "pinky": 1.0}
+# per long finger: (base joint, angle indices (abd, mcp, pip, dip), metacarpal angle theta, its sign, arch share,
+# rest rotation)
+_FINGER_SPECS = [
+    (
+        5 + 4 * fi,
+        tuple(ANGLE_INDEX[f"{finger}_{n}"] for n in ("mcp_abd", "mcp_flex", "pip_flex", "dip_flex")),
+        math.atan2(*MCP_POSITIONS[finger]),
+        math.copysign(1.0, math.atan2(*MCP_POSITIONS[finger])),
+        _ARCH_SHARE[finger],
+        _rot_z(-FINGER_REST_ANGLES_DEG[finger]),
+    )
+    for fi, finger in enumerate(_LONG_FINGERS)
+]
+_T_ABD, _T_CMC, _T_MCP, _T_IP = (ANGLE_INDEX[f"thumb_{n}"] for n in ("cmc_abd", "cmc_flex", "mcp_flex", "ip_flex"))
+_ARCH = ANGLE_INDEX["palm_arch"]
+
+
+def thumb_chain(bone_lengths: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """(4, 3) thumb joints (CMC, MCP, IP, TIP) of a right hand, mm, hand frame."""
+    a = angles
+    bl = bone_lengths
+    out = np.empty((4, 3))
+    out[0] = _THUMB_CMC_DIR * bl[0]
+    abd = float(a[_T_ABD])
+    frame = _axis_angle(_THUMB_ABD_AXIS, abd) @ _THUMB_REST @ _rot_y(-_THUMB_TWIST_PER_ABD * abd)
+    frame = frame @ _rot_x(float(a[_T_CMC]))
+    out[1] = out[0] + frame[:, 1] * bl[1]
+    frame = frame @ _rot_x(float(a[_T_MCP]))
+    out[2] = out[1] + frame[:, 1] * bl[2]
+    frame = frame @ _rot_x(float(a[_T_IP]))
+    out[3] = out[2] + frame[:, 1] * bl[3]
+    return out
 
 
 def forward_kinematics(shape: HandShape, angles: np.ndarray, left: bool = False) -> np.ndarray:
@@ -265,52 +295,30 @@ def forward_kinematics(shape: HandShape, angles: np.ndarray, left: bool = False)
     Returns:
         (21, 3) float64 mm, wrist at the origin.
     """
-    return _fk(shape, angles, left)[0]
-
-
-def _fk(shape: HandShape, angles: np.ndarray, left: bool) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Joints (21, 3) and the orientation frame of every bone (20 x (3, 3), canonical bone order)."""
     a = np.asarray(angles, dtype=np.float64)
     bl = shape.bone_lengths
     joints = np.zeros((NUM_JOINTS, 3))
-    frames: list[np.ndarray] = [np.eye(3)] * (NUM_JOINTS - 1)
     # thumb: wrist -> CMC is a fixed direction, then the metacarpal (2-DoF CMC) and two hinged phalanges
-    joints[1] = _unit(THUMB_CMC_OFFSET) * bl[0]
-    frames[0] = _frame(THUMB_CMC_OFFSET, np.array([0.0, 0.0, 1.0]))
-    abd = a[ANGLE_INDEX["thumb_cmc_abd"]]
-    frame = _axis_angle(_THUMB_ABD_AXIS, abd) @ _THUMB_REST
-    frame = frame @ _rot_y(-_THUMB_TWIST_PER_ABD * abd) @ _rot_x(a[ANGLE_INDEX["thumb_cmc_flex"]])
-    pos = joints[1]
-    for k, name in ((1, None), (2, "thumb_mcp_flex"), (3, "thumb_ip_flex")):
-        if name is not None:
-            frame = frame @ _rot_x(a[ANGLE_INDEX[name]])
-        pos = pos + frame[:, 1] * bl[k]
-        joints[1 + k] = pos
-        frames[k] = frame
+    joints[1:5] = thumb_chain(bl, a)
     # long fingers: wrist -> MCP along the metacarpal (the palm's arch lifts the ulnar metacarpals palmward), then
     # the MCP (abduction, flexion), PIP and DIP hinges
-    arch = a[ANGLE_INDEX["palm_arch"]]
-    for fi, finger in enumerate(_LONG_FINGERS):
-        base = 5 + 4 * fi
-        theta = np.arctan2(*MCP_POSITIONS[finger])
-        tilt = arch * _ARCH_SHARE[finger]
-        meta = _rot_y(-tilt * np.sign(theta)) @ np.array([np.sin(theta), np.cos(theta), 0.0])
-        joints[base] = meta * bl[base - 1]
-        frames[base - 1] = _frame(meta, np.array([0.0, 0.0, 1.0]))
-        frame = _rot_y(-tilt * 0.5 * np.sign(theta)) @ _finger_rest(finger)
-        frame = frame @ _rot_z(-a[ANGLE_INDEX[f"{finger}_mcp_abd"]]) @ _rot_x(a[ANGLE_INDEX[f"{finger}_mcp_flex"]])
-        pos = joints[base]
-        for k, name in enumerate((None, f"{finger}_pip_flex", f"{finger}_dip_flex")):
-            if name is not None:
-                frame = frame @ _rot_x(a[ANGLE_INDEX[name]])
-            pos = pos + frame[:, 1] * bl[base + k]
-            joints[base + 1 + k] = pos
-            frames[base + k] = frame
+    arch = float(a[_ARCH])
+    for base, (i_abd, i_mcp, i_pip, i_dip), theta, sign, share, rest in _FINGER_SPECS:
+        tilt = arch * share * sign
+        meta = _rot_y(-tilt) @ np.array([math.sin(theta), math.cos(theta), 0.0])
+        pos = meta * bl[base - 1]
+        joints[base] = pos
+        frame = _rot_y(-0.5 * tilt) @ rest @ _rot_z(-float(a[i_abd])) @ _rot_x(float(a[i_mcp]))
+        pos = pos + frame[:, 1] * bl[base]
+        joints[base + 1] = pos
+        frame = frame @ _rot_x(float(a[i_pip]))
+        pos = pos + frame[:, 1] * bl[base + 1]
+        joints[base + 2] = pos
+        frame = frame @ _rot_x(float(a[i_dip]))
+        joints[base + 3] = pos + frame[:, 1] * bl[base + 2]
     if left:
         joints[:, 0] *= -1.0
-        mirror = np.diag([-1.0, 1.0, 1.0])
-        frames = [mirror @ f @ mirror for f in frames]
-    return joints, frames
+    return joints
 
 
 def forearm_direction(angles: np.ndarray, left: bool = False) -> np.ndarray:

@@ -29,7 +29,7 @@ class Preset:
         clutter: (min, max) number of clutter objects behind the hand.
         distractors: (min, max) number of 2D distractor shapes painted on RGB backgrounds.
         occluder_rate: share of hand frames with an object in front of the hand (RGB only).
-        depth_noise: sensor noise sigma at 500 mm (grows with depth squared), mm.
+        depth_noise: sensor noise sigma at 500 mm (grows linearly with depth), mm.
         edge_dropout: probability that a pixel at a depth discontinuity is missing (0).
         speckle_rate: share of random missing depth pixels.
         blur_rate: share of RGB frames blurred (Gaussian or motion blur).

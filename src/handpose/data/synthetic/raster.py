@@ -20,9 +20,6 @@ import numpy as np
 
 from ...geometry import Intrinsics
 
-#: hit kinds of :func:`cast`
-HIT_SPHERE_A, HIT_SPHERE_B, HIT_BODY = 0, 1, 2
-
 
 @dataclass
 class Primitives:
@@ -73,20 +70,43 @@ def _sphere_extent(c: np.ndarray, r: np.ndarray, axis: int, f: float, centre: fl
     return np.minimum(p1, p2), np.maximum(p1, p2)
 
 
+def _sphere_boxes(c: np.ndarray, r: np.ndarray, cam: Intrinsics) -> tuple[np.ndarray, ...]:
+    u0, u1 = _sphere_extent(c, r, 0, cam.fx, cam.cx)
+    v0, v1 = _sphere_extent(c, r, 1, cam.fy, cam.cy)
+    return u0, v0, u1, v1
+
+
 def screen_boxes(prims: Primitives, cam: Intrinsics) -> np.ndarray:
     """(P, 4) int pixel boxes [u0, v0, u1, v1] (inclusive, clipped to the image; u1 < u0 when off-screen).
 
     Primitives that reach within 1 mm of the camera plane are dropped (empty box).
     """
-    boxes = []
-    for c, r in ((prims.a, prims.ra), (prims.b, prims.rb)):
-        u0, u1 = _sphere_extent(c, r, 0, cam.fx, cam.cx)
-        v0, v1 = _sphere_extent(c, r, 1, cam.fy, cam.cy)
-        boxes.append((u0, v0, u1, v1))
-    u0 = np.floor(np.minimum(boxes[0][0], boxes[1][0]))
-    v0 = np.floor(np.minimum(boxes[0][1], boxes[1][1]))
-    u1 = np.ceil(np.maximum(boxes[0][2], boxes[1][2]))
-    v1 = np.ceil(np.maximum(boxes[0][3], boxes[1][3]))
+    return _screen_geometry(prims, cam)[0]
+
+
+def _disc_radius(box: tuple[np.ndarray, ...], c: np.ndarray) -> np.ndarray:
+    """Radius of a disc around the box centre that contains a sphere's image (an ellipse inscribed in the box).
+
+    The ellipse's axis ratio is at most 1 / cos(theta) (theta: the centre's angle off the optical axis); its
+    half-width h then bounds its semi-major axis a by a <= h / sqrt((1 + cos^2 theta) / 2).
+    """
+    half = 0.5 * np.maximum(box[2] - box[0], box[3] - box[1])
+    cos2 = c[:, 2] ** 2 / np.maximum(np.sum(c * c, axis=1), 1e-12)
+    return half / np.sqrt(0.5 * (1.0 + cos2)) * 1.02 + 0.75
+
+
+def _screen_geometry(prims: Primitives, cam: Intrinsics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes (P, 4) and, per end sphere, a disc that contains its image: centres (P, 2, 2) and radii (P, 2).
+
+    The image of a round cone is the convex hull of the images of its two spheres (perspective maps segments to
+    segments), so it lies inside the 2D capsule of the two discs.
+    """
+    ba = _sphere_boxes(prims.a, prims.ra, cam)
+    bb = _sphere_boxes(prims.b, prims.rb, cam)
+    u0 = np.floor(np.minimum(ba[0], bb[0]))
+    v0 = np.floor(np.minimum(ba[1], bb[1]))
+    u1 = np.ceil(np.maximum(ba[2], bb[2]))
+    v1 = np.ceil(np.maximum(ba[3], bb[3]))
     out = np.stack(
         [
             np.clip(u0, 0, cam.width - 1),
@@ -100,114 +120,145 @@ def screen_boxes(prims: Primitives, cam: Intrinsics) -> np.ndarray:
     near = (np.minimum(prims.a[:, 2] - prims.ra, prims.b[:, 2] - prims.rb) < 1.0) | (u1 < 0) | (v1 < 0)
     near |= (u0 > cam.width - 1) | (v0 > cam.height - 1)
     out[near, 2] = out[near, 0] - 1
-    return out
+    centres = np.stack([np.stack([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2], axis=1) for b in (ba, bb)], axis=1)
+    radii = np.stack([_disc_radius(ba, prims.a), _disc_radius(bb, prims.b)], axis=1)
+    return out, np.nan_to_num(centres), np.nan_to_num(radii)
 
 
 @dataclass
 class Hits:
-    """The (pixel, primitive) pairs of a cast and their first hits.
+    """The (pixel, primitive) pairs of a cast that hit, and the depth of their first hit.
 
     Attributes:
         pixel: (N,) flat pixel index (v * width + u).
         prim: (N,) primitive index.
-        depth: (N,) z of the first hit in mm (inf = miss).
-        kind: (N,) int8, which surface was hit (HIT_SPHERE_A / HIT_SPHERE_B / HIT_BODY).
+        depth: (N,) float32 z of the first hit in mm.
     """
 
     pixel: np.ndarray
     prim: np.ndarray
     depth: np.ndarray
-    kind: np.ndarray
 
 
-def _pairs(boxes: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _expand(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(prim, u, v) of every pixel of each box [u0, v0, u1, v1] (inclusive)."""
     w = np.maximum(boxes[:, 2] - boxes[:, 0] + 1, 0)
     h = np.maximum(boxes[:, 3] - boxes[:, 1] + 1, 0)
-    h = np.where(w > 0, h, 0)
-    counts = w * h
+    counts = np.where(w > 0, w * h, 0)
     total = int(counts.sum())
-    prim = np.repeat(np.arange(len(boxes)), counts)
-    start = np.repeat(np.cumsum(counts) - counts, counts)
-    local = np.arange(total) - start
-    wr = np.repeat(np.maximum(w, 1), counts)
-    u = np.repeat(boxes[:, 0], counts) + local % wr
-    v = np.repeat(boxes[:, 1], counts) + local // wr
-    return prim, u, v, v * width + u
+    prim = np.repeat(np.arange(len(boxes), dtype=np.int32), counts)
+    local = np.arange(total, dtype=np.int32) - np.repeat((np.cumsum(counts) - counts).astype(np.int32), counts)
+    wr = np.repeat(np.maximum(w, 1).astype(np.int32), counts)
+    u = np.repeat(boxes[:, 0].astype(np.int32), counts) + local % wr
+    v = np.repeat(boxes[:, 1].astype(np.int32), counts) + local // wr
+    return prim, u, v
+
+
+def _pairs(boxes: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(prim, u, v) of the pixels of each box that lie within the primitive's conservative 2D capsule."""
+    prim, u, v = _expand(boxes)
+    ca = centres[:, 0].astype(np.float32)
+    seg = (centres[:, 1] - centres[:, 0]).astype(np.float32)
+    inv_seg2 = (1.0 / np.maximum(np.sum(seg * seg, axis=1), 1e-12)).astype(np.float32)
+    r2 = (np.maximum(radii[:, 0], radii[:, 1]) ** 2).astype(np.float32)
+    px = u.astype(np.float32) - ca[prim, 0]
+    py = v.astype(np.float32) - ca[prim, 1]
+    sx, sy = seg[prim, 0], seg[prim, 1]
+    t = np.clip((px * sx + py * sy) * inv_seg2[prim], 0.0, 1.0)
+    px -= t * sx
+    py -= t * sy
+    keep = np.flatnonzero(px * px + py * py <= r2[prim])
+    return prim[keep], u[keep], v[keep]
 
 
 def cast(prims: Primitives, cam: Intrinsics) -> Hits:
-    """Cast every pixel ray inside each primitive's screen box; return the first hit of each pair."""
-    boxes = screen_boxes(prims, cam)
-    prim, u, v, pixel = _pairs(boxes, cam.width)
-    dx = (u - cam.cx) / cam.fx
-    dy = (v - cam.cy) / cam.fy
-    depth, kind = _first_hit(prims, prim, dx, dy)
-    hit = np.isfinite(depth)
-    return Hits(pixel[hit], prim[hit], depth[hit], kind[hit])
+    """Cast every pixel ray inside each primitive's screen capsule; return the first hit of each pair that hits."""
+    boxes, centres, radii = _screen_geometry(prims, cam)
+    prim, u, v = _pairs(boxes, centres, radii)
+    dx = ((u - cam.cx) / cam.fx).astype(np.float32)
+    dy = ((v - cam.cy) / cam.fy).astype(np.float32)
+    depth = _first_hit(prims, prim, dx, dy)
+    hit = np.flatnonzero(depth < np.inf)
+    return Hits((v * np.int32(cam.width) + u)[hit], prim[hit], depth[hit])
 
 
-def _sphere_entry(cx, cy, cz, r, dx, dy, dd):
-    """Entry t of rays t * (dx, dy, 1) into spheres; inf where missed or behind the camera."""
-    # |d x c|^2 is the squared distance of the centre from the ray times |d|^2: well conditioned near the rim
-    ex = dy * cz - cy
-    ey = cx - dx * cz
-    ez = dx * cy - dy * cx
-    cross2 = ex * ex + ey * ey + ez * ez
-    disc = r * r * dd - cross2
-    b = dx * cx + dy * cy + cz
-    with np.errstate(invalid="ignore"):
-        t = (b - np.sqrt(disc)) / dd
-    return np.where((disc >= 0) & (t > 0), t, np.inf)
+def _first_hit(prims: Primitives, prim: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Depth of the first hit (inf = miss) of each (ray, primitive) pair, float32.
 
+    Numerically stable in float32: everything is expressed relative to the point of the ray closest to the
+    primitive's first centre ``a`` (ray parameter t_a = (d . a) / |d|^2, offset p = t_a d - a, perpendicular to d),
+    so no quantity is as large as the depth itself except t_a.
 
-def _first_hit(prims: Primitives, prim: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    a = prims.a[prim]
-    b = prims.b[prim]
-    ra = prims.ra[prim]
-    rb = prims.rb[prim]
-    dd = dx * dx + dy * dy + 1.0
-    ta = _sphere_entry(a[:, 0], a[:, 1], a[:, 2], ra, dx, dy, dd)
-    tb = _sphere_entry(b[:, 0], b[:, 1], b[:, 2], rb, dx, dy, dd)
-    best = np.minimum(ta, tb)
-    kind = np.where(tb < ta, HIT_SPHERE_B, HIT_SPHERE_A).astype(np.int8)
-    # lateral surface of the tangent cone: in axial / radial coordinates (y, q) around a, the points with
-    # y sin(phi) + q cos(phi) = ra, for ra sin(phi) <= y <= L + rb sin(phi), where sin(phi) = (ra - rb) / L
-    axis = b - a
+    * sphere (centre c, radius r): t = t_c - sqrt((r^2 - |p_c|^2) / |d|^2);
+    * the cone's lateral surface, with t = t_a + tau, axial coordinate y = tau m + y0 (m = d . axis,
+      y0 = p . axis), radial q^2 = |d|^2 tau^2 + |p|^2 - y^2 and the surface y sin(phi) + q cos(phi) = ra:
+      (c2 |d|^2 - m^2) tau^2 + 2 m (ra s - y0) tau + (c2 |p|^2 - y0^2 - ra^2 + 2 ra s y0) = 0, where
+      s = sin(phi) = (ra - rb) / L and c2 = 1 - s^2; valid for ra s <= y <= L + rb s.
+    """
+    f32 = np.float32
+    a = prims.a
+    axis = prims.b - a
     length = np.sqrt(np.sum(axis * axis, axis=1))
-    body = length > np.abs(ra - rb) + 1e-6
-    if np.any(body):
-        idx = np.flatnonzero(body)
-        ax = axis[idx] / length[idx, None]
-        L = length[idx]
-        s = (ra[idx] - rb[idx]) / L
-        c2 = 1.0 - s * s
-        A = a[idx]
-        ddx, ddy, d2 = dx[idx], dy[idx], dd[idx]
-        m = ddx * ax[:, 0] + ddy * ax[:, 1] + ax[:, 2]  # d . axis
-        n = np.sum(A * ax, axis=1)  # a . axis
-        dA = ddx * A[:, 0] + ddy * A[:, 1] + A[:, 2]  # d . a
-        AA = np.sum(A * A, axis=1)
-        r0 = ra[idx]
-        qa = c2 * d2 - m * m
-        qb = -2.0 * c2 * dA + 2.0 * m * n + 2.0 * r0 * s * m
-        qc = c2 * AA - n * n - r0 * r0 - 2.0 * r0 * s * n
-        disc = qb * qb - 4.0 * qa * qc
-        ok = (disc >= 0) & (np.abs(qa) > 1e-12)
+    has_body = length > np.abs(prims.ra - prims.rb) + 1e-6
+    L = np.where(length > 1e-9, length, 1.0)
+    ax = (axis / L[:, None]).astype(f32)
+    s = np.where(has_body, (prims.ra - prims.rb) / L, 0.0)
+    pa = a.astype(f32)
+    ra = prims.ra.astype(f32)
+    rb = prims.rb.astype(f32)
+    length32 = length.astype(f32)
+
+    dd = dx * dx + dy * dy + f32(1.0)
+    inv_dd = f32(1.0) / dd
+    axp, ayp, azp = pa[prim, 0], pa[prim, 1], pa[prim, 2]
+    t_a = (dx * axp + dy * ayp + azp) * inv_dd
+    px = t_a * dx - axp
+    py = t_a * dy - ayp
+    pz = t_a - azp
+    h2 = px * px + py * py + pz * pz
+    ra_p = ra[prim]
+    with np.errstate(invalid="ignore"):
+        depth = t_a - np.sqrt((ra_p * ra_p - h2) * inv_dd)  # NaN where the sphere is missed
+    mx, my, mz = ax[prim, 0], ax[prim, 1], ax[prim, 2]
+    m = dx * mx + dy * my + mz
+    # sphere b: its closest-approach offset, from p by moving along the axis by L
+    lp = length32[prim]
+    shift = lp * m * inv_dd  # t_b - t_a
+    qx = px + shift * dx - lp * mx
+    qy = py + shift * dy - lp * my
+    qz = pz + shift - lp * mz
+    rb_p = rb[prim]
+    with np.errstate(invalid="ignore"):
+        tb = t_a + shift - np.sqrt((rb_p * rb_p - (qx * qx + qy * qy + qz * qz)) * inv_dd)
+    depth = np.fmin(depth, tb)
+    body = np.flatnonzero(has_body[prim])
+    if len(body):
+        pb = prim[body]
+        sp = s.astype(f32)[pb]
+        c2 = f32(1.0) - sp * sp
+        mb = m[body]
+        y0 = px[body] * mx[body] + py[body] * my[body] + pz[body] * mz[body]
+        rab = ra_p[body]
+        ras = rab * sp
+        qa = c2 * dd[body] - mb * mb
+        qb = f32(2.0) * mb * (ras - y0)
+        qc = c2 * h2[body] - y0 * y0 - rab * rab + f32(2.0) * ras * y0
+        disc = qb * qb - f32(4.0) * qa * qc
         with np.errstate(invalid="ignore", divide="ignore"):
-            sq = np.sqrt(np.where(ok, disc, 0.0))
-            t_body = np.full(len(idx), np.inf)
-            for sign in (-1.0, 1.0):
-                t = (-qb + sign * sq) / (2.0 * qa)
-                y = t * m - n
-                valid = ok & (t > 0) & (y >= r0 * s) & (y <= L + rb[idx] * s) & (r0 - y * s >= 0)
-                t_body = np.where(valid & (t < t_body), t, t_body)
-        better = t_body < best[idx]
-        best[idx] = np.where(better, t_body, best[idx])
-        kind[idx] = np.where(better, HIT_BODY, kind[idx])
-    return best, kind
+            sq = np.sqrt(disc)
+            inv = f32(0.5) / qa
+            y_hi = lp[body] + rb_p[body] * sp
+            best = np.full(len(body), np.inf, f32)
+            for sign in (f32(-1.0), f32(1.0)):
+                tau = (sign * sq - qb) * inv
+                y = tau * mb + y0
+                valid = (y >= ras) & (y <= y_hi) & (rab - y * sp >= 0)
+                best = np.where(valid, np.fmin(best, tau), best)
+        depth[body] = np.fmin(depth[body], t_a[body] + best)
+    return np.where(depth > 0, depth, np.inf).astype(f32)
 
 
-def zbuffer(hits: Hits, size: int, base: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def zbuffer(hits: Hits, size: int, base: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Resolve the nearest hit per pixel.
 
     Args:
@@ -215,38 +266,11 @@ def zbuffer(hits: Hits, size: int, base: np.ndarray | None = None) -> tuple[np.n
         size: number of pixels (width * height).
         base: optional (size,) depth already in the buffer (a background); hits behind it lose.
     Returns:
-        (depth (size,) float64 mm, inf where nothing; owner (size,) primitive index or -1; winner (size,) the index
-        into ``hits`` of the winning pair or -1).
+        (depth (size,) float32 mm, inf where nothing; owner (size,) primitive index, -1 where the base or nothing).
     """
-    depth = np.full(size, np.inf) if base is None else base.astype(np.float64, copy=True)
+    depth = np.full(size, np.inf, np.float32) if base is None else base.astype(np.float32, copy=True)
     np.minimum.at(depth, hits.pixel, hits.depth)
-    won = hits.depth == depth[hits.pixel]
-    owner = np.full(size, -1, np.int64)
-    winner = np.full(size, -1, np.int64)
-    w = np.flatnonzero(won)
-    owner[hits.pixel[w]] = hits.prim[w]
-    winner[hits.pixel[w]] = w
-    return depth, owner, winner
-
-
-def normals(prims: Primitives, hits: Hits, pairs: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    """Unit surface normals (K, 3) at the hits ``pairs`` (indices into ``hits``), rays (dx, dy, 1)."""
-    p = hits.prim[pairs]
-    t = hits.depth[pairs]
-    x = np.stack([t * dx, t * dy, t], axis=1)
-    kind = hits.kind[pairs]
-    a, b = prims.a[p], prims.b[p]
-    ra, rb = prims.ra[p], prims.rb[p]
-    out = np.where((kind == HIT_SPHERE_B)[:, None], x - b, x - a)
-    body = kind == HIT_BODY
-    if np.any(body):
-        ab = b[body] - a[body]
-        L = np.linalg.norm(ab, axis=1)
-        ax = ab / L[:, None]
-        s = ((ra[body] - rb[body]) / L)[:, None]
-        w = x[body] - a[body]
-        y = np.sum(w * ax, axis=1, keepdims=True)
-        radial = w - y * ax
-        radial /= np.maximum(np.linalg.norm(radial, axis=1, keepdims=True), 1e-9)
-        out[body] = s * ax + np.sqrt(np.maximum(1.0 - s * s, 0.0)) * radial
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+    won = np.flatnonzero(hits.depth == depth[hits.pixel])
+    owner = np.full(size, -1, np.int32)
+    owner[hits.pixel[won]] = hits.prim[won]
+    return depth, owner

@@ -2,15 +2,16 @@
 
 Built in the hand frame (see :mod:`.kinematics`) from the posed joints, then moved into the camera frame.
 
-* Fingers: one round cone per phalanx, tapering from the base joint's radius to the next one's. The distal
+* Fingers: one round cone per phalanx, tapering from the base joint's radius to the next one's (the proximal
+  phalanx starts 10% thicker: knuckle and web). The distal
   phalanx ends half a tip radius *before* the fingertip joint, so the fingertip keypoint lies inside the tip's
   rounded end, half a radius behind the skin, as labelled fingertips are.
 * Palm: one thick round cone per metacarpal, from a carpal point near the wrist to the knuckle (radius about
   0.07 hand lengths, so the palm is about 25 mm thick for a 182 mm hand); they overlap into one slab about
   0.45 hand lengths wide. The thumb's metacarpal is thicker (the thenar eminence) and a thin web links it to the
   index metacarpal.
-* Wrist and forearm: two side-by-side round cones (radius and ulna), so the cross-section is wider than thick;
-  the first 0.12 hand lengths count as hand (the wrist keypoint is inside them), the rest as forearm.
+* Wrist and forearm: a round cone each; the wrist piece (0.12 hand lengths) counts as hand (the wrist keypoint is
+  inside it), the rest as forearm.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def hand_primitives(
                 d = j[q] - j[p]
                 n = np.linalg.norm(d)
                 end = j[q] - d / max(n, 1e-6) * min(0.5 * r[q], 0.4 * n)
-            add(j[p], end, r[p], r[q])
+            # the proximal phalanx starts thick: the knuckle and the skin of the web between the fingers
+            add(j[p], end, r[p] * (1.1 if k == 0 and chain[0] != 1 else 1.0), r[q])
     # palm: metacarpal slabs from the carpus to each knuckle
     palm_r = 0.07 * hl * th
     slabs = []
@@ -90,8 +92,6 @@ def hand_primitives(
         add(0.5 * (b0 + b1), 0.5 * (k0 + k1), palm_r, 0.5 * (r0 + r1))
     # the skin between the fingers reaches about a third of the way up the proximal phalanges
     webs = [j[m] + 0.3 * (j[m + 1] - j[m]) for m in (5, 9, 13, 17)]
-    for m, wpt in zip((5, 9, 13, 17), webs):
-        add(j[m], wpt, 1.1 * r[m], 0.95 * r[m])
     for k in range(3):
         add(webs[k], webs[k + 1], 0.55 * r[5 + 4 * k], 0.55 * r[9 + 4 * k])
     # thumb metacarpal (thenar eminence), from a point between the wrist and the CMC joint
@@ -105,20 +105,14 @@ def hand_primitives(
     # web between the thumb and the index metacarpal
     web_root = np.array([mx * 0.06 * hl, 0.2 * hl, 0.0])
     add(web_root, 0.55 * j[2] + 0.45 * j[5], 0.055 * hl * th, 0.035 * hl * th)
-    # wrist and forearm: two parallel cones (radius and ulna)
+    # wrist and forearm: one round cone each (the wrist piece counts as hand)
     fd = forearm_dir_h / np.linalg.norm(forearm_dir_h)
-    side = np.array([1.0, 0.0, 0.0]) - fd[0] * fd
-    side /= np.linalg.norm(side)
-    rw = 0.095 * hl * th
-    wrist_len = 0.12 * hl
+    rw = 0.12 * hl * th
     w0 = j[0] + np.array([0.0, 0.04 * hl, 0.0])
-    for sgn in (-1.0, 1.0):
-        off0 = sgn * 0.045 * hl * side
-        off1 = sgn * 0.05 * hl * side
-        p1 = j[0] + fd * wrist_len
-        add(w0 + off0, p1 + off0, rw, rw * 1.02)
-        add(p1 + off0, p1 + fd * forearm_length + off1, rw * 1.02, rw * 1.15, LABEL_FOREARM)
-    joint_radius[0] = max(joint_radius[0], rw + 0.04 * hl, palm_r)
+    p1 = j[0] + fd * (0.12 * hl)
+    add(w0, p1, rw, rw * 1.02)
+    add(p1, p1 + fd * forearm_length, rw * 1.02, rw * 1.18, LABEL_FOREARM)
+    joint_radius[0] = max(joint_radius[0], rw, palm_r)
     prims = Primitives(
         np.array(a_list), np.array(b_list), np.array(ra_list), np.array(rb_list), np.array(lab, np.int32)
     )

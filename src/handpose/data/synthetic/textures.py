@@ -136,9 +136,9 @@ class TextureBank:
     def sample(self, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         """A background (h, w, 3) uint8 RGB."""
         tex = self.textures[int(rng.integers(0, len(self.textures)))]
-        out = _crop_resize(rng, tex, h, w).astype(np.float32)
+        out = np.ascontiguousarray(_crop_resize(rng, tex, h, w))
         gain = rng.uniform(0.6, 1.25) * rng.uniform(0.85, 1.15, 3)
-        return np.clip(out * gain.astype(np.float32), 0, 255).astype(np.uint8)
+        return cv2.transform(out, np.diag(gain).astype(np.float32))
 
 
 def list_images(folder: str | Path) -> list[Path]:

@@ -43,6 +43,8 @@ GENERATOR_VERSION = 1
 SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 #: segmentation codes of the ``seg`` image
 SEG_BACKGROUND, SEG_HAND, SEG_FOREARM, SEG_HAND_OCCLUDED, SEG_OCCLUDER = 0, 1, 2, 3, 4
+# segmentation code of each primitive label (background 0, hand 1, forearm 2, clutter 3 -> background)
+_SEG_OF_LABEL = np.array([SEG_BACKGROUND, SEG_HAND, SEG_FOREARM, SEG_BACKGROUND, SEG_OCCLUDER], np.uint8)
 #: extra tolerance of the visibility test, mm
 VISIBILITY_TOLERANCE = 2.0
 #: depth beyond which the simulated sensor returns nothing (0), mm
@@ -187,11 +189,20 @@ class World:
             if config.background_dir:
                 self.backgrounds = FolderBackgrounds(config.background_dir)
             else:
-                self.backgrounds = TextureBank(config.seed, split_id)
+                # textures twice the frame size (crops are then resized down, never blown up much)
+                size = (min(2 * cam.height, 960), min(2 * cam.width, 1280))
+                self.backgrounds = TextureBank(config.seed, split_id, size=size)
         u = np.arange(cam.width, dtype=np.float64)
         v = np.arange(cam.height, dtype=np.float64)
         self.ray_dx = np.tile((u - cam.cx) / cam.fx, cam.height)
         self.ray_dy = np.repeat((v - cam.cy) / cam.fy, cam.width)
+        self.ray_dx32 = self.ray_dx.astype(np.float32)
+        self.ray_dy32 = self.ray_dy.astype(np.float32)
+        # unit vectors from each pixel's surface point towards the camera (for shading), float32
+        inv = 1.0 / np.sqrt(self.ray_dx**2 + self.ray_dy**2 + 1.0)
+        self.view_x = (-self.ray_dx * inv).astype(np.float32)
+        self.view_y = (-self.ray_dy * inv).astype(np.float32)
+        self.view_z = (-inv).astype(np.float32)
         self.dist_scale = distance_scale(cam)
 
     # ----------------------------------------------------------------------------------------------------------
@@ -258,20 +269,18 @@ class World:
         occluders, occ_colors = self._occluders(rng_scene, labels, joint_radius) if has_hand else (None, None)
         scene = raster.Primitives.concat(hand_prims, clutter)
         hits = raster.cast(scene, cam)
-        zbuf, owner, winner = raster.zbuffer(hits, w * h, base=plane)
-        owner_label = np.where(owner >= 0, scene.label[np.maximum(owner, 0)], 0)
+        zbuf, owner = raster.zbuffer(hits, w * h, base=plane)
+        # label of the surface seen at each pixel (owner -1, the background, picks the sentinel 0 at the end)
+        owner_label = np.append(scene.label, 0).astype(np.int8)[owner]
         occ_front = np.zeros(w * h, bool)
-        occ_hits = occ_winner = None
+        occ_z = None
         if occluders is not None and len(occluders):
-            occ_hits = raster.cast(occluders, cam)
-            occ_z, _, occ_winner = raster.zbuffer(occ_hits, w * h)
+            occ_z, _ = raster.zbuffer(raster.cast(occluders, cam), w * h)
             occ_front = occ_z < zbuf
 
-        seg = np.zeros(w * h, np.uint8)
-        seg[owner_label == LABEL_HAND] = SEG_HAND
-        seg[owner_label == LABEL_FOREARM] = SEG_FOREARM
-        seg[occ_front] = SEG_OCCLUDER
-        seg[occ_front & (owner_label == LABEL_HAND)] = SEG_HAND_OCCLUDED
+        seg = _SEG_OF_LABEL[owner_label]
+        if occ_z is not None:
+            seg[occ_front] = np.where(owner_label[occ_front] == LABEL_HAND, SEG_HAND_OCCLUDED, SEG_OCCLUDER)
 
         if has_hand:
             self._visibility(labels, zbuf, owner_label, occ_front, seg)
@@ -283,8 +292,8 @@ class World:
             frame.depth = self._sensor(rng_depth, clean)
         if "rgb" in cfg.modality:
             frame.image = self._rgb(
-                rng_rgb, scene, hits, winner, owner, clutter_colors, occluders, occ_hits, occ_winner, occ_front,
-                occ_colors, palm_normal, hand_scale_px,
+                rng_rgb, scene, zbuf, owner, owner_label, clutter_colors, occ_z, occ_front, occ_colors, palm_normal,
+                hand_scale_px,
             )  # fmt: skip
             labels["jpeg_quality"][...] = int(rng_rgb.integers(preset.jpeg_quality[0], preset.jpeg_quality[1] + 1))
         return frame
@@ -311,9 +320,9 @@ class World:
         psi = rng.uniform(0, 2 * np.pi)
         normal = _rot_axis(np.array([np.cos(psi), np.sin(psi), 0.0]), rng.uniform(0, 50)) @ np.array([0, 0, 1.0])
         dist = hand_far + rng.uniform(150, 900)
-        denom = self.ray_dx * normal[0] + self.ray_dy * normal[1] + normal[2]
+        denom = self.ray_dx32 * np.float32(normal[0]) + self.ray_dy32 * np.float32(normal[1]) + np.float32(normal[2])
         with np.errstate(divide="ignore"):
-            depth = np.where(denom > 0.05, dist * normal[2] / denom, np.inf)
+            depth = np.where(denom > 0.05, np.float32(dist * normal[2]) / denom, np.float32(np.inf))
         # never let the plane cut in front of the hand: push it back if it comes too close anywhere
         closest = float(np.min(depth))
         if closest < hand_far + 50.0:
@@ -424,22 +433,20 @@ class World:
             box = np.array([x.min(), y.min(), x.max(), y.max()])
             labels["bbox"][:] = np.clip(box, -0.5, np.array([cam.width, cam.height, cam.width, cam.height]) - 0.5)
 
-    def _smooth_hand_normals(self, nrm: np.ndarray, px: np.ndarray, keep: np.ndarray, scale: float) -> np.ndarray:
-        cam = self.config.camera
-        return _smooth_normals_impl(nrm, px, keep, cam.width, cam.height, scale)
-
     # ----------------------------------------------------------------------------------------------------------
     def _sensor(self, rng: np.random.Generator, clean: np.ndarray) -> np.ndarray:
         """A time-of-flight-like depth frame from the exact one: noise, holes at discontinuities, speckles."""
         preset = self.config.preset
         h, w = clean.shape
         valid = clean > 0
-        sigma = preset.depth_noise * (clean / 500.0) ** 2
-        depth = clean + sigma * self.noise.window(rng, h, w)
+        # noise sigma grows with the distance (time-of-flight-like: sigma = depth_noise at 500 mm)
+        rel = clean * np.float32(1.0 / 500.0)
+        depth = cv2.multiply(rel, self.noise.window(rng, h, w), scale=float(preset.depth_noise))
+        depth += clean
         # missing pixels where the depth jumps (mixed returns at silhouettes)
-        big = np.where(valid, clean, MAX_RANGE * 2)
+        big = np.where(valid, clean, np.float32(MAX_RANGE * 2))
         kernel = np.ones((3, 3), np.uint8)
-        jump = (cv2.dilate(big, kernel) - cv2.erode(big, kernel)) > (20.0 + 0.03 * big)
+        jump = (cv2.dilate(big, kernel) - cv2.erode(big, kernel)) > (np.float32(0.03) * big + np.float32(20.0))
         if preset.edge_dropout > 0:
             q = NormalDist().inv_cdf(1.0 - min(max(preset.edge_dropout, 1e-6), 1 - 1e-6))
             drop = jump & (self.noise.window(rng, h, w) > q)
@@ -454,18 +461,17 @@ class World:
         self,
         rng: np.random.Generator,
         scene: raster.Primitives,
-        hits: raster.Hits,
-        winner: np.ndarray,
+        zbuf: np.ndarray,
         owner: np.ndarray,
+        owner_label: np.ndarray,
         clutter_colors: np.ndarray,
-        occluders: raster.Primitives | None,
-        occ_hits: raster.Hits | None,
-        occ_winner: np.ndarray | None,
+        occ_z: np.ndarray | None,
         occ_front: np.ndarray,
         occ_colors: np.ndarray | None,
         palm_normal: np.ndarray,
         hand_scale_px: float,
     ) -> np.ndarray:
+        """The RGB frame: background, distractors, then the shaded surfaces (hand, forearm, clutter, occluders)."""
         cam = self.config.camera
         preset = self.config.preset
         h, w = cam.height, cam.width
@@ -474,69 +480,89 @@ class World:
         _draw_distractors(rng, bg, int(rng.integers(preset.distractors[0], preset.distractors[1] + 1)))
         img = bg.reshape(-1, 3).astype(np.float32)
 
-        # materials: skin for the hand, skin or a sleeve for the forearm, colours for objects (0..1)
+        # materials (0..255): skin for the hand, skin or a sleeve for the forearm, a colour per object
         t = rng.random() ** 1.2 * (len(SKIN_TONES) - 1)
         i = min(int(t), len(SKIN_TONES) - 2)
         skin = SKIN_TONES[i] * (1 - (t - i)) + SKIN_TONES[i + 1] * (t - i)
         skin = skin * rng.uniform(0.94, 1.06, 3).astype(np.float32)
         palm = 0.55 * skin + 0.45 * PALM_TONE
         sleeve = _object_colors(rng, 1)[0] if rng.random() < 0.5 else skin
-        n_scene = len(scene)
-        colors = np.zeros((n_scene, 3), np.float32)
-        colors[scene.label == LABEL_HAND] = skin
-        colors[scene.label == LABEL_FOREARM] = sleeve
-        colors[scene.label == LABEL_CLUTTER] = clutter_colors
+        colors = np.zeros((max(len(scene), 1), 3), np.float32)
+        if len(scene):
+            colors[scene.label == LABEL_HAND] = skin
+            colors[scene.label == LABEL_FOREARM] = sleeve
+            colors[scene.label == LABEL_CLUTTER] = clutter_colors
         light = _sample_light(rng)
         smooth = self.noise.window(rng, h, w, smooth=True).reshape(-1)
 
-        px = np.flatnonzero((owner >= 0) & ~occ_front)
-        if len(px):
-            pairs = winner[px]
-            nrm = raster.normals(scene, hits, pairs, self.ray_dx[px], self.ray_dy[px])
-            prim = hits.prim[pairs]
-            nrm = self._smooth_hand_normals(nrm, px, scene.label[prim] != LABEL_CLUTTER, hand_scale_px)
-            albedo = colors[prim] / 255.0
-            is_hand = scene.label[prim] == LABEL_HAND
-            if np.any(is_hand):
-                palmar = np.clip(nrm[is_hand] @ palm_normal, 0.0, 1.0)[:, None] ** 1.5
+        visible = ~occ_front
+        body = visible & ((owner_label == LABEL_HAND) | (owner_label == LABEL_FOREARM))
+        groups = (
+            (body, zbuf, max(hand_scale_px, 1.0)),
+            (visible & (owner_label == LABEL_CLUTTER), zbuf, 1.0),
+            (occ_front, occ_z, 1.0),
+        )
+        for k, (mask, depth, sigma) in enumerate(groups):
+            px = np.flatnonzero(mask)
+            if len(px) == 0 or depth is None:
+                continue
+            nrm = _depth_normals(depth, mask, px, cam, sigma)
+            view = (self.view_x[px], self.view_y[px], self.view_z[px])
+            if k == 2:
+                # occluders: one colour per frame (they rarely overlap one another)
+                color = occ_colors[0] if occ_colors is not None and len(occ_colors) else np.full(3, 128.0)
+                albedo = np.broadcast_to(np.asarray(color, np.float32) / 255.0, (len(px), 3))
+            else:
+                albedo = colors[owner[px]] / 255.0
+            if k == 0:
+                is_hand = owner_label[px] == LABEL_HAND
+                pn = palm_normal.astype(np.float32)
+                facing = nrm[0][is_hand] * pn[0] + nrm[1][is_hand] * pn[1] + nrm[2][is_hand] * pn[2]
+                palmar = np.clip(facing, 0.0, 1.0)[:, None] ** 1.5
                 albedo[is_hand] = (skin * (1 - palmar) + palm * palmar) / 255.0
                 albedo[is_hand] *= (1.0 + 0.03 * smooth[px[is_hand]])[:, None]
-            img[px] = _shade(nrm, albedo, self.ray_dx[px], self.ray_dy[px], light, is_hand)
-        if occluders is not None and occ_hits is not None and occ_winner is not None:
-            px = np.flatnonzero(occ_front)
-            if len(px):
-                pairs = occ_winner[px]
-                nrm = raster.normals(occluders, occ_hits, pairs, self.ray_dx[px], self.ray_dy[px])
-                albedo = occ_colors[occ_hits.prim[pairs]] / 255.0
-                img[px] = _shade(nrm, albedo, self.ray_dx[px], self.ray_dy[px], light, None)
+            img[px] = _shade(nrm, albedo, view, light)
         img = img.reshape(h, w, 3)
         return _post(rng, img, preset, self.noise)
 
 
-def _smooth_normals_impl(
-    nrm: np.ndarray, px: np.ndarray, keep: np.ndarray, width: int, height: int, sigma: float
-) -> np.ndarray:
-    """Blur the normals of the ``keep`` pixels among ``px`` over each other (mask-weighted), renormalised.
+def _depth_normals(
+    depth: np.ndarray, mask: np.ndarray, px: np.ndarray, cam: Intrinsics, sigma: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit normals (components, each (K,) float32) at pixels ``px`` of a surface, from its depth (flat (H*W,) mm)
+    smoothed over ``mask``.
 
-    The hand is a union of overlapping round cones; their own normals would shade the palm as a row of
-    cylinders. Averaging normals over a few pixels (about half a palm cone's spacing) gives a smooth surface.
+    The depth is smoothed by mask-normalised Gaussian convolution (the surface never mixes with what lies behind
+    it; the smoothing also rounds off the seams of the overlapping round cones), differentiated (Sobel), and the
+    normal of the back-projected surface X = z (dx, dy, 1) is n ~ (z_u fx, z_v fy, -(z + z_u fx dx + z_v fy dy)).
     """
-    sel = px[keep]
-    if len(sel) == 0 or sigma < 0.3:
-        return nrm
-    v, u = np.divmod(sel, width)
-    u0, u1 = max(int(u.min()) - 1, 0), min(int(u.max()) + 2, width)
-    v0, v1 = max(int(v.min()) - 1, 0), min(int(v.max()) + 2, height)
-    hh, ww = v1 - v0, u1 - u0
-    field = np.zeros((hh, ww, 4), np.float32)
-    field[v - v0, u - u0, :3] = nrm[keep]
-    field[v - v0, u - u0, 3] = 1.0
-    blurred = cv2.GaussianBlur(field, (0, 0), sigma)
-    got = blurred[v - v0, u - u0]
-    out = nrm.copy()
-    sm = got[:, :3] / np.maximum(got[:, 3:4], 1e-6)
-    out[keep] = sm / np.maximum(np.linalg.norm(sm, axis=1, keepdims=True), 1e-6)
-    return out
+    h, w = cam.height, cam.width
+    v, u = np.divmod(px, w)
+    pad = int(np.ceil(3 * sigma)) + 2
+    u0, u1 = max(int(u.min()) - pad, 0), min(int(u.max()) + pad + 1, w)
+    v0, v1 = max(int(v.min()) - pad, 0), min(int(v.max()) + pad + 1, h)
+    m = mask.reshape(h, w)[v0:v1, u0:u1].astype(np.float32)
+    z = depth.reshape(h, w)[v0:v1, u0:u1]
+    z = np.where(m > 0, z, 0.0).astype(np.float32)
+    num = cv2.GaussianBlur(z, (0, 0), sigma)
+    den = cv2.GaussianBlur(m, (0, 0), sigma)
+    zs = num / np.maximum(den, 1e-4)
+    zu = cv2.Sobel(zs, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+    zv = cv2.Sobel(zs, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+    lv, lu = v - v0, u - u0
+    zp, zup, zvp = zs[lv, lu], zu[lv, lu], zv[lv, lu]
+    nx = zup * np.float32(cam.fx)
+    ny = zvp * np.float32(cam.fy)
+    dxp = ((u - cam.cx) / cam.fx).astype(np.float32)
+    dyp = ((v - cam.cy) / cam.fy).astype(np.float32)
+    nz = -(zp + nx * dxp + ny * dyp)
+    inv = 1.0 / np.sqrt(np.maximum(nx * nx + ny * ny + nz * nz, 1e-12))
+    return nx * inv, ny * inv, nz * inv
+
+
+def _row_norm(x: np.ndarray) -> np.ndarray:
+    """(K, 1) Euclidean norms of the rows of (K, 3) ``x``."""
+    return np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
 
 
 def _empty_labels() -> dict[str, np.ndarray]:
@@ -569,7 +595,7 @@ class _Light:
 
 
 def _sample_light(rng: np.random.Generator) -> _Light:
-    d = np.array([rng.normal(0, 0.8), rng.normal(-0.3, 0.8), -1.0])
+    d = np.array([rng.normal(0, 0.8), rng.normal(-0.3, 0.8), -1.0])  # towards the light (camera side)
     tint = np.array([1.0, 1.0, 1.0]) + rng.normal(0, 0.05, 3) + np.array([0.04, 0.0, -0.04]) * rng.normal(0, 1.5)
     return _Light(
         d / np.linalg.norm(d),
@@ -582,20 +608,28 @@ def _sample_light(rng: np.random.Generator) -> _Light:
 
 
 def _shade(
-    nrm: np.ndarray, albedo: np.ndarray, dx: np.ndarray, dy: np.ndarray, light: _Light, skin: np.ndarray | None
+    n: tuple[np.ndarray, np.ndarray, np.ndarray],
+    albedo: np.ndarray,
+    view: tuple[np.ndarray, np.ndarray, np.ndarray],
+    light: _Light,
 ) -> np.ndarray:
-    """Diffuse + Blinn-Phong specular, 0..255 float32 (K, 3)."""
-    view = -np.stack([dx, dy, np.ones_like(dx)], axis=1)
-    view /= np.linalg.norm(view, axis=1, keepdims=True)
-    ndl = np.clip(nrm @ light.direction, 0.0, 1.0)
-    half = light.direction[None] + view
-    half /= np.linalg.norm(half, axis=1, keepdims=True)
-    ndh = np.clip(np.sum(nrm * half, axis=1), 0.0, 1.0)
-    ndv = np.clip(np.sum(nrm * view, axis=1), 0.0, 1.0)
-    diffuse = (light.ambient + light.diffuse * ndl) * (0.7 + 0.3 * ndv)
-    spec = light.specular * ndh**light.shininess
-    out = albedo * diffuse[:, None] + spec[:, None]
-    return (np.clip(out * light.color, 0.0, 1.0) * 255.0).astype(np.float32)
+    """Diffuse + Blinn-Phong specular: (K, 3) float32 0..255 from unit normals and unit view vectors (components)."""
+    nx, ny, nz = n
+    vx, vy, vz = view
+    lx, ly, lz = (np.float32(c) for c in light.direction)
+    ndl_raw = nx * lx + ny * ly + nz * lz
+    ndv_raw = nx * vx + ny * vy + nz * vz
+    ldv = vx * lx + vy * ly + vz * lz
+    # n . h with h = (l + v) / |l + v| and |l + v|^2 = 2 + 2 l . v
+    ndh = np.clip((ndl_raw + ndv_raw) / np.sqrt(np.maximum(2.0 + 2.0 * ldv, 1e-6)), 0.0, 1.0)
+    ndl = np.clip(ndl_raw, 0.0, 1.0)
+    ndv = np.clip(ndv_raw, 0.0, 1.0)
+    diffuse = (np.float32(light.ambient) + np.float32(light.diffuse) * ndl) * (0.7 + 0.3 * ndv)
+    spec = np.float32(light.specular) * np.power(ndh, np.float32(light.shininess))
+    out = albedo * diffuse[:, None]
+    out += spec[:, None]
+    out *= light.color * np.float32(255.0)
+    return np.clip(out, 0.0, 255.0, out=out)
 
 
 def _draw_distractors(rng: np.random.Generator, img: np.ndarray, count: int) -> None:
@@ -623,17 +657,23 @@ def _draw_distractors(rng: np.random.Generator, img: np.ndarray, count: int) -> 
 
 
 def _post(rng: np.random.Generator, img: np.ndarray, preset: Preset, noise: NoiseBank) -> np.ndarray:
-    """Colour jitter, blur and sensor noise on a (H, W, 3) float32 0..255 image -> uint8."""
+    """Colour jitter, blur and sensor noise on a (H, W, 3) float32 0..255 image -> uint8.
+
+    Saturation (about the pixel's grey), contrast (about the image mean), brightness and white-balance gains are
+    all affine in colour, so they are applied as one 3x4 colour matrix.
+    """
     cj = preset.color_jitter
     h, w = img.shape[:2]
-    gains = (rng.uniform(1 - 0.08 * cj, 1 + 0.08 * cj, 3)).astype(np.float32)
-    contrast = np.float32(rng.uniform(1 - 0.2 * cj, 1 + 0.2 * cj))
-    bright = np.float32(rng.uniform(-18, 18) * cj)
-    sat = np.float32(rng.uniform(1 - 0.3 * cj, 1 + 0.25 * cj))
-    mean = np.float32(img.mean())
-    grey = img.mean(axis=2, keepdims=True)
-    img = grey + (img - grey) * sat
-    img = ((img - mean) * contrast + mean + bright) * gains
+    gains = rng.uniform(1 - 0.08 * cj, 1 + 0.08 * cj, 3)
+    contrast = rng.uniform(1 - 0.2 * cj, 1 + 0.2 * cj)
+    bright = rng.uniform(-18, 18) * cj
+    sat = rng.uniform(1 - 0.3 * cj, 1 + 0.25 * cj)
+    mu = float(np.mean(cv2.mean(img)[:3]))
+    m_sat = sat * np.eye(3) + (1.0 - sat) / 3.0
+    matrix = np.empty((3, 4))
+    matrix[:, :3] = gains[:, None] * contrast * m_sat
+    matrix[:, 3] = gains * ((1.0 - contrast) * mu + bright)
+    img = cv2.transform(img, matrix.astype(np.float32))
     if rng.random() < preset.blur_rate:
         if rng.random() < 0.5:
             img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.7, 1.8))
@@ -647,6 +687,6 @@ def _post(rng: np.random.Generator, img: np.ndarray, preset: Preset, noise: Nois
     else:
         img = cv2.GaussianBlur(img, (3, 3), 0.6)
     if preset.image_noise > 0:
-        sigma = np.float32(preset.image_noise * rng.uniform(0.3, 1.0))
-        img = img + sigma * noise.window(rng, h, w * 3).reshape(h, w, 3)
+        sigma = float(preset.image_noise * rng.uniform(0.3, 1.0))
+        img = cv2.scaleAdd(noise.window(rng, h, w * 3).reshape(h, w, 3), sigma, img)
     return np.clip(img, 0, 255).astype(np.uint8)
