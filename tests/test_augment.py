@@ -17,6 +17,7 @@ from handpose.data.augment import (
     augment_geometry,
     color_jitter,
     flip_handedness,
+    gaussian_noise,
     replace_background,
     sample_geometry,
 )
@@ -198,6 +199,17 @@ def test_color_jitter_brightness_only_scales_values():
     factor = 1.0 + np.random.default_rng(3).uniform(-0.3, 0.3)
     out = color_jitter(image, rng, cfg)
     np.testing.assert_allclose(out, np.clip(np.floor(image * factor + 0.5), 0, 255), atol=1)
+
+
+def test_gaussian_noise_has_the_drawn_sigma():
+    image = np.full((200, 200, 3), 128, np.uint8)
+    cfg = replace(AugmentConfig(), noise_std_range=(6.0, 6.0))
+    out = gaussian_noise(image, np.random.default_rng(0), cfg).astype(np.float64) - 128
+    assert abs(out.mean()) < 0.05
+    # rounding to integers adds a uniform error of variance 1/12
+    assert out.std() == pytest.approx(np.sqrt(6.0**2 + 1 / 12), rel=0.02)
+    # the three channels get independent noise
+    assert abs(np.corrcoef(out[..., 0].ravel(), out[..., 1].ravel())[0, 1]) < 0.02
 
 
 def test_depth_noise_and_holes(rng):

@@ -20,6 +20,7 @@ nothing here touches a global random state.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from statistics import NormalDist
 
 import cv2
 import numpy as np
@@ -257,12 +258,15 @@ def add_occluders(
             radii = rng.uniform(0.3, 0.5, size=n) * side
             poly = np.stack([c[0] + radii * np.cos(angles), c[1] + radii * np.sin(angles)], axis=1)
             cv2.fillPoly(shape, [poly.astype(np.int32)], 1)
-        sel = shape.astype(bool)
+        x0, y0, bw, bh = cv2.boundingRect(shape)
+        if bw == 0 or bh == 0:
+            continue
+        sel = shape[y0 : y0 + bh, x0 : x0 + bw].astype(bool)
+        window = out[y0 : y0 + bh, x0 : x0 + bw]
         if rng.random() < 0.5:
-            fill = procedural_background(rng, h, w)
-            out[sel] = fill[sel]
+            window[sel] = procedural_background(rng, bh, bw)[sel]
         else:
-            out[sel] = rng.integers(0, 256, size=3).astype(np.uint8)
+            window[sel] = rng.integers(0, 256, size=3).astype(np.uint8)
         occluded |= shape
     return out, occluded.astype(bool)
 
@@ -298,11 +302,19 @@ def gaussian_blur(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfi
     return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma) if sigma > 0 else image
 
 
+#: the standard normal's quantiles at the centres of 256 equal-probability bins: one random byte -> one normal draw
+_NORMAL_BYTE_TABLE = np.array([NormalDist().inv_cdf((k + 0.5) / 256.0) for k in range(256)], dtype=np.float32)
+
+
 def gaussian_noise(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
-    """Additive Gaussian noise with σ drawn from ``cfg.noise_std_range`` (grey levels)."""
+    """Additive Gaussian noise with σ drawn from ``cfg.noise_std_range`` (grey levels).
+
+    The normal draws are random bytes mapped through the normal's 256 quantiles (a Gaussian quantised to 256
+    levels, tails cut at 2.9 σ), several times cheaper than drawing floating-point normals per pixel.
+    """
     std = float(rng.uniform(*cfg.noise_std_range))
-    noisy = rng.standard_normal(image.shape, dtype=np.float32)
-    noisy *= np.float32(std)
+    raw = np.frombuffer(rng.bytes(image.size), dtype=np.uint8).reshape(image.shape)
+    noisy = (_NORMAL_BYTE_TABLE * np.float32(std))[raw]
     noisy += image
     noisy += np.float32(0.5)
     np.clip(noisy, 0, 255, out=noisy)
