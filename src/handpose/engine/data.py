@@ -17,13 +17,21 @@ from ..config import DataConfig, ExperimentConfig, from_dict
 from ..errors import ConfigError, DataError
 
 
-def open_split(data: DataConfig, split: str) -> Any:
-    """The reader of one split of the configured dataset."""
+def open_split(data: DataConfig, split: str | None, modality: str | None = None) -> Any:
+    """The reader of one split of the configured dataset.
+
+    For the synthetic world, ``modality`` ("rgb" or "depth") limits decoding to what the model reads, and the
+    full-frame skeleton image is not rendered (the pipeline draws what a model needs in its own input frame).
+    """
     from ..data.readers import open_dataset
 
-    if data.format != "synthetic" and not Path(data.root).exists():
+    if not Path(data.root).exists():
         raise DataError("dataset folder does not exist", path=data.root, field="data.root")
-    return open_dataset(data.root, data.format, split=split, **data.options)
+    options = dict(data.options)
+    if data.format == "synthetic" and modality in ("rgb", "depth"):
+        options.setdefault("modality", (modality,))
+        options.setdefault("skeleton", False)
+    return open_dataset(data.root, data.format, split=split, **options)
 
 
 def crop_config(data: DataConfig, where: str = "config") -> Any:
@@ -49,7 +57,8 @@ def build_dataset(model: nn.Module, cfg: ExperimentConfig, split: str, train: bo
     from ..data.dataset import HandPoseDataset, KeypointGestureDataset
 
     data = cfg.data
-    reader = open_split(data, split) if reader is None else reader
+    modality = "rgb" if model.spec.modality == "keypoints" else model.spec.modality
+    reader = open_split(data, split, modality) if reader is None else reader
     limit = data.max_train_samples if train else data.max_val_samples
     spec = model.spec
     if spec.task == "gesture":

@@ -24,7 +24,8 @@ def run_training(cfg: ExperimentConfig, out_dir: str | Path, resume: bool = Fals
     from ..registry import create_model
 
     model = create_model(cfg.model.name, **cfg.model.kwargs)
-    reader = open_split(cfg.data, cfg.data.train_split)
+    modality = "rgb" if model.spec.modality == "keypoints" else model.spec.modality
+    reader = open_split(cfg.data, cfg.data.train_split, modality)
     train_set = build_dataset(model, cfg, cfg.data.train_split, train=True, reader=reader)
     val_set = build_dataset(model, cfg, cfg.data.val_split, train=False)
     if needs_fit(model):
