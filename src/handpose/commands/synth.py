@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--camera", default="default", help="default (320x240, f=241.42) or nyu (640x480, f=588.03)")
     g.add_argument("--size", type=_size, default=None, metavar="WxH", help="resize the camera, e.g. 640x480")
     g.add_argument("--shard-size", type=int, default=256, help="frames per shard (default 256)")
+    g.add_argument("--compact", action="store_true", help="deflate depth PNGs: ~2.3x smaller, ~1.6 ms/frame slower")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(synth_run=_generate)
 
@@ -98,6 +99,7 @@ def _generate(args: argparse.Namespace) -> int:
             camera=args.camera,
             image_size=args.size,
             shard_size=args.shard_size,
+            compact=args.compact,
         )
         mb = summary["bytes"] / 1e6
         rate = summary["frames_per_second"]

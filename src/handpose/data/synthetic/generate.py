@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError, DataError, HandposeError
-from ...io import read_json, write_bytes_atomic, write_json_atomic
+from ...io import read_json, write_json_atomic
 from .gestures import GESTURES
 from .presets import get_camera, get_preset
-from .shards import SCHEMA_VERSION, build_shard, encode_frame, read_meta, sha256_file, shard_name
+from .shards import SCHEMA_VERSION, encode_frame, read_meta, sha256_file, shard_name, write_shard
 from .textures import list_images
 from .world import LABEL_FIELDS, SPLITS, World, WorldConfig
 
@@ -104,7 +104,12 @@ def _world(config: WorldConfig) -> World:
 
 
 def render_shard(
-    config: WorldConfig, path: str, start: int, count: int, tick: Callable[[int], None] | None = None
+    config: WorldConfig,
+    path: str,
+    start: int,
+    count: int,
+    tick: Callable[[int], None] | None = None,
+    compact: bool = False,
 ) -> dict:
     """Render frames [start, start + count) and write them atomically as one shard; returns its index entry."""
     world = _world(config)
@@ -112,7 +117,7 @@ def render_shard(
     for i in range(start, start + count):
         frame = world.render(i)
         labels.append(frame.labels)
-        blobs.append(encode_frame(frame))
+        blobs.append(encode_frame(frame, compact))
         if tick is not None:
             tick(1)
         elif _PROGRESS is not None and (i - start) % 8 == 7:
@@ -126,17 +131,8 @@ def render_shard(
         "start": int(start),
         "count": int(count),
     }
-    data = build_shard(labels, blobs, np.arange(start, start + count), meta)
-    write_bytes_atomic(path, data)
-    import hashlib
-
-    return {
-        "file": Path(path).name,
-        "start": int(start),
-        "count": int(count),
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
+    size, digest = write_shard(path, labels, blobs, np.arange(start, start + count), meta)
+    return {"file": Path(path).name, "start": int(start), "count": int(count), "bytes": size, "sha256": digest}
 
 
 def _shard_is_complete(path: Path, config: WorldConfig, start: int, count: int) -> bool:
@@ -221,6 +217,7 @@ def generate(
     camera: str = "default",
     image_size: tuple[int, int] | None = None,
     shard_size: int = DEFAULT_SHARD_SIZE,
+    compact: bool = False,
 ) -> dict:
     """Generate ``count`` frames of one split into ``out_dir/<split>/`` (resuming any earlier, interrupted run).
 
@@ -238,6 +235,7 @@ def generate(
         camera: "default" (320x240, fx = fy = 241.42) or "nyu" (640x480, fx = fy = 588.03).
         image_size: (width, height) to resize the camera to.
         shard_size: frames per shard.
+        compact: deflate the depth PNGs (about 2.3x smaller depth frames, about 1.6 ms more per frame).
     Returns:
         A summary: split folder, counts (generated now / reused), shards, bytes, seconds, frames_per_second.
     Raises:
@@ -255,6 +253,7 @@ def generate(
     settings = {
         "schema_version": SCHEMA_VERSION,
         "shard_size": int(shard_size),
+        "compact": bool(compact),
         "fingerprint": config.fingerprint(),
         "config": config.to_dict(),
     }
@@ -284,9 +283,9 @@ def generate(
     with _progress_bar(progress, f"synth {split}", count, reused) as advance:
         if int(workers) == 1 or len(jobs) <= 1:
             for k, start, n in jobs:
-                entries[k] = render_shard(config, str(split_dir / shard_name(k)), start, n, tick=advance)
+                entries[k] = render_shard(config, str(split_dir / shard_name(k)), start, n, advance, compact)
         else:
-            entries.update(_run_parallel(config, split_dir, jobs, int(workers), advance))
+            entries.update(_run_parallel(config, split_dir, jobs, int(workers), advance, compact))
     seconds = time.perf_counter() - t0
 
     shards = [entries[k] for k in sorted(entries)]
@@ -296,6 +295,7 @@ def generate(
         "split": split,
         "count": count,
         "shard_size": shard_size,
+        "compact": bool(compact),
         "fingerprint": config.fingerprint(),
         "config": config.to_dict(),
         "modality": list(config.modality),
@@ -320,7 +320,12 @@ def generate(
 
 
 def _run_parallel(
-    config: WorldConfig, split_dir: Path, jobs: list[tuple[int, int, int]], workers: int, advance: Callable
+    config: WorldConfig,
+    split_dir: Path,
+    jobs: list[tuple[int, int, int]],
+    workers: int,
+    advance: Callable,
+    compact: bool,
 ) -> dict[int, dict]:
     ctx = mp.get_context("spawn")
     progress_queue = ctx.Queue()
@@ -329,7 +334,8 @@ def _run_parallel(
         max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,)
     ) as pool:
         futures = {
-            pool.submit(render_shard, config, str(split_dir / shard_name(k)), start, n): k for k, start, n in jobs
+            pool.submit(render_shard, config, str(split_dir / shard_name(k)), start, n, None, compact): k
+            for k, start, n in jobs
         }
         pending = set(futures)
         try:

@@ -97,7 +97,6 @@ def hand_primitives(
     # thumb metacarpal (thenar eminence), from a point between the wrist and the CMC joint
     thenar_base = 0.5 * j[1] + np.array([0.0, 0.03 * hl, 0.0])
     add(thenar_base, j[2], 1.1 * r[1], r[2])
-    add(j[1], j[2], r[1], r[2])
     joint_radius[1] = max(joint_radius[1], 1.1 * r[1])
     # the thenar pad between the thumb's metacarpal and the palm
     pad_end = 0.55 * j[2] + 0.45 * (0.5 * j[5] + 0.5 * slabs[0][0])

@@ -121,22 +121,30 @@ def _crop_resize(rng: np.random.Generator, src: np.ndarray, h: int, w: int) -> n
     y0 = int(rng.integers(0, sh - ch + 1))
     x0 = int(rng.integers(0, sw - cw + 1))
     out = cv2.resize(src[y0 : y0 + ch, x0 : x0 + cw], (w, h), interpolation=cv2.INTER_LINEAR)
-    if rng.random() < 0.5:
-        out = out[:, ::-1]
-    return out
+    return cv2.flip(out, 1) if rng.random() < 0.5 else out
 
 
 class TextureBank:
-    """Procedural textures for one (seed, split); ``sample`` gives a background of any size."""
+    """Procedural textures for one (seed, split); ``sample`` gives a background of any size.
+
+    Texture k is made from its own random stream (seed, split, k) the first time it is drawn, so a worker only pays
+    for the textures it uses and the result does not depend on the order of the frames.
+    """
 
     def __init__(self, seed: int, split_id: int, count: int = 24, size: tuple[int, int] = (480, 640)) -> None:
-        rng = np.random.default_rng(np.random.SeedSequence([seed, split_id, 0x7E47]))
-        self.textures = [make_texture(rng, size[0], size[1]) for _ in range(count)]
+        self.seed, self.split_id, self.count, self.size = int(seed), int(split_id), int(count), size
+        self.textures: dict[int, np.ndarray] = {}
+
+    def texture(self, k: int) -> np.ndarray:
+        if k not in self.textures:
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, self.split_id, 0x7E47, k]))
+            self.textures[k] = make_texture(rng, self.size[0], self.size[1])
+        return self.textures[k]
 
     def sample(self, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         """A background (h, w, 3) uint8 RGB."""
-        tex = self.textures[int(rng.integers(0, len(self.textures)))]
-        out = np.ascontiguousarray(_crop_resize(rng, tex, h, w))
+        tex = self.texture(int(rng.integers(0, self.count)))
+        out = _crop_resize(rng, tex, h, w)
         gain = rng.uniform(0.6, 1.25) * rng.uniform(0.85, 1.15, 3)
         return cv2.transform(out, np.diag(gain).astype(np.float32))
 
@@ -180,7 +188,7 @@ class FolderBackgrounds:
 
     def sample(self, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         img = self._load(int(rng.integers(0, len(self.files))))
-        return np.ascontiguousarray(_crop_resize(rng, img, h, w))
+        return _crop_resize(rng, img, h, w)
 
 
 class NoiseBank:
@@ -196,7 +204,7 @@ class NoiseBank:
     def window(self, rng: np.random.Generator, h: int, w: int, smooth: bool = False) -> np.ndarray:
         """A random (h, w) window of the tile (tiled when the frame is larger than the tile)."""
         tile = self.smooth if smooth else self.white
-        if h > self.size or w > self.size:
+        if h > self.size or w > self.size:  # larger frames (or (h, 3w) colour windows): tile it
             reps = (h // self.size + 1, w // self.size + 1)
             tile = np.tile(tile, reps)
         th, tw = tile.shape
