@@ -21,6 +21,10 @@ from handpose.data.synthetic.world import (
 from handpose.geometry import Intrinsics, project
 
 CAM = Intrinsics(241.42, 241.42, 160.0, 120.0, 320, 240)
+# the parts (0-4 thumb..little finger, 5 palm, 6 wrist) whose surface may show each joint
+OWN_PARTS = [{5, 6}] + [
+    {finger, 5} if (k == 0 or (finger == 0 and k == 1)) else {finger} for finger in range(5) for k in range(4)
+]
 
 
 def _march(a, b, ra, rb, u, v, cam, near, far, steps=1600):
@@ -113,16 +117,20 @@ def test_visibility_agrees_with_the_z_buffer(frames, preset):
                 continue
             seg = f.seg[pv[j], pu[j]]
             surface = f.depth_clean[pv[j], pu[j]]
+            part = f.part[pv[j], pu[j]]
             if lab["visibility_self"][j]:
                 n_visible += 1
-                # on the hand (in the depth view), and the surface is no more than the joint's radius in front
+                # on the hand (in the depth view), on one of the joint's own parts, and the surface is no more
+                # than the joint's tissue radius in front of it
                 assert seg in (SEG_HAND, SEG_HAND_OCCLUDED)
+                assert part in OWN_PARTS[j]
                 assert z[j] - r[j] - VISIBILITY_TOLERANCE <= surface <= z[j] + r[j]
             else:
                 n_hidden += 1
-                # really behind something: the visible surface there is well in front of the joint
-                assert surface < z[j] - r[j] - VISIBILITY_TOLERANCE or seg not in (SEG_HAND, SEG_HAND_OCCLUDED)
+                # really behind something: a surface in front of the joint, either another part (another finger)
+                # or the same part folded well in front of it
                 assert 0 < surface < z[j]
+                assert part not in OWN_PARTS[j] or surface < z[j] - r[j] - VISIBILITY_TOLERANCE
             if lab["visibility"][j]:
                 assert seg == SEG_HAND  # visible in RGB: the hand itself is seen there
             elif lab["visibility_self"][j]:

@@ -28,7 +28,8 @@ class Primitives:
     Attributes:
         a, b: (P, 3) sphere centres, mm, camera frame.
         ra, rb: (P,) radii, mm.
-        label: (P,) int, what each primitive is (the caller's own codes: hand part, clutter, ...).
+        label: (P,) int, what each primitive is (the caller's own codes: hand, clutter, ...).
+        part: optional (P,) int, a finer code (which finger, palm, ...); -1 where none.
     """
 
     a: np.ndarray
@@ -36,6 +37,11 @@ class Primitives:
     ra: np.ndarray
     rb: np.ndarray
     label: np.ndarray
+    part: np.ndarray | None = None
+
+    def parts(self) -> np.ndarray:
+        """(P,) int part codes (-1 when the primitives carry none)."""
+        return np.full(len(self.ra), -1, np.int32) if self.part is None else self.part
 
     def __len__(self) -> int:
         return len(self.ra)
@@ -51,6 +57,7 @@ class Primitives:
             np.concatenate([p.ra for p in parts]),
             np.concatenate([p.rb for p in parts]),
             np.concatenate([p.label for p in parts]).astype(np.int32),
+            np.concatenate([p.parts() for p in parts]).astype(np.int32),
         )
 
 

@@ -14,9 +14,11 @@ The scene, in the camera frame (mm; x right, y down, z forward):
   only, the depth view).
 
 A joint is visible when its pixel (the 2D joint rounded to the nearest pixel centre) is inside the image, the
-nearest surface there belongs to the hand, and that surface is no more than the joint's surface radius
-(``joint_radius``) + 2 mm in front of the joint. Otherwise something (another part of the hand, an occluder) is in
-front of it and it is labelled invisible.
+nearest surface there belongs to one of the joint's own parts (its finger; the palm too for the knuckles, the
+thumb's CMC / MCP and the wrist; as per-part masks decide it in RHD-style datasets), and that surface is no more
+than the thickness of the joint's own tissue (``joint_radius``, see :func:`.surface.tissue_radius`) + 2 mm in front
+of the joint. Otherwise something (another finger, a fold of the same finger, an occluder) is in front of it and
+it is labelled invisible.
 """
 
 from __future__ import annotations
@@ -35,7 +37,15 @@ from . import raster
 from .gestures import GESTURES, NO_GESTURE, gesture_pose, random_pose
 from .kinematics import NUM_ANGLES, forearm_direction, forward_kinematics, sample_shape
 from .presets import CAMERAS, PRESETS, Preset, distance_scale
-from .surface import LABEL_CLUTTER, LABEL_FOREARM, LABEL_HAND, LABEL_OCCLUDER, hand_primitives, transform
+from .surface import (
+    ALLOWED_PARTS,
+    LABEL_CLUTTER,
+    LABEL_FOREARM,
+    LABEL_HAND,
+    LABEL_OCCLUDER,
+    hand_primitives,
+    transform,
+)
 from .textures import FolderBackgrounds, NoiseBank, TextureBank
 
 #: bump when a change makes the same seed render different frames
@@ -114,6 +124,8 @@ class Frame:
         depth_clean: (H, W) float32 mm, the exact z-buffer without occluders (0 = nothing within range); or None.
         seg: (H, W) uint8 segmentation (SEG_* codes).
         labels: per-frame label arrays (see :data:`LABEL_FIELDS`).
+        part: (H, W) int8, the part of the nearest surface in the depth view (0-4 fingers thumb..little, 5 palm,
+            6 wrist and forearm, -1 anything else); in memory only, not stored in shards.
     """
 
     image: np.ndarray | None
@@ -121,6 +133,7 @@ class Frame:
     depth_clean: np.ndarray | None
     seg: np.ndarray
     labels: dict[str, np.ndarray] = field(default_factory=dict)
+    part: np.ndarray | None = None
 
 
 #: per-frame label arrays: name -> (shape, dtype)
@@ -282,10 +295,11 @@ class World:
         if occ_z is not None:
             seg[occ_front] = np.where(owner_label[occ_front] == LABEL_HAND, SEG_HAND_OCCLUDED, SEG_OCCLUDER)
 
+        owner_part = np.append(scene.parts(), -1).astype(np.int8)[owner]
         if has_hand:
-            self._visibility(labels, zbuf, owner_label, occ_front, seg)
+            self._visibility(labels, zbuf, owner_part, occ_front, seg)
 
-        frame = Frame(None, None, None, seg.reshape(h, w), labels)
+        frame = Frame(None, None, None, seg.reshape(h, w), labels, owner_part.reshape(h, w))
         if "depth" in cfg.modality:
             clean = np.where(np.isfinite(zbuf) & (zbuf <= MAX_RANGE), zbuf, 0.0).astype(np.float32).reshape(h, w)
             frame.depth_clean = clean
@@ -404,7 +418,7 @@ class World:
         self,
         labels: dict[str, np.ndarray],
         zbuf: np.ndarray,
-        owner_label: np.ndarray,
+        owner_part: np.ndarray,
         occ_front: np.ndarray,
         seg: np.ndarray,
     ) -> None:
@@ -416,7 +430,8 @@ class World:
         inside = (pu >= 0) & (pu < cam.width) & (pv >= 0) & (pv < cam.height) & (z > 0)
         pix = np.where(inside, pv * cam.width + pu, 0)
         near_enough = zbuf[pix] >= z - labels["joint_radius"] - VISIBILITY_TOLERANCE
-        vis_self = inside & (owner_label[pix] == LABEL_HAND) & near_enough
+        own_part = ALLOWED_PARTS[np.arange(NUM_JOINTS), owner_part[pix]]  # part -1 picks the last column: False
+        vis_self = inside & own_part & near_enough
         labels["visibility_self"][:] = vis_self
         labels["visibility"][:] = vis_self & ~occ_front[pix]
         # tight box of the hand's silhouette (occluded parts included) and of its joints inside the image
