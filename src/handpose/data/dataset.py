@@ -44,11 +44,25 @@ def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(epoch), int(index)])
 
 
-def worker_init_fn(worker_id: int) -> None:  # noqa: ARG001 - DataLoader's signature
-    """DataLoader ``worker_init_fn``: one OpenCV / torch thread per worker, so workers do not oversubscribe."""
+def single_threaded_opencv() -> None:
+    """Switch OpenCV's own thread pool off in this process (``cv2.setNumThreads(0)``).
+
+    DataLoader workers are forked from the training process. If OpenCV's pool threads hold its lock at the moment
+    of the fork, the child inherits a locked mutex and its first parallel OpenCV call waits forever. A 2-worker
+    loader of the pipeline benchmark hung once with both workers asleep on a lock, after the same dataset had been
+    iterated in the main process; this is the likely cause, and the usual remedy (other training frameworks turn
+    OpenCV's threads off in their data loading too). The crops are small, so OpenCV's threads buy little.
+    :class:`HandPoseDataset` applies its ``opencv_threads`` argument (default 0) when it is built.
+    """
     import cv2
 
-    cv2.setNumThreads(1)
+    cv2.setNumThreads(0)
+
+
+def worker_init_fn(worker_id: int) -> None:  # noqa: ARG001 - DataLoader's signature
+    """DataLoader ``worker_init_fn``: one torch thread and no OpenCV pool per worker, so workers do not
+    oversubscribe the cores."""
+    single_threaded_opencv()
     torch.set_num_threads(1)
 
 
@@ -139,6 +153,9 @@ class HandPoseDataset(Dataset):
         target_weight: which joints the codec supervises: "labelled" (every joint the dataset labels, occluded
             or not; the default) or "visible" (the sample's visibility flags).
         skeleton_line_width, skeleton_blob_sigma: drawing of the skeleton channel when ``spec.in_channels == 4``.
+        opencv_threads: ``cv2.setNumThreads`` value set when the dataset is built (default 0: OpenCV's pool off,
+            which keeps forked DataLoader workers from inheriting its lock, see :func:`single_threaded_opencv`);
+            None leaves OpenCV as it is.
 
     Each item is a dict:
         ``input``: float32 tensor of ``spec.input_shape()[1:]`` (RGB in [0, 1], channels R, G, B (+ skeleton);
@@ -171,7 +188,12 @@ class HandPoseDataset(Dataset):
         target_weight: str = "labelled",
         skeleton_line_width: float = 4.0,
         skeleton_blob_sigma: float = 3.0,
+        opencv_threads: int | None = 0,
     ) -> None:
+        if opencv_threads is not None:
+            import cv2
+
+            cv2.setNumThreads(int(opencv_threads))
         if spec.modality not in ("rgb", "depth") or spec.input_size is None:
             raise ConfigError(
                 f"{spec.name} takes {spec.modality} input; use KeypointGestureDataset for keypoint models",
