@@ -55,12 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--count", type=int, default=64, help="number of frames (default 64)")
     p.add_argument("--columns", type=int, default=8)
     p.add_argument("--start", type=int, default=0, help="first frame")
+    p.add_argument("--tile-width", type=int, default=None, help="resize each tile to this width (pixels)")
     p.set_defaults(synth_run=_preview)
 
     s = sub.add_parser("stats", help="realism figures: self-occluded joints, hand size (vs real fixtures)")
     s.add_argument("data_dir", metavar="DATA_DIR")
     s.add_argument("--split", default="train")
-    s.add_argument("--fixtures", default=None, metavar="DIR", help="mmpose fixtures folder to compare with")
+    s.add_argument("--fixtures", default=None, metavar="DIR", help="fixtures folder (holding mmpose/, depth_eval/)")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(synth_run=_stats)
 
@@ -123,7 +124,7 @@ def _preview(args: argparse.Namespace) -> int:
     probe = SyntheticDataset(args.data_dir, args.split, modality=_have(args.data_dir, args.split), skeleton=False)
     modality = args.modality or ("rgb" if "rgb" in probe.modality else "depth")
     ds = SyntheticDataset(args.data_dir, args.split, modality=(modality,), skeleton=False)
-    png = contact_sheet_png(ds, count=args.count, columns=args.columns, start=args.start)
+    png = contact_sheet_png(ds, count=args.count, columns=args.columns, start=args.start, tile_width=args.tile_width)
     out = Path(args.out)
     try:
         write_bytes_atomic(out, png)
@@ -142,15 +143,29 @@ def _have(data_dir: str, split: str) -> tuple[str, ...]:
 
 def _stats(args: argparse.Namespace) -> int:
     from ..data.synthetic import SyntheticDataset
-    from ..data.synthetic.realism import fixture_stats, format_table, synthetic_stats
+    from ..data.synthetic.realism import (
+        depth_fixture_stats,
+        fixture_stats,
+        format_depth_table,
+        format_table,
+        synthetic_depth_stats,
+        synthetic_stats,
+    )
 
     ds = SyntheticDataset(args.data_dir, args.split, modality=_have(args.data_dir, args.split), skeleton=False)
+    subset = "nyu" if ds.intrinsics.width >= 640 else "icvl"
     rows = [synthetic_stats(ds)]
+    depth_rows = [synthetic_depth_stats(ds, subset)]
     if args.fixtures:
-        rows += fixture_stats(args.fixtures)
+        from pathlib import Path
+
+        rows += fixture_stats(Path(args.fixtures) / "mmpose")
+        depth_rows += depth_fixture_stats(Path(args.fixtures) / "depth_eval")
     if args.json:
-        json.dump(rows, sys.stdout, indent=2)
+        json.dump({"rgb": rows, "depth": depth_rows}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print(format_table(rows))
+        print()
+        print(format_depth_table(depth_rows))
     return 0

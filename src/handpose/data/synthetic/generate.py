@@ -14,6 +14,7 @@ import queue as queue_mod
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 from ...errors import ConfigError, DataError, HandposeError
 from ...io import read_json, write_json_atomic
 from .gestures import GESTURES
-from .presets import get_camera, get_preset
+from .presets import NYU_DISTANCE_FACTOR, get_camera, get_preset
 from .shards import SCHEMA_VERSION, encode_frame, read_meta, sha256_file, shard_name, write_shard
 from .textures import list_images
 from .world import LABEL_FIELDS, SPLITS, World, WorldConfig
@@ -60,6 +61,8 @@ def make_config(
             raise ConfigError(f"no-hand rate must be within [0, 1], got {no_hand_rate}", field="no_hand_rate")
         overrides["no_hand_rate"] = float(no_hand_rate)
     p = get_preset(preset, **overrides)
+    if str(camera).lower() == "nyu":  # NYU-like framing: hands farther away (see presets.NYU_DISTANCE_FACTOR)
+        p = replace(p, distance=tuple(NYU_DISTANCE_FACTOR * d for d in p.distance))
     mods = parse_modality(modality)
     if image_size is not None:
         w, h = (int(v) for v in image_size)

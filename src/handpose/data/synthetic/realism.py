@@ -8,6 +8,10 @@ Figures per source:
   occluded or out-of-frame joints that way, and some datasets label every joint, so this is what they *mark*).
 * ``hand_px``: the hand's size in pixels, the longer side of the box around its labelled joints (median, 10th and
   90th percentile), and ``hand_frac``: the same divided by the image's longer side.
+
+Depth figures (:func:`depth_fixture_stats`, :func:`synthetic_depth_stats`): the hand's distance (median joint
+depth, mm) and its size in pixels over the joints ICVL (15 finger joints) or NYU (11 finger joints) label, so that
+the same joints are compared; the ground truth comes from the ``depth_eval`` fixtures.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
+from ...skeleton import get_convention
 
 
 def _size_stats(sizes: np.ndarray, fracs: np.ndarray) -> dict:
@@ -117,5 +122,81 @@ def format_table(rows: list[dict]) -> str:
             f"| {r['source']} | {r['hands']} | {100 * r['missing_share']:.1f}% | {rgb} | "
             f"{r['hand_px_median']:.0f} ({r['hand_px_p10']:.0f}-{r['hand_px_p90']:.0f}) | "
             f"{r['hand_frac_median']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+# the canonical joints that ICVL's 15 finger joints and NYU's 11 finger joints correspond to
+DEPTH_SUBSETS = {
+    "icvl": [c for c in get_convention("icvl").canonical_index if c >= 0],
+    "nyu": [c for c in get_convention("nyu").canonical_index if c >= 0],
+}
+_DEPTH_FILES = {
+    "icvl": ("icvl/icvl_test_groundtruth_label.txt", 16, 0),
+    "nyu": ("nyu/nyu_test_groundtruth_label.txt", 14, 0),
+}
+
+
+def _depth_rows(uvd: np.ndarray) -> dict:
+    """Distance and size figures of (N, J, 3) u, v (px), d (mm) joints."""
+    extent = np.max(uvd[..., :2].max(axis=1) - uvd[..., :2].min(axis=1), axis=1)
+    dist = np.median(uvd[..., 2], axis=1)
+    return {
+        "distance_mm_median": float(np.median(dist)),
+        "distance_mm_p10": float(np.percentile(dist, 10)),
+        "distance_mm_p90": float(np.percentile(dist, 90)),
+        "extent_px_median": float(np.median(extent)),
+        "extent_px_p10": float(np.percentile(extent, 10)),
+        "extent_px_p90": float(np.percentile(extent, 90)),
+    }
+
+
+def depth_fixture_stats(depth_eval_dir: str | Path) -> list[dict]:
+    """Hand distance and size of the ICVL and NYU test ground truth (``depth_eval_dir``: the fixtures' folder)."""
+    root = Path(depth_eval_dir)
+    if (root / "depth_eval").is_dir():
+        root = root / "depth_eval"
+    rows = []
+    for name, (rel, joints, _) in _DEPTH_FILES.items():
+        path = root / "groundtruth" / rel
+        if not path.is_file():
+            raise DataError("fixture file not found", path=path)
+        values = []
+        for k, line in enumerate(path.read_text().split("\n")):
+            parts = line.split()
+            if not parts:
+                continue
+            nums = parts[-3 * joints :]
+            if len(nums) != 3 * joints:
+                raise DataError(f"expected {3 * joints} values, got {len(nums)}", path=path, line=k + 1)
+            values.append([float(x) for x in nums])
+        uvd = np.array(values).reshape(-1, joints, 3)
+        conv = get_convention(name)
+        keep = [i for i, c in enumerate(conv.canonical_index) if c >= 0]
+        rows.append({"source": f"{name.upper()} test ground truth ({len(uvd)} frames)", **_depth_rows(uvd[:, keep])})
+    return rows
+
+
+def synthetic_depth_stats(ds, subset: str = "icvl") -> dict:
+    """The same figures for a synthetic split, over the joints of ``subset`` ("icvl" or "nyu")."""
+    lab = ds.labels()
+    hand = lab["has_hand"].astype(bool)
+    idx = DEPTH_SUBSETS[subset]
+    uv = lab["joints_2d"][hand][:, idx]
+    d = lab["joints_3d"][hand][:, idx, 2:3]
+    cam = ds.intrinsics
+    label = (
+        f"synthetic {ds.index['config']['preset']['name']} ({cam.width}x{cam.height}, f={cam.fx:.0f}; {subset} joints)"
+    )
+    return {"source": label, **_depth_rows(np.concatenate([uv, d], axis=2))}
+
+
+def format_depth_table(rows: list[dict]) -> str:
+    """A Markdown table of the depth figures."""
+    lines = ["| source | hand distance mm median (p10-p90) | hand size px median (p10-p90) |", "|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['source']} | {r['distance_mm_median']:.0f} ({r['distance_mm_p10']:.0f}-{r['distance_mm_p90']:.0f})"
+            f" | {r['extent_px_median']:.0f} ({r['extent_px_p10']:.0f}-{r['extent_px_p90']:.0f}) |"
         )
     return "\n".join(lines)

@@ -42,7 +42,7 @@ def _fractal(rng: np.random.Generator, h: int, w: int, octaves: int = 5, base: i
 def _palette(rng: np.random.Generator, n: int) -> np.ndarray:
     """n random colours (n, 3) float32 0..255, muted or saturated."""
     hsv = np.stack(
-        [rng.uniform(0, 180, n), rng.uniform(0, 200, n) * rng.uniform(0.2, 1.0), rng.uniform(30, 250, n)], axis=1
+        [rng.uniform(0, 180, n), rng.uniform(0, 140, n) * rng.uniform(0.2, 1.0), rng.uniform(30, 240, n)], axis=1
     ).astype(np.uint8)
     return cv2.cvtColor(hsv[None], cv2.COLOR_HSV2RGB)[0].astype(np.float32)
 

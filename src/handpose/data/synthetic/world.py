@@ -596,7 +596,7 @@ def _empty_labels() -> dict[str, np.ndarray]:
 def _object_colors(rng: np.random.Generator, n: int) -> np.ndarray:
     if n == 0:
         return np.zeros((0, 3), np.float32)
-    hsv = np.stack([rng.uniform(0, 180, n), rng.uniform(0, 230, n), rng.uniform(40, 250, n)], axis=1)
+    hsv = np.stack([rng.uniform(0, 180, n), rng.uniform(0, 190, n), rng.uniform(40, 240, n)], axis=1)
     return cv2.cvtColor(hsv.astype(np.uint8)[None], cv2.COLOR_HSV2RGB)[0].astype(np.float32).reshape(n, 3)
 
 
