@@ -301,7 +301,8 @@ class World:
 
         frame = Frame(None, None, None, seg.reshape(h, w), labels, owner_part.reshape(h, w))
         if "depth" in cfg.modality:
-            clean = np.where(np.isfinite(zbuf) & (zbuf <= MAX_RANGE), zbuf, 0.0).astype(np.float32).reshape(h, w)
+            clean = zbuf.reshape(h, w).copy()
+            clean[~(clean <= MAX_RANGE)] = 0.0  # nothing within range (inf) or beyond it
             frame.depth_clean = clean
             frame.depth = self._sensor(rng_depth, clean)
         if "rgb" in cfg.modality:
@@ -334,14 +335,24 @@ class World:
         psi = rng.uniform(0, 2 * np.pi)
         normal = _rot_axis(np.array([np.cos(psi), np.sin(psi), 0.0]), rng.uniform(0, 50)) @ np.array([0, 0, 1.0])
         dist = hand_far + rng.uniform(150, 900)
+        # never let the plane cut in front of the hand: its depth d (n . ray) is extreme at the image corners (the
+        # denominator is linear in the pixel position), so push it back if a corner comes too close
+        cam = self.config.camera
+        corners = np.array(
+            [[0.0, 0.0], [cam.width - 1.0, 0.0], [0.0, cam.height - 1.0], [cam.width - 1.0, cam.height - 1.0]]
+        )
+        cd = (
+            ((corners[:, 0] - cam.cx) / cam.fx) * normal[0]
+            + ((corners[:, 1] - cam.cy) / cam.fy) * normal[1]
+            + normal[2]
+        )
+        cd = cd[cd > 0.05]
+        closest = dist * normal[2] / float(cd.max()) if len(cd) else np.inf
+        if closest < hand_far + 50.0:
+            dist *= (hand_far + 50.0) / closest
         denom = self.ray_dx32 * np.float32(normal[0]) + self.ray_dy32 * np.float32(normal[1]) + np.float32(normal[2])
         with np.errstate(divide="ignore"):
-            depth = np.where(denom > 0.05, np.float32(dist * normal[2]) / denom, np.float32(np.inf))
-        # never let the plane cut in front of the hand: push it back if it comes too close anywhere
-        closest = float(np.min(depth))
-        if closest < hand_far + 50.0:
-            depth = depth * ((hand_far + 50.0) / closest)
-        return depth
+            return np.where(denom > 0.05, np.float32(dist * normal[2]) / denom, np.float32(np.inf))
 
     def _clutter(
         self, rng: np.random.Generator, hand_far: float, plane: np.ndarray
