@@ -196,7 +196,8 @@ class World:
         cam = config.camera
         split_id = SPLITS[config.split]
         self.split_id = split_id
-        self.noise = NoiseBank(config.seed, split_id)
+        # the tile covers a (H, 3W) window (per-channel RGB noise) without tiling; 1024 for the default camera
+        self.noise = NoiseBank(config.seed, split_id, size=max(1024, 3 * cam.width, cam.height))
         self.backgrounds: TextureBank | FolderBackgrounds | None = None
         if "rgb" in config.modality:
             if config.background_dir:
