@@ -338,3 +338,17 @@ def test_mask_is_warped_like_the_image():
         geometry=GeometricParams(rotation_deg=40.0),
     )
     np.testing.assert_allclose(out.mask, out.image[..., 0] / 255.0, atol=0.02)
+
+
+def test_center_of_mass_is_not_pulled_by_a_large_surface_inside_the_depth_band():
+    # a disc (the hand) at 500 mm and, within the segmented band, a wide wall at 600 mm off to the side: the plain
+    # mean of the band lands between them; the mean shift started at the closest surface stays on the disc
+    depth = np.zeros((240, 320), np.float32)
+    vv, uu = np.mgrid[0:240, 0:320]
+    depth[(uu - 80) ** 2 + (vv - 120) ** 2 <= 20**2] = 500.0
+    depth[:, 180:] = 600.0
+    disc = uvd_to_xyz(np.array([80.0, 120.0, 500.0]), SYNTH)
+    band_mean = center_of_mass(depth, SYNTH, 250.0, refine_iters=0)
+    assert np.linalg.norm(band_mean - disc) > 100.0
+    shifted = center_of_mass(depth, SYNTH, 250.0, refine_iters=3)
+    np.testing.assert_allclose(shifted, disc, atol=1e-6)
