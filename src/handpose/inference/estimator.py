@@ -1,0 +1,402 @@
+"""``HandPoseEstimator``: images or depth frames in, a list of :class:`~handpose.inference.results.Hand` out.
+
+    from handpose import HandPoseEstimator
+    est = HandPoseEstimator.from_pretrained()                      # the small synthetic-trained models
+    hands = est(image_rgb)                                         # (H, W, 3) uint8 RGB
+    est = HandPoseEstimator(["runs/det/best", "runs/pose/best"], backend="onnx")
+    hands = est(image_rgb, boxes=[[40, 30, 200, 210]])             # the caller's boxes instead of the detector
+    depth_est = HandPoseEstimator.from_pretrained("depth")
+    hands = depth_est(depth_mm, intrinsics=Intrinsics(241.42, 241.42, 160, 120))
+    for hands in est.track(frames, fps=30): ...                    # video: tracking + One Euro smoothing
+
+Each model's role comes from its checkpoint (or ONNX sidecar): a skeleton (or box) detector, an RGB pose model
+(2D heatmaps, or root-relative 3D regression), a depth pose model, a gesture classifier. The stages are in
+:mod:`handpose.inference.stages`, each with explicit ``preprocess`` / ``infer`` / ``postprocess`` steps.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CheckpointError, ConfigError, ModelInputError
+from ..geometry import Intrinsics, intrinsics_for
+from ..skeleton import NUM_JOINTS
+from .backends import Model, load_model
+from .handedness import handedness_from_3d
+from .results import Hand
+from .smoothing import OneEuroConfig
+from .stages import (
+    DepthStage,
+    DetectorOutput,
+    DetectorStage,
+    GestureStage,
+    PoseOutput,
+    PoseStage,
+    check_box,
+    det_scale_for,
+    joints_box,
+    skeleton_from_joints,
+    skeleton_from_map,
+)
+
+ModelSource = str | os.PathLike[str] | Model
+
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+#: the models shipped in handpose/pretrained (trained on the synthetic world by benchmarks/train_small_models.py)
+PRETRAINED = {
+    "detector": "skeleton_unet_t",
+    "pose2d": "multiscale_heatmap_t",
+    "depth": "light_depth_s",
+    "gesture": "gesturenet",
+}
+
+
+def pretrained_path(name: str) -> Path:
+    """The folder of a shipped model (``skeleton_unet_t``, ``multiscale_heatmap_t``, ``light_depth_s``,
+    ``gesturenet``); :class:`CheckpointError` if it is not there."""
+    path = PRETRAINED_DIR / name
+    if not (path / "model.json").is_file():
+        raise CheckpointError(f"no shipped model {name!r} (known: {', '.join(PRETRAINED.values())})", path=path)
+    return path
+
+
+def check_rgb_frame(frame: Any, source: str | None = None) -> np.ndarray:
+    """``frame`` as an (H, W, 3) uint8 RGB array, or :class:`ModelInputError` saying what is wrong."""
+    if not isinstance(frame, np.ndarray):
+        raise ModelInputError(f"expected an (H, W, 3) uint8 RGB numpy array, got {type(frame).__name__}", path=source)
+    if frame.size == 0 or frame.ndim < 2 or min(frame.shape[:2]) == 0:
+        raise ModelInputError(f"the image has zero size (shape {frame.shape})", path=source)
+    if frame.dtype != np.uint8:
+        bits = 8 * frame.dtype.itemsize
+        what = " (a depth map? pass it as a depth frame)" if frame.ndim == 2 else ""
+        raise ModelInputError(f"{bits}-bit {frame.dtype} image where an 8-bit RGB image was expected{what}",
+                              path=source)  # fmt: skip
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ModelInputError(f"expected (H, W, 3) RGB, got shape {frame.shape}", path=source)
+    return np.ascontiguousarray(frame)
+
+
+def check_depth_frame(frame: Any, source: str | None = None) -> np.ndarray:
+    """``frame`` as an (H, W) float32 depth map in mm, or :class:`ModelInputError`."""
+    if not isinstance(frame, np.ndarray):
+        raise ModelInputError(f"expected an (H, W) depth array in mm, got {type(frame).__name__}", path=source)
+    if frame.size == 0 or frame.ndim < 2 or min(frame.shape[:2]) == 0:
+        raise ModelInputError(f"the depth frame has zero size (shape {frame.shape})", path=source)
+    if frame.ndim != 2:
+        raise ModelInputError(f"expected an (H, W) depth map in mm, got shape {frame.shape}", path=source)
+    if frame.dtype == np.uint8:
+        raise ModelInputError("8-bit depth frame: depth must be millimetres (16-bit or float)", path=source)
+    return np.asarray(frame, dtype=np.float32)
+
+
+class HandPoseEstimator:
+    """Hand detection, 2D / 3D pose and gestures on RGB images or depth frames.
+
+    Args:
+        models: checkpoint folders and / or exported ``.onnx`` files (or loaded :class:`Model` objects); each one's
+            role comes from its spec. At most one per role.
+        detector, pose, depth, gesture: the same, by role (checked against the model's spec: a checkpoint whose
+            model does not fit the role raises :class:`CheckpointError`).
+        backend: "torch", "onnx" or "auto" (see :func:`handpose.inference.backends.load_model`).
+        threads: intra-op threads per model (ONNX Runtime default 1).
+        max_hands: most hands per frame.
+        min_foreground: the detector's hand / no-hand threshold in skeleton pixels (default: its calibrated value).
+        min_hand_score: hands whose score (detector score × mean joint confidence) is lower are dropped.
+        intrinsics: depth camera (default: the synthetic world's ICVL-like camera, rescaled to the frame).
+        cube_size_mm: depth cube side (default: the depth model's training crop).
+        cache_dir: where checkpoints are exported for the onnx backend.
+    """
+
+    def __init__(
+        self,
+        models: ModelSource | Sequence[ModelSource] = (),
+        *,
+        detector: ModelSource | None = None,
+        pose: ModelSource | None = None,
+        depth: ModelSource | None = None,
+        gesture: ModelSource | None = None,
+        backend: str = "auto",
+        threads: int | None = None,
+        max_hands: int = 2,
+        min_foreground: float | None = None,
+        min_hand_score: float = 0.0,
+        intrinsics: Intrinsics | None = None,
+        cube_size_mm: float | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if max_hands < 1:
+            raise ConfigError(f"max_hands must be >= 1, got {max_hands}", field="max_hands")
+        self.backend = backend
+        self.max_hands = int(max_hands)
+        self.min_hand_score = float(min_hand_score)
+        self.intrinsics = intrinsics
+
+        def load(src: ModelSource) -> Model:
+            return src if isinstance(src, Model) else load_model(src, backend, threads=threads, cache_dir=cache_dir)
+
+        listed = [models] if isinstance(models, (str, os.PathLike, Model)) else list(models)
+        roles: dict[str, Model] = {}
+
+        def assign(role: str, model: Model) -> None:
+            if role in roles:
+                raise ConfigError(f"two models for the {role}: {roles[role].info.source} and {model.info.source}",
+                                  field="models")  # fmt: skip
+            roles[role] = model
+
+        for src in listed:
+            m = load(src)
+            assign(role_of(m), m)
+        for role, src in (("detector", detector), ("pose", pose), ("depth", depth), ("gesture", gesture)):
+            if src is not None:
+                assign(role, load(src))
+        if not roles:
+            raise ConfigError("no model given (pass checkpoints, or use HandPoseEstimator.from_pretrained())",
+                              field="models")  # fmt: skip
+        self.models = roles
+        self.detector = DetectorStage(roles["detector"], self.max_hands, min_foreground) if "detector" in roles \
+            else None  # fmt: skip
+        self.pose = PoseStage(roles["pose"]) if "pose" in roles else None
+        self.depth = DepthStage(roles["depth"], cube_size_mm) if "depth" in roles else None
+        self.gesture = GestureStage(roles["gesture"]) if "gesture" in roles else None
+        if self.pose is None and self.depth is None and self.detector is None:
+            raise ConfigError("a gesture model alone cannot run on frames: add a pose model", field="models")
+        extra = roles["pose"].info.extra.get("skeleton_channel", {}) if "pose" in roles else {}
+        if self.detector is not None:
+            self.skel_input = self.detector.input_size
+            self.skel_line, self.skel_sigma = self.detector.line_width, self.detector.blob_sigma
+        else:
+            self.skel_input = tuple(extra.get("detector_input", (60, 80)))  # type: ignore[assignment]
+            self.skel_line = float(extra.get("line_width", 2.0))
+            self.skel_sigma = float(extra.get("blob_sigma", 1.0))
+
+    # ---------------------------------------------------------------------------------------------- builders
+
+    @classmethod
+    def from_pretrained(
+        cls, modality: str = "rgb", *, gesture: bool = True, backend: str = "torch", **kwargs: Any
+    ) -> HandPoseEstimator:
+        """The models shipped in ``handpose/pretrained`` (small, trained on the synthetic world only).
+
+        Args:
+            modality: "rgb" (skeleton_unet_t + multiscale_heatmap_t), "depth" (light_depth_s) or "all".
+            gesture: add GestureNet.
+            backend: "torch" or "onnx" (exported once into the cache; needs torch the first time).
+        """
+        names = {"rgb": ["detector", "pose2d"], "depth": ["depth"], "all": ["detector", "pose2d", "depth"]}
+        if modality not in names:
+            raise ConfigError(f"modality must be rgb, depth or all, got {modality!r}", field="modality")
+        roles = names[modality] + (["gesture"] if gesture else [])
+        return cls([pretrained_path(PRETRAINED[r]) for r in roles], backend=backend, **kwargs)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        out = []
+        if self.pose is not None or self.detector is not None:
+            out.append("rgb")
+        if self.depth is not None:
+            out.append("depth")
+        return tuple(out)
+
+    # ---------------------------------------------------------------------------------------------- calling
+
+    def __call__(
+        self,
+        frame: np.ndarray,
+        *,
+        boxes: Sequence[Sequence[float]] | np.ndarray | None = None,
+        intrinsics: Intrinsics | None = None,
+        modality: str | None = None,
+    ) -> list[Hand]:
+        """Hands in one frame.
+
+        Args:
+            frame: (H, W, 3) uint8 RGB, or (H, W) depth in mm (uint16 / float; 0 = no measurement).
+            boxes: hand boxes [x0, y0, x1, y1] px to use instead of the detector (RGB), or to look for the centre of
+                mass in (depth).
+            intrinsics: the depth camera for this frame.
+            modality: "rgb" or "depth" (default: RGB for (H, W, 3) arrays, depth for (H, W) ones when a depth
+                model is loaded).
+        """
+        modality = modality or self._modality_of(frame)
+        if modality == "depth":
+            return self.estimate_depth(frame, intrinsics=intrinsics, boxes=boxes)
+        if modality != "rgb":
+            raise ConfigError(f"modality must be rgb or depth, got {modality!r}", field="modality")
+        return self.estimate_rgb(frame, boxes=boxes)
+
+    def _modality_of(self, frame: Any) -> str:
+        if isinstance(frame, np.ndarray) and frame.ndim == 2 and "depth" in self.modalities:
+            return "depth"
+        if "rgb" in self.modalities:
+            return "rgb"
+        return "depth"
+
+    # ---------------------------------------------------------------------------------------------- RGB
+
+    def detect(self, frame: np.ndarray) -> DetectorOutput:
+        """Run the detector on an (H, W, 3) uint8 frame (boxes in frame px, and its skeleton map)."""
+        if self.detector is None:
+            raise ConfigError("no detector loaded: pass boxes, or add a skeleton_unet checkpoint", field="models")
+        return self.detector(check_rgb_frame(frame))
+
+    def estimate_rgb(
+        self, frame: np.ndarray, *, boxes: Sequence[Sequence[float]] | np.ndarray | None = None
+    ) -> list[Hand]:
+        """Detection (or the given boxes) -> pose -> gesture on one RGB frame."""
+        frame = check_rgb_frame(frame)
+        h, w = frame.shape[:2]
+        det: DetectorOutput | None = None
+        if boxes is None:
+            det = self.detect(frame)
+            found = [(d.box, d.score) for d in det.detections]
+        else:
+            found = [(check_box(b, w, h), 1.0) for b in boxes]
+            if self.detector is not None and self.pose is not None and self.pose.uses_skeleton and found:
+                det = self.detect(frame)  # the skeleton channel still comes from the detector's map
+        if not found:
+            return []
+        if self.pose is None:  # detector only: boxes without joints
+            return [self._box_only(box, score) for box, score in found]
+        crops = [self.pose.plan_from_box(box) for box, _ in found]
+        skels = [self._skeleton_for(crop, det) for crop in crops]
+        poses = self.pose(frame, crops, skels)
+        hands = [self._hand(p, box, score, w, h) for p, (box, score) in zip(poses, found)]
+        hands = [hd for hd in hands if hd.score >= self.min_hand_score]
+        self.add_gestures(hands)
+        return hands
+
+    def _skeleton_for(self, crop: Any, det: DetectorOutput | None) -> np.ndarray | None:
+        if self.pose is None or not self.pose.uses_skeleton or det is None or det.prob is None:
+            return None
+        return skeleton_from_map(det.prob, det.info, crop)
+
+    def skeleton_from_previous(self, joints: np.ndarray, crop: Any, frame_size: tuple[int, int]) -> np.ndarray:
+        """Tracking mode's skeleton channel: the detector's target skeleton of ``joints`` seen in ``crop``."""
+        scale = det_scale_for(frame_size, self.skel_input)  # type: ignore[arg-type]
+        return skeleton_from_joints(joints, crop, scale, self.skel_line, self.skel_sigma)
+
+    def _box_only(self, box: np.ndarray, score: float) -> Hand:
+        nan2 = np.full((NUM_JOINTS, 2), np.nan)
+        return Hand(np.asarray(box, np.float64), nan2, np.zeros(NUM_JOINTS), np.zeros(NUM_JOINTS, bool), score)
+
+    def _hand(self, p: PoseOutput, box: np.ndarray | None, det_score: float, w: int, h: int) -> Hand:
+        j2 = p.joints_2d if p.joints_2d is not None else np.full((NUM_JOINTS, 2), np.nan)
+        conf = np.clip(np.nan_to_num(np.asarray(p.confidence, np.float64)), 0.0, 1.0)
+        with np.errstate(invalid="ignore"):
+            inside = (j2[:, 0] >= -0.5) & (j2[:, 0] <= w - 0.5) & (j2[:, 1] >= -0.5) & (j2[:, 1] <= h - 0.5)
+        if box is None or not np.all(np.isfinite(box)):
+            box = joints_box(j2)
+        hand = Hand(
+            bbox=np.asarray(box, np.float64),
+            joints_2d=np.asarray(j2, np.float64),
+            confidence=conf,
+            in_image=inside & np.all(np.isfinite(j2), axis=1),
+            score=float(det_score * conf.mean()),
+        )
+        if p.joints_3d is not None:
+            hand.joints_3d = np.asarray(p.joints_3d, np.float64)
+            is_camera = p.crop.mode == "cube"
+            hand.joints_3d_frame = "camera" if is_camera else "root_relative"
+            if is_camera:
+                y_down = p.crop.intrinsics is None or p.crop.intrinsics.fy > 0
+                hand.handedness, hand.handedness_score = handedness_from_3d(hand.joints_3d, y_down=y_down)
+        return hand
+
+    def add_gestures(self, hands: list[Hand]) -> None:
+        """Label each hand with the gesture model (in place; nothing without one)."""
+        if self.gesture is None or not hands:
+            return
+        for hand, res in zip(hands, self.gesture([hd.joints_2d for hd in hands])):
+            if res is not None:
+                hand.gesture_id, hand.gesture, hand.gesture_score = res
+
+    # ---------------------------------------------------------------------------------------------- depth
+
+    def depth_intrinsics(self, frame_size: tuple[int, int], intrinsics: Intrinsics | None = None) -> Intrinsics:
+        """The intrinsics for a (W, H) depth frame: the given ones, the estimator's, else the synthetic world's
+        default camera (ICVL-like, f = 241.42 px at 320x240) rescaled to the frame size."""
+        intr = intrinsics or self.intrinsics
+        if intr is not None:
+            return intr
+        base = intrinsics_for("synthetic")
+        return base.scaled(frame_size[0] / base.width, frame_size[1] / base.height)
+
+    def estimate_depth(
+        self,
+        depth: np.ndarray,
+        *,
+        intrinsics: Intrinsics | None = None,
+        boxes: Sequence[Sequence[float]] | np.ndarray | None = None,
+        centers_mm: Sequence[np.ndarray] | None = None,
+    ) -> list[Hand]:
+        """3D hands in one depth frame (mm): one hand at the closest object's centre of mass, or one per box."""
+        if self.depth is None:
+            raise ConfigError("no depth model loaded (add a depth checkpoint such as light_depth_s)", field="models")
+        d = check_depth_frame(depth)
+        h, w = d.shape
+        intr = self.depth_intrinsics((w, h), intrinsics)
+        crops = []
+        if centers_mm is not None:
+            crops = [self.depth.plan(d, intr, center_mm=np.asarray(c, np.float64)) for c in centers_mm]
+        elif boxes is not None:
+            for b in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+                crops.append(self.depth.plan(d, intr, box=check_box(b, w, h)))
+        else:
+            crops = [self.depth.plan(d, intr)]
+        crops = [c for c in crops if c is not None]
+        crops = [c for c in crops if self.depth.hand_pixels(d, c) >= self.depth.min_hand_pixels]
+        if not crops:
+            return []
+        hands = [self._hand(p, None, 1.0, w, h) for p in self.depth(d, crops)]
+        hands = [hd for hd in hands if hd.score >= self.min_hand_score]
+        self.add_gestures(hands)
+        return hands
+
+    # ---------------------------------------------------------------------------------------------- video
+
+    def track(
+        self,
+        frames: Iterable[np.ndarray],
+        *,
+        fps: float = 30.0,
+        smoothing: OneEuroConfig | bool | None = True,
+        tracking: bool = True,
+        timestamps: Iterable[float] | None = None,
+    ) -> Iterator[list[Hand]]:
+        """Hands per frame of a video, streamed (frames are consumed one at a time).
+
+        Args:
+            frames: RGB (H, W, 3) uint8 frames (or depth frames for a depth-only estimator).
+            fps: frame rate for the smoothing filter when no timestamps are given.
+            smoothing: One Euro filter settings, True for the defaults, False / None for none.
+            tracking: crop each frame from the previous frame's joints and run the detector only when a hand is
+                lost (or fewer than ``max_hands`` are tracked); False runs the detector on every frame.
+            timestamps: seconds per frame (default: index / fps).
+        """
+        from .tracking import VideoTracker
+
+        tracker = VideoTracker(self, smoothing=smoothing, tracking=tracking)
+        stamps = iter(timestamps) if timestamps is not None else None
+        for i, frame in enumerate(frames):
+            t = next(stamps) if stamps is not None else i / float(fps)
+            yield tracker.update(frame, t)
+
+
+def role_of(model: Model) -> str:
+    """The pipeline role of a loaded model: "detector", "pose", "depth" or "gesture"."""
+    info = model.info
+    if info.task in ("skeleton", "box"):
+        return "detector"
+    if info.task == "gesture":
+        return "gesture"
+    if info.modality == "depth":
+        return "depth"
+    if info.modality == "rgb" and info.task in ("pose2d", "pose3d"):
+        return "pose"
+    raise CheckpointError(f"model {info.name!r} (task {info.task}, {info.modality}) has no role in the pipeline",
+                          path=info.source)  # fmt: skip

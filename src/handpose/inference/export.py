@@ -1,0 +1,194 @@
+"""Export a checkpoint to ONNX, with a sidecar JSON holding what the runtime needs besides the graph.
+
+The graph is exported with the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``) at opset 17 by
+default, with a dynamic batch dimension on the input and on every output. Outputs are named as the model names them
+(``ModelSpec.outputs``) and come in that order. The graph holds the network only, as trained: images are fed as
+float32 RGB in [0, 1] (NCHW; the models normalise internally), depth crops as float32 in [-1, 1]; all pre- and
+post-processing (crops, skeleton channel, decoding, going back to the frame) is numpy in
+:mod:`handpose.inference`, so ONNX Runtime needs no torch.
+
+Sidecar ``FILE.json`` beside ``FILE.onnx`` (``format`` "handpose-onnx", ``format_version`` 1): ``opset``,
+``input_name``, ``input_shape`` (null = dynamic batch), ``input_layout``, ``input_range``, ``output_names``, the
+model's ``model`` name, ``model_kwargs``, ``spec`` and ``codec`` (name and state: what decoding needs), ``config``
+(its training recipe, for the crop settings), ``inference`` (pipeline notes recorded with the checkpoint),
+``checkpoint`` (source folder, weights SHA-256, step, metrics), ``onnx_sha256``, ``parity_max_abs`` (largest
+difference between ONNX Runtime and PyTorch outputs on a random input at export time), versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..errors import CheckpointError, ConfigError
+from ..io import atomic_write, write_json_atomic
+from .backends import ONNX_FORMAT, sidecar_path
+
+DEFAULT_OPSET = 17
+SIDECAR_VERSION = 1
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def example_input(spec: Any, batch: int = 1, seed: int = 0) -> np.ndarray:
+    """A random float32 input of the model's shape and value range (RGB / skeleton [0, 1], depth [-1, 1],
+    keypoints N(0, 1))."""
+    rng = np.random.default_rng(seed)
+    shape = spec.input_shape(batch)
+    if spec.modality == "depth":
+        return rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
+    if spec.modality == "keypoints":
+        return rng.normal(0.0, 1.0, size=shape).astype(np.float32)
+    return rng.uniform(0.0, 1.0, size=shape).astype(np.float32)
+
+
+def export_onnx(
+    checkpoint: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    opset: int = DEFAULT_OPSET,
+    check: bool = True,
+) -> dict[str, Any]:
+    """Export a checkpoint to ``out`` (.onnx) and write the sidecar ``out`` with suffix .json.
+
+    Args:
+        checkpoint: checkpoint folder (or its model.safetensors / model.json).
+        out: the .onnx file to write (atomically; its folder is created).
+        opset: ONNX opset (17 by default; the legacy exporter supports 7-20).
+        check: run the graph in ONNX Runtime on a random batch of 2 and record the largest difference from
+            PyTorch (``parity_max_abs``) in the sidecar.
+
+    Returns:
+        the sidecar dict.
+
+    Raises:
+        CheckpointError: the checkpoint cannot be loaded or the model cannot be exported.
+    """
+    import torch
+
+    from ..engine.checkpoint import checkpoint_folder, load_checkpoint
+
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise ConfigError(f"the output file must end in .onnx, got {out.name!r}", field="--out")
+    if not 7 <= int(opset) <= 20:
+        raise ConfigError(f"opset must be in 7..20 for the TorchScript exporter, got {opset}", field="--opset")
+    folder = checkpoint_folder(checkpoint)
+    model, side = load_checkpoint(folder)
+    spec = model.spec
+    x = torch.from_numpy(example_input(spec, batch=2))
+    with torch.inference_mode():
+        ref = model(x)
+    names = [n for n in spec.outputs if n in ref] + [n for n in ref if n not in spec.outputs]
+
+    class _Flat(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, inp: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            res = self.inner(inp)
+            return tuple(res[n] for n in names)
+
+    dynamic = {"input": {0: "batch"}, **{n: {0: "batch"} for n in names}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_write(out, "wb") as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes about Python-level shape checks, not errors
+            torch.onnx.export(
+                _Flat(model).eval(),
+                (x,),
+                fh,
+                dynamo=False,
+                opset_version=int(opset),
+                input_names=["input"],
+                output_names=names,
+                dynamic_axes=dynamic,
+                do_constant_folding=True,
+            )
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - exporter failures come in many types
+        raise CheckpointError(f"cannot export {spec.name} to ONNX ({' '.join(str(exc).split())[:200]})",
+                              path=folder) from None  # fmt: skip
+    parity = None
+    if check:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.log_severity_level = 3
+        sess = ort.InferenceSession(str(out), sess_options=opts, providers=["CPUExecutionProvider"])
+        got = sess.run(names, {"input": x.numpy()})
+        parity = max(float(np.max(np.abs(g - ref[n].numpy()))) if g.size else 0.0 for g, n in zip(got, names))
+    in_shape: list[int | None] = list(spec.input_shape(1))
+    in_shape[0] = None
+    sidecar = {
+        "format": ONNX_FORMAT,
+        "format_version": SIDECAR_VERSION,
+        "opset": int(opset),
+        "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+        "input_name": "input",
+        "input_shape": in_shape,
+        "input_layout": "NCHW" if spec.input_size is not None else "N, 2, J",
+        "input_range": {
+            "rgb": "[0, 1] RGB (+ skeleton channel)",
+            "depth": "[-1, 1] cube-normalised depth",
+            "keypoints": "normalised 2D keypoints",
+        }[spec.modality],  # fmt: skip
+        "output_names": names,
+        "dynamic_batch": True,
+        "model": side.get("model"),
+        "model_kwargs": side.get("model_kwargs"),
+        "spec": side.get("spec"),
+        "codec": side.get("codec"),
+        "config": side.get("config") or {},
+        "inference": side.get("inference") or {},
+        "checkpoint": {
+            "path": str(folder),
+            "weights_sha256": side.get("weights_sha256"),
+            "step": side.get("step"),
+            "metrics": side.get("metrics") or {},
+        },
+        "onnx_sha256": _sha256(out),
+        "parity_max_abs": parity,
+        "handpose_version": __version__,
+        "torch_version": torch.__version__,
+    }
+    write_json_atomic(sidecar_path(out), sidecar)
+    return sidecar
+
+
+def default_cache_dir() -> Path:
+    """``$HANDPOSE_CACHE`` or ``~/.cache/handpose``: where checkpoints exported on demand are kept."""
+    env = os.environ.get("HANDPOSE_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "handpose"
+
+
+def cached_export(
+    checkpoint: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None, opset: int = DEFAULT_OPSET
+) -> Path:
+    """The ONNX export of ``checkpoint`` in the cache, exported now if it is not there yet (keyed by the weights'
+    SHA-256, so a retrained checkpoint gets a new file)."""
+    from ..engine.checkpoint import WEIGHTS, checkpoint_folder, read_sidecar
+
+    folder = checkpoint_folder(checkpoint)
+    side = read_sidecar(folder)
+    digest = side.get("weights_sha256") or _sha256(folder / WEIGHTS)
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    out = root / "onnx" / f"{side['model']}-{str(digest)[:16]}-op{int(opset)}.onnx"
+    if not (out.is_file() and sidecar_path(out).is_file()):
+        export_onnx(folder, out, opset=opset, check=False)
+    return out

@@ -1,0 +1,527 @@
+"""The pipeline's stages, each with explicit ``preprocess`` -> ``infer`` -> ``postprocess`` steps in numpy.
+
+RGB ("Skeleton-aware multi-scale heatmap regression for 2D hand pose estimation", then GestureNet of "Multihead
+Self Attention Hand Pose Estimation")::
+
+    frame (H, W, 3) uint8
+      -> DetectorStage: letterbox to the detector input -> skeleton map -> threshold + region growing -> regions
+         grouped into hands -> boxes in frame px (the detector's map is kept for the next stage)
+      -> PoseStage: one square crop per box (or per previous-frame hand when tracking) -> RGB [+ skeleton
+         channel] -> heatmaps -> joints in crop px -> back to frame px
+      -> GestureStage: the 21 points normalised (wrist origin, index-bone unit) -> gesture class
+
+Depth ("Residual Attention Regression for 3D Hand Pose Estimation", "Light Weight Computation and Compact Network
+for 3D Hand Pose Estimation from Depth")::
+
+    depth (H, W) mm -> DepthStage: centre of mass of the closest object -> metric cube crop, normalised to [-1, 1]
+      -> (u, v, d) in the crop -> back to frame px and camera mm
+
+The skeleton channel of a 4-channel pose model (see :func:`skeleton_from_map` and :func:`skeleton_from_joints`):
+it is always *the detector's skeleton map seen in the pose crop*. After a detection the predicted map (detector
+input px) is warped into the crop with the composed affine detector input -> frame -> crop, bilinear, so it is
+cropped and resized exactly as the image is. In tracking mode the detector does not run; the channel is then the
+skeleton the detector is trained to output (its target: lines ``line_width`` and blobs ``blob_sigma`` in detector
+px), drawn from the previous frame's joints, at the widths it has in the crop. The small pose models shipped in
+``handpose/pretrained`` are trained on exactly these two channels (see ``benchmarks/train_small_models.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..data.crop import (
+    CropInfo,
+    center_of_mass,
+    normalize_depth,
+    plan_bbox_crop,
+    plan_cube_crop,
+    plan_whole_frame,
+    uncrop,
+    warp_frame,
+)
+from ..data.skeleton_image import render_skeleton_image
+from ..errors import CheckpointError, DataError
+from ..geometry import Intrinsics, apply_affine, compose_affine
+from ..skeleton import NUM_JOINTS
+from .backends import Model
+from .decoders import decode_pose
+
+_INV255 = np.float32(1.0 / 255.0)
+
+#: default skeleton drawing of the detector's target, in detector px (``skeleton_unet_t``'s codec)
+DEFAULT_DETECTOR_LINE_WIDTH = 2.0
+DEFAULT_DETECTOR_BLOB_SIGMA = 1.0
+
+
+def require_task(model: Model, role: str, modality: str, tasks: tuple[str, ...]) -> None:
+    """:class:`CheckpointError` naming the file if ``model`` cannot play ``role`` (wrong modality or task)."""
+    info = model.info
+    if info.modality != modality or info.task not in tasks:
+        raise CheckpointError(
+            f"holds {info.name!r} ({info.modality} input, task {info.task}); the {role} must be a {modality} model "
+            f"with task {' or '.join(tasks)}",
+            path=info.source,
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Detection
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Detection:
+    """One hand found by the detector (or passed by the caller).
+
+    Attributes:
+        box: (4,) [x0, y0, x1, y1] frame px.
+        score: hand score in [0, 1].
+        foreground: skeleton pixels of the hand's regions (detector px; 0 for boxes from elsewhere).
+    """
+
+    box: np.ndarray
+    score: float = 1.0
+    foreground: int = 0
+
+
+@dataclass
+class DetectorOutput:
+    """The detector's result for one frame: the hands, its probability map and the letterbox used."""
+
+    detections: list[Detection]
+    prob: np.ndarray | None
+    info: CropInfo
+
+
+def _box_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """Chebyshev gap in px between two boxes [x0, y0, x1, y1] (0 when they touch or overlap)."""
+    dx = max(a[0] - b[2], b[0] - a[2], 0.0)
+    dy = max(a[1] - b[3], b[1] - a[3], 0.0)
+    return float(max(dx, dy))
+
+
+def group_regions(regions: list[tuple[np.ndarray, int]], gap_fraction: float = 0.25, min_gap: float = 2.0) -> list:
+    """Merge skeleton regions that belong to one hand (a finger cut off from the palm by a weak pixel).
+
+    Two regions join when the gap between their boxes is at most ``max(min_gap, gap_fraction * longer side of the
+    larger box)`` px. Returns [(box, area)] per group, largest area first.
+    """
+    n = len(regions)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            a, b = regions[i][0], regions[j][0]
+            side = max(a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1]) + 1.0
+            if _box_gap(a, b) <= max(min_gap, gap_fraction * side):
+                parent[find(j)] = find(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(find(i), []).append(i)
+    out = []
+    for members in groups.values():
+        boxes = np.stack([regions[k][0] for k in members])
+        box = np.array([boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()])
+        out.append((box, int(sum(regions[k][1] for k in members))))
+    out.sort(key=lambda g: -g[1])
+    return out
+
+
+class DetectorStage:
+    """Hand detection by the skeleton UNet (or a box regressor) on the letterboxed frame.
+
+    Args:
+        model: a model with task "skeleton" (or "box").
+        max_hands: keep at most this many hands (largest skeleton areas first).
+        min_foreground: skeleton pixels (detector px) a hand needs; default: the model's codec setting.
+    """
+
+    def __init__(self, model: Model, max_hands: int = 2, min_foreground: float | None = None) -> None:
+        require_task(model, "detector", "rgb", ("skeleton", "box"))
+        self.model = model
+        self.codec = model.codec
+        self.input_size: tuple[int, int] = model.info.input_size  # type: ignore[assignment]
+        self.max_hands = int(max_hands)
+        default_fg = float(getattr(self.codec, "min_foreground", 0.0))
+        self.min_foreground = float(model.info.extra.get("min_foreground", default_fg)) if min_foreground is None \
+            else float(min_foreground)  # fmt: skip
+        self.line_width = float(getattr(self.codec, "line_width", DEFAULT_DETECTOR_LINE_WIDTH))
+        self.blob_sigma = float(getattr(self.codec, "blob_sigma", DEFAULT_DETECTOR_BLOB_SIGMA))
+        #: the detector box overshoots the joints by about the skeleton's half line width / blob radius
+        self.box_shrink = float(model.info.extra.get("box_shrink_px", max(self.line_width / 2, 1.18 * self.blob_sigma)))
+
+    def plan(self, frame_size: tuple[int, int]) -> CropInfo:
+        """The letterbox of a (W, H) frame into the detector input."""
+        return plan_whole_frame(frame_size, self.input_size)
+
+    def scale(self, frame_size: tuple[int, int]) -> float:
+        """Detector px per frame px for a (W, H) frame."""
+        return float(min(self.input_size[1] / frame_size[0], self.input_size[0] / frame_size[1]))
+
+    def preprocess(self, frame: np.ndarray) -> tuple[np.ndarray, CropInfo]:
+        """(H, W, 3) uint8 -> (1, 3, h, w) float32 in [0, 1] and the letterbox :class:`CropInfo`."""
+        info = self.plan((frame.shape[1], frame.shape[0]))
+        small = warp_frame(frame, info)
+        x = (small.transpose(2, 0, 1)[None] * _INV255).astype(np.float32, copy=False)
+        return x, info
+
+    def infer(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        return self.model.run(x)
+
+    def postprocess(self, outputs: dict[str, np.ndarray], info: CropInfo) -> DetectorOutput:
+        """Outputs of one frame -> hands with boxes in frame px."""
+        inv = info.inverse_affine
+        if self.model.info.task == "box":
+            dec = self.codec.decode(outputs)
+            dets = []
+            if bool(dec["has_hand"][0]) and np.all(np.isfinite(dec["boxes"][0])):
+                dets.append(Detection(self._to_frame(dec["boxes"][0], inv, 0.0), float(dec["score"][0])))
+            return DetectorOutput(dets, None, info)
+        from ..codecs.skeleton import find_hand_regions
+
+        prob = np.asarray(outputs["skeleton"], dtype=np.float32)[0, 0]
+        _, regions = find_hand_regions(
+            prob,
+            getattr(self.codec, "threshold", 0.5),
+            getattr(self.codec, "grow_threshold", 0.25),
+            getattr(self.codec, "min_region_area", 4),
+        )
+        dets = []
+        for box, area in group_regions(regions):
+            if area < self.min_foreground:
+                continue
+            score = area / (area + max(self.min_foreground, 1e-9))
+            dets.append(Detection(self._to_frame(box, inv, self.box_shrink), float(score), int(area)))
+            if len(dets) >= self.max_hands:
+                break
+        return DetectorOutput(dets, prob, info)
+
+    @staticmethod
+    def _to_frame(box: np.ndarray, inv: np.ndarray, shrink: float) -> np.ndarray:
+        x0, y0, x1, y1 = (float(v) for v in box)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        hx, hy = max((x1 - x0) / 2 - shrink, 0.5), max((y1 - y0) / 2 - shrink, 0.5)
+        corners = apply_affine(np.array([[cx - hx, cy - hy], [cx + hx, cy + hy]]), inv)
+        return np.concatenate([corners.min(axis=0), corners.max(axis=0)])
+
+    def __call__(self, frame: np.ndarray) -> DetectorOutput:
+        x, info = self.preprocess(frame)
+        return self.postprocess(self.infer(x), info)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The skeleton channel
+# --------------------------------------------------------------------------------------------------------------
+
+
+def skeleton_from_map(prob: np.ndarray, det_info: CropInfo, crop: CropInfo) -> np.ndarray:
+    """The detector's (h, w) probability map warped into a pose crop: (S, S) float32 in [0, 1].
+
+    The map is in detector-input px; the affine detector input -> frame -> crop is applied with bilinear sampling,
+    zero outside the map (no skeleton there).
+    """
+    m = compose_affine(det_info.inverse_affine, crop.affine)
+    return cv2.warpAffine(
+        np.asarray(prob, dtype=np.float32),
+        m,
+        crop.output_size,
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0.0,
+    )
+
+
+def skeleton_from_joints(
+    joints_frame: np.ndarray,
+    crop: CropInfo,
+    detector_scale: float,
+    line_width: float = DEFAULT_DETECTOR_LINE_WIDTH,
+    blob_sigma: float = DEFAULT_DETECTOR_BLOB_SIGMA,
+    visible: np.ndarray | None = None,
+) -> np.ndarray:
+    """The detector's ideal skeleton map of ``joints_frame`` seen in the crop: (S, S) float32.
+
+    Args:
+        joints_frame: (21, 2) frame px (NaN = missing).
+        crop: the pose crop.
+        detector_scale: detector px per frame px (the letterbox scale of the detector input).
+        line_width, blob_sigma: the detector target's drawing in detector px.
+        visible: (21,) joints to draw (default: the finite ones).
+    """
+    a = np.asarray(crop.affine, dtype=np.float64)
+    crop_scale = float(np.sqrt(abs(np.linalg.det(a[:, :2]))))  # crop px per frame px
+    k = crop_scale / max(float(detector_scale), 1e-9)  # crop px per detector px
+    pts = apply_affine(np.asarray(joints_frame, dtype=np.float64), a)
+    w, h = crop.output_size
+    return render_skeleton_image(pts, h, w, visible, line_width=line_width * k, blob_sigma=blob_sigma * k)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 2D / 3D pose from RGB crops
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PoseOutput:
+    """One hand's pose in the frame: ``joints_2d`` (21, 2) px or None, ``confidence`` (21,), ``joints_3d``
+    (21, 3) mm or None, and the crop it was predicted in."""
+
+    joints_2d: np.ndarray | None
+    confidence: np.ndarray
+    joints_3d: np.ndarray | None
+    crop: CropInfo
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class PoseStage:
+    """A pose model on square crops of an RGB frame.
+
+    Args:
+        model: an RGB model with task "pose2d" (crop_px codec) or "pose3d" (root-relative 3D codec).
+        margin: crop margin (default: the one the model was trained with, else 0.25).
+        min_joint_confidence: joints below this confidence do not place a tracking crop.
+    """
+
+    def __init__(self, model: Model, margin: float | None = None, min_joint_confidence: float = 0.2) -> None:
+        require_task(model, "RGB pose model", "rgb", ("pose2d", "pose3d"))
+        if model.info.num_joints != NUM_JOINTS:
+            raise CheckpointError(
+                f"predicts {model.info.num_joints} joints; the pipeline needs the canonical 21", path=model.info.source
+            )
+        self.model = model
+        self.codec = model.codec
+        self.frame = getattr(self.codec, "frame", "crop_px")
+        self.input_size: tuple[int, int] = model.info.input_size  # type: ignore[assignment]
+        self.channels = model.info.in_channels
+        self.margin = float(model.info.crop.get("margin", 0.25) if margin is None else margin)
+        self.min_joint_confidence = float(min_joint_confidence)
+
+    @property
+    def uses_skeleton(self) -> bool:
+        return self.channels == 4
+
+    def plan_from_box(self, box: np.ndarray) -> CropInfo:
+        """The square crop of a hand box [x0, y0, x1, y1] frame px, planned as training crops are (the box's
+        corners play the joints' extremes)."""
+        b = np.asarray(box, dtype=np.float64)
+        return plan_bbox_crop(np.array([[b[0], b[1]], [b[2], b[3]]]), self.input_size, margin=self.margin)
+
+    def plan_from_joints(self, joints: np.ndarray, confidence: np.ndarray | None = None) -> CropInfo | None:
+        """The crop around a previous frame's joints (those with confidence >= ``min_joint_confidence``), or None
+        when fewer than 4 joints are usable."""
+        pts = np.asarray(joints, dtype=np.float64)
+        ok = np.all(np.isfinite(pts), axis=1)
+        if confidence is not None:
+            ok &= np.asarray(confidence) >= self.min_joint_confidence
+        if ok.sum() < 4:
+            return None
+        return plan_bbox_crop(pts[ok], self.input_size, margin=self.margin)
+
+    def preprocess(self, frame: np.ndarray, crops: list[CropInfo], skeletons: list[np.ndarray | None]) -> np.ndarray:
+        """Crops of ``frame`` -> (N, C, S, S) float32: RGB in [0, 1] (+ the skeleton channel, zeros where None)."""
+        s_h, s_w = self.input_size
+        x = np.zeros((len(crops), self.channels, s_h, s_w), np.float32)
+        for i, (info, skel) in enumerate(zip(crops, skeletons)):
+            img = warp_frame(frame, info)
+            np.multiply(img.transpose(2, 0, 1), _INV255, out=x[i, :3], casting="unsafe")
+            if self.channels == 4 and skel is not None:
+                x[i, 3] = skel
+        return x
+
+    def infer(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        return self.model.run(x)
+
+    def postprocess(self, outputs: dict[str, np.ndarray], crops: list[CropInfo]) -> list[PoseOutput]:
+        dec = decode_pose(self.codec, outputs)
+        joints = np.asarray(dec["joints"], dtype=np.float64)
+        conf = np.asarray(dec["confidence"], dtype=np.float64)
+        out = []
+        for i, info in enumerate(crops):
+            if self.frame == "crop_px":
+                j2 = uncrop(joints[i], info, "crop_px").joints_2d
+                out.append(PoseOutput(j2, conf[i], None, info))
+            else:  # root-relative mm (RGB 3D regression): no root, so no 2D
+                back = uncrop(joints[i], info, self.frame)
+                out.append(PoseOutput(back.joints_2d, conf[i], back.joints_3d, info))
+        return out
+
+    def __call__(self, frame: np.ndarray, crops: list[CropInfo], skeletons: list[np.ndarray | None]) -> list:
+        if not crops:
+            return []
+        return self.postprocess(self.infer(self.preprocess(frame, crops, skeletons)), crops)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 3D pose from depth
+# --------------------------------------------------------------------------------------------------------------
+
+
+class DepthStage:
+    """A depth model on metric cube crops around the hand's centre of mass.
+
+    Args:
+        model: a depth model (codec frame "crop_uvd").
+        cube_size_mm: cube side(s) (default: the model's training crop, else 250 mm).
+        com_refine_iters, near_quantile: centre-of-mass settings (default: the training crop's).
+        min_hand_pixels: valid depth pixels the cube around the centre must hold to report a hand.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        cube_size_mm: float | tuple[float, float, float] | None = None,
+        com_refine_iters: int | None = None,
+        near_quantile: float | None = None,
+        min_hand_pixels: int = 50,
+    ) -> None:
+        require_task(model, "depth pose model", "depth", ("pose3d", "pose2d"))
+        if getattr(model.codec, "frame", None) != "crop_uvd":
+            raise CheckpointError(
+                f"codec {model.info.codec_name!r} is not in the depth crop frame (crop_uvd)", path=model.info.source
+            )
+        crop = model.info.crop
+        self.model = model
+        self.codec = model.codec
+        self.input_size: tuple[int, int] = model.info.input_size  # type: ignore[assignment]
+        sides = crop.get("cube_size_mm", 250.0) if cube_size_mm is None else cube_size_mm
+        self.cube_sides = np.broadcast_to(np.asarray(sides, dtype=np.float64), (3,)).copy()
+        self.refine = int(crop.get("com_refine_iters", 2) if com_refine_iters is None else com_refine_iters)
+        self.near_quantile = float(crop.get("near_quantile", 0.0) if near_quantile is None else near_quantile)
+        self.min_hand_pixels = int(min_hand_pixels)
+
+    def plan(
+        self, depth: np.ndarray, intr: Intrinsics, box: np.ndarray | None = None, center_mm: np.ndarray | None = None
+    ) -> CropInfo | None:
+        """The cube crop: around ``center_mm`` if given, else the centre of mass of the closest object (inside
+        ``box`` [x0, y0, x1, y1] px if given). None when there is no hand-sized object."""
+        if center_mm is None:
+            d = depth
+            if box is not None:
+                x0, y0, x1, y1 = (int(round(v)) for v in box)
+                d = np.zeros_like(depth)
+                ys, xs = slice(max(y0, 0), max(y1 + 1, 0)), slice(max(x0, 0), max(x1 + 1, 0))
+                d[ys, xs] = depth[ys, xs]
+            valid = np.isfinite(d) & (d > 0)
+            if valid.sum() < self.min_hand_pixels:
+                return None
+            center_mm = center_of_mass(d, intr, self.cube_sides, self.refine, self.near_quantile)
+        info = plan_cube_crop(center_mm, intr, self.input_size, self.cube_sides)
+        info.intrinsics = intr
+        return info
+
+    def preprocess(self, depth: np.ndarray, crops: list[CropInfo]) -> np.ndarray:
+        """(H, W) mm -> (N, 1, S, S) float32 cube crops normalised to [-1, 1] (1 = background / invalid)."""
+        s_h, s_w = self.input_size
+        x = np.empty((len(crops), 1, s_h, s_w), np.float32)
+        for i, info in enumerate(crops):
+            x[i, 0] = normalize_depth(warp_frame(depth, info, interpolation=cv2.INTER_NEAREST), info)
+        return x
+
+    def infer(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        return self.model.run(x)
+
+    def postprocess(self, outputs: dict[str, np.ndarray], crops: list[CropInfo]) -> list[PoseOutput]:
+        dec = decode_pose(self.codec, outputs)
+        joints = np.asarray(dec["joints"], dtype=np.float64)
+        conf = np.asarray(dec["confidence"], dtype=np.float64)
+        out = []
+        for i, info in enumerate(crops):
+            back = uncrop(joints[i], info, "crop_uvd")
+            out.append(PoseOutput(back.joints_2d, conf[i], back.joints_3d, info))
+        return out
+
+    def hand_pixels(self, depth: np.ndarray, info: CropInfo) -> int:
+        """Valid depth pixels inside the cube (a crude hand-presence count)."""
+        d = warp_frame(depth, info, interpolation=cv2.INTER_NEAREST)
+        half_z = info.half_cube[2]
+        cz = float(np.asarray(info.cube_center_mm)[2])
+        return int(np.count_nonzero((d > 0) & (np.abs(d - cz) <= half_z)))
+
+    def __call__(self, depth: np.ndarray, crops: list[CropInfo]) -> list[PoseOutput]:
+        if not crops:
+            return []
+        return self.postprocess(self.infer(self.preprocess(depth, crops)), crops)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Gestures
+# --------------------------------------------------------------------------------------------------------------
+
+
+class GestureStage:
+    """GestureNet on the hands' 21 2D points."""
+
+    def __init__(self, model: Model) -> None:
+        require_task(model, "gesture model", "keypoints", ("gesture",))
+        if model.info.num_joints != NUM_JOINTS:
+            raise CheckpointError(f"takes {model.info.num_joints} points, not 21", path=model.info.source)
+        self.model = model
+        self.codec = model.codec
+        self.class_names: list[str] | None = getattr(self.codec, "class_names", None)
+
+    def preprocess(self, joints_2d: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+        """(21, 2) px per hand -> (N, 2, 21) normalised points, and which hands could be normalised."""
+        from ..codecs.gesture import normalize_keypoints
+
+        rows, keep = [], []
+        for i, j in enumerate(joints_2d):
+            try:
+                rows.append(normalize_keypoints(j))
+                keep.append(i)
+            except ValueError:
+                continue
+        x = np.stack(rows) if rows else np.zeros((0, 2, NUM_JOINTS), np.float32)
+        return x.astype(np.float32), keep
+
+    def infer(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        return self.model.run(x)
+
+    def postprocess(self, outputs: dict[str, np.ndarray]) -> list[tuple[int, str, float]]:
+        dec = self.codec.decode(outputs)
+        out = []
+        for label, conf in zip(dec["label"], dec["confidence"]):
+            k = int(label)
+            name = self.class_names[k] if self.class_names else str(k)
+            out.append((k, name, float(conf)))
+        return out
+
+    def __call__(self, joints_2d: list[np.ndarray]) -> list[tuple[int, str, float] | None]:
+        x, keep = self.preprocess(joints_2d)
+        res: list[tuple[int, str, float] | None] = [None] * len(joints_2d)
+        if keep:
+            for i, r in zip(keep, self.postprocess(self.infer(x))):
+                res[i] = r
+        return res
+
+
+def check_box(box: Any, width: int, height: int) -> np.ndarray:
+    """A caller's box as (4,) float64 [x0, y0, x1, y1] px, or :class:`DataError` naming the problem."""
+    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    if b.shape != (4,) or not np.all(np.isfinite(b)) or b[2] <= b[0] or b[3] <= b[1]:
+        raise DataError(f"a box must be 4 finite numbers [x0, y0, x1, y1] with x1 > x0, y1 > y0; got {box!r}",
+                        field="boxes")  # fmt: skip
+    return b
+
+
+def joints_box(joints: np.ndarray) -> np.ndarray:
+    """(4,) box of the finite joints (NaN if none)."""
+    j = np.asarray(joints, dtype=np.float64)
+    j = j[np.all(np.isfinite(j), axis=1)]
+    if len(j) == 0:
+        return np.full(4, np.nan)
+    return np.concatenate([j.min(axis=0), j.max(axis=0)])
+
+
+def det_scale_for(frame_size: tuple[int, int], detector_input: tuple[int, int]) -> float:
+    """Detector px per frame px of a letterbox of a (W, H) frame into an (h, w) input."""
+    return float(min(detector_input[1] / frame_size[0], detector_input[0] / frame_size[1]))

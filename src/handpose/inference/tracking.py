@@ -1,0 +1,181 @@
+"""Video: hands followed from frame to frame, the detector run only when needed, joints smoothed over time.
+
+Tracking mode (as MediaPipe Hands does it): a tracked hand's next crop is planned from its joints in the previous
+frame (the same square crop as training crops, around the joints' box with the model's margin), and its skeleton
+channel is drawn from those joints (:func:`handpose.inference.stages.skeleton_from_joints`). A hand whose mean joint
+confidence falls below ``lost_threshold`` is lost. The detector runs on a frame only when fewer than
+``max_hands`` hands are tracked; new detections that overlap a tracked hand are ignored.
+
+Smoothing: each track owns a One Euro filter (:mod:`handpose.inference.smoothing`) over its 2D joints (and 3D
+joints), fed with the frame timestamps. Crops are planned from the raw (unsmoothed) joints, so the filter's lag
+never drags the crop behind a moving hand. With tracking off, hands are matched to the previous frame's by box
+overlap so that their filters carry on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..metrics import box_iou
+from .results import Hand
+from .smoothing import OneEuroConfig, OneEuroFilter
+from .stages import joints_box
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .estimator import HandPoseEstimator
+
+
+@dataclass
+class Track:
+    """One followed hand: its raw joints in the last frame and its smoothing filters."""
+
+    track_id: int
+    joints: np.ndarray  # (21, 2) frame px, raw
+    confidence: np.ndarray  # (21,)
+    det_score: float
+    filter_2d: OneEuroFilter
+    filter_3d: OneEuroFilter
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return 0.0
+    return float(box_iou(a[None], b[None])[0, 0])
+
+
+class VideoTracker:
+    """Per-frame hands of a video, with tracking and smoothing state.
+
+    Args:
+        estimator: the :class:`HandPoseEstimator` whose models run.
+        smoothing: One Euro settings; True = defaults, False / None = off.
+        tracking: follow hands from their previous joints (False: detect on every frame).
+        lost_threshold: mean joint confidence under which a tracked hand is lost.
+        overlap_iou: a new detection overlapping a tracked hand's box by more than this is the same hand.
+    """
+
+    def __init__(
+        self,
+        estimator: HandPoseEstimator,
+        smoothing: OneEuroConfig | bool | None = True,
+        tracking: bool = True,
+        lost_threshold: float = 0.25,
+        overlap_iou: float = 0.3,
+    ) -> None:
+        self.est = estimator
+        if smoothing is True:
+            smoothing = OneEuroConfig()
+        self.smoothing: OneEuroConfig = smoothing if isinstance(smoothing, OneEuroConfig) else \
+            OneEuroConfig(enabled=False)  # fmt: skip
+        self.tracking = bool(tracking) and estimator.pose is not None
+        self.lost_threshold = float(lost_threshold)
+        self.overlap_iou = float(overlap_iou)
+        self.tracks: list[Track] = []
+        self._next_id = 1
+        #: how many frames ran the detector (for benchmarks and tests)
+        self.detector_runs = 0
+        self.frames = 0
+
+    def reset(self) -> None:
+        """Forget every tracked hand (for example at a scene cut)."""
+        self.tracks = []
+
+    def _new_track(self, hand: Hand, det_score: float) -> Track:
+        t = Track(self._next_id, hand.joints_2d.copy(), hand.confidence.copy(), det_score,
+                  OneEuroFilter(self.smoothing), OneEuroFilter(self.smoothing))  # fmt: skip
+        self._next_id += 1
+        return t
+
+    def update(self, frame: np.ndarray, timestamp: float) -> list[Hand]:
+        """The hands of the next frame (taken at ``timestamp`` seconds)."""
+        self.frames += 1
+        est = self.est
+        if isinstance(frame, np.ndarray) and frame.ndim == 2 and "depth" in est.modalities:
+            raw = est.estimate_depth(frame)
+            pairs = self._match(raw)
+        elif self.tracking:
+            pairs = self._track_rgb(frame)
+        else:
+            self.detector_runs += int(est.detector is not None)
+            pairs = self._match(est.estimate_rgb(frame))
+        out = []
+        for hand, track in pairs:
+            hand.track_id = track.track_id
+            if self.smoothing.enabled:
+                hand.joints_2d = track.filter_2d(hand.joints_2d, timestamp)
+                if hand.joints_3d is not None:
+                    hand.joints_3d = track.filter_3d(hand.joints_3d, timestamp)
+            out.append(hand)
+        if self.smoothing.enabled:
+            est.add_gestures(out)  # label the smoothed points
+        return out
+
+    def _match(self, hands: list[Hand]) -> list[tuple[Hand, Track]]:
+        """Pair each hand with the previous frame's track of the most overlapping box (or a new track)."""
+        pairs: list[tuple[Hand, Track]] = []
+        free = list(self.tracks)
+        for hand in hands:
+            box = joints_box(hand.joints_2d)
+            best, best_iou = None, self.overlap_iou
+            for t in free:
+                iou = _iou(box, joints_box(t.joints))
+                if iou > best_iou:
+                    best, best_iou = t, iou
+            if best is None:
+                best = self._new_track(hand, hand.score)
+            else:
+                free.remove(best)
+            best.joints, best.confidence = hand.joints_2d.copy(), hand.confidence.copy()
+            pairs.append((hand, best))
+        self.tracks = [t for _, t in pairs]
+        return pairs
+
+    def _track_rgb(self, frame: np.ndarray) -> list[tuple[Hand, Track]]:
+        from .estimator import check_rgb_frame
+
+        est = self.est
+        pose = est.pose
+        assert pose is not None
+        frame = check_rgb_frame(frame)
+        h, w = frame.shape[:2]
+        pairs: list[tuple[Hand, Track]] = []
+        # 1. follow the tracked hands from their previous joints
+        live, crops = [], []
+        for t in self.tracks:
+            crop = pose.plan_from_joints(t.joints, t.confidence)
+            if crop is not None:
+                live.append(t)
+                crops.append(crop)
+        if live:
+            skels = [est.skeleton_from_previous(t.joints, c, (w, h)) if pose.uses_skeleton else None
+                     for t, c in zip(live, crops)]  # fmt: skip
+            for t, p in zip(live, pose(frame, crops, skels)):
+                hand = est._hand(p, None, t.det_score, w, h)
+                if float(np.mean(hand.confidence)) < self.lost_threshold:
+                    continue
+                hand.tracked = True
+                t.joints, t.confidence = hand.joints_2d.copy(), hand.confidence.copy()
+                pairs.append((hand, t))
+        # 2. detect when fewer hands than wanted are followed
+        if len(pairs) < est.max_hands and est.detector is not None:
+            self.detector_runs += 1
+            det = est.detect(frame)
+            taken = [joints_box(hand.joints_2d) for hand, _ in pairs]
+            fresh = [d for d in det.detections if all(_iou(d.box, b) <= self.overlap_iou for b in taken)]
+            fresh = fresh[: est.max_hands - len(pairs)]
+            if fresh:
+                crops = [pose.plan_from_box(d.box) for d in fresh]
+                skels = [est._skeleton_for(c, det) for c in crops]
+                for d, p in zip(fresh, pose(frame, crops, skels)):
+                    hand = est._hand(p, d.box, d.score, w, h)
+                    if hand.score < est.min_hand_score:
+                        continue
+                    pairs.append((hand, self._new_track(hand, d.score)))
+        self.tracks = [t for _, t in pairs]
+        hands = [hd for hd, _ in pairs]
+        if not self.smoothing.enabled:
+            est.add_gestures(hands)
+        return pairs
