@@ -49,6 +49,9 @@ SMALL: dict[str, dict[str, Any]] = {
     "skeleton_unet": dict(input_size=(32, 48), width=8, depth=2, line_width=2.0, blob_sigma=1.0),
     "skeleton_unet_s": dict(input_size=(32, 48), width=8, depth=2, line_width=2.0, blob_sigma=1.0),
     "skeleton_unet_t": dict(input_size=(32, 48), width=8, depth=2, line_width=2.0, blob_sigma=1.0),
+    "box_regressor": dict(input_size=(32, 48), width=8),
+    "box_regressor_s": dict(input_size=(32, 48), width=8),
+    "box_regressor_t": dict(input_size=(32, 48), width=8),
     "resnet50_reg2d": dict(input_size=64, width=8),
     "resnet_reg2d_s": dict(input_size=64, width=8),
     "light_depth": dict(input_size=32, channels=16, hourglass_depth=2, depth_features=8),
@@ -113,8 +116,9 @@ def decoded_error(model: Any, outputs: dict[str, torch.Tensor], truth: np.ndarra
     if frame == "label":
         return float(np.mean(dec["label"] != truth))
     if model.spec.task == "skeleton":
-        # the box from the predicted map against the box the same post-processing finds on the target map
-        ref = model.codec.decode({"skeleton": targets["skeleton"]})["boxes"]
+        # the decoded box against the box the same decoding finds in the targets (for the skeleton UNet: the box the
+        # same post-processing finds on the target map)
+        ref = model.codec.decode(targets)["boxes"]
         box = np.where(np.isfinite(dec["boxes"]), dec["boxes"], 0.0)
         return float(np.abs(box - ref).mean())
     joints = dec["joints"]
