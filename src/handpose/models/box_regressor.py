@@ -21,10 +21,10 @@ Choices (the paper gives neither Faster-RCNN's backbone nor its input):
 - ``coord_channels=True`` appends two coordinate channels (x and y in [-1, 1], "CoordConv": "An intriguing failing of
   convolutional neural networks and the CoordConv solution") to the normalised image, since global average pooling
   discards where a feature is. Off by default: it gave no clear gain in those runs.
-- ``box_regressor``: 240x320 input (the skeleton UNet's), ResNet-18 trunk of width 64 (11.2 M parameters, 2.9 G MACs,
+- ``box_regressor``: 240x320 input (the skeleton UNet's), ResNet-18 trunk of width 64 (11.2 M parameters, 2.8 G MACs,
   a Faster-RCNN-scale backbone). ``box_regressor_s`` / ``box_regressor_t``: the inputs of ``skeleton_unet_s``
   (120x160) and ``skeleton_unet_t`` (60x80), ResNet-18 trunks of width 32 and 16, chosen for a cost of the same
-  order as those skeleton UNets' (205 M and 16 M MACs against 172 M and 30 M; 2.8 M and 0.70 M parameters against
+  order as those skeleton UNets' (190 M and 14 M MACs against 172 M and 30 M; 2.8 M and 0.70 M parameters against
   0.12 M and 0.03 M). At width 16 the quick benchmark's IoU was 0.56 (0.5631; 0.5582 with coordinate channels).
 """
 
