@@ -1,0 +1,317 @@
+"""Run the benchmark: generate (or reuse) the synthetic data, train every experiment, evaluate it on the fixed test
+split, and write results that the report is built from.
+
+Everything it writes is resumable: a finished experiment leaves ``runs/<key>/result.json`` and is skipped next
+time; an interrupted training resumes from its last checkpoint; the data generator resumes its shards. Experiments
+run in ``jobs`` worker processes (one CPU thread each) so both cores of a small machine stay busy.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import ExperimentConfig, load_config, to_dict
+from ..errors import ConfigError, HandposeError
+from ..io import read_json, save_npz_atomic, write_json_atomic
+from .plan import PLANS, Experiment, Plan
+
+RESULT = "result.json"
+PREDICTIONS = "predictions.npz"
+
+
+def recipes_dir() -> Path:
+    """The ``configs/`` folder of the checkout (the recipes the benchmark starts from)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "configs").is_dir() and (parent / "pyproject.toml").is_file():
+            return parent / "configs"
+    raise ConfigError("cannot find the configs/ folder of the handpose checkout")
+
+
+def experiment_config(exp: Experiment, plan: Plan, data_root: Path) -> ExperimentConfig:
+    """The experiment's config: its recipe, the mode's overrides, and the benchmark's data."""
+    overrides = exp.quick if plan.mode == "quick" else exp.full
+    items = [f"{k}={json.dumps(v)}" for k, v in overrides.items()]
+    cfg = load_config(recipes_dir() / f"{exp.recipe}.yaml", items)
+    cfg.name = exp.key
+    cfg.data.format = "synthetic"
+    cfg.data.root = str(data_root)
+    cfg.data.train_split, cfg.data.val_split, cfg.data.test_split = "train", "val", "test"
+    cfg.train.progress = False
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------------------------
+
+
+def ensure_data(plan: Plan, root: Path, workers: int, progress: bool = True) -> dict[str, Any]:
+    """Generate the benchmark's three splits under ``root`` (the generator reuses complete shards)."""
+    from ..data.synthetic import generate
+
+    d = plan.data
+    summary = {}
+    for split, count in (("train", d.train), ("val", d.val), ("test", d.test)):
+        summary[split] = generate(
+            root,
+            count,
+            seed=d.seed,
+            preset=d.preset,
+            split=split,
+            workers=workers,
+            no_hand_rate=d.no_hand_rate,
+            progress=progress,
+        )
+    return summary
+
+
+# --------------------------------------------------------------------------------------------------------------
+# One experiment
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _predictions_arrays(preds: Any) -> dict[str, np.ndarray]:
+    out = {}
+    for k, v in asdict(preds).items():
+        if isinstance(v, np.ndarray):
+            out[k] = v if v.dtype != object else v.astype(str)
+    return out
+
+
+def model_cost(model: Any) -> dict[str, float]:
+    """Parameters, MACs and FLOPs at the trained input size, and CPU latency at batch 1 (one thread)."""
+    import torch
+
+    from ..cost import count_flops, count_parameters, measure_latency
+
+    model = model.eval().cpu()
+    x = torch.zeros(model.spec.input_shape(1))
+    if model.spec.modality == "depth":
+        x.fill_(0.5)
+    flops = count_flops(model, x)
+    with torch.no_grad():
+        lat = measure_latency(lambda: model(x), warmup=3, repeats=15)
+    return {
+        "params": float(count_parameters(model)),
+        "macs": float(flops["macs"]),
+        "flops": float(flops["flops"]),
+        "latency_ms": float(lat["median_ms"]),
+    }
+
+
+def run_experiment(exp: Experiment, plan: Plan, out: Path) -> dict[str, Any]:
+    """Train (or resume) one experiment, evaluate it on the test split, write ``result.json``; return the result."""
+    import torch
+
+    from ..engine.checkpoint import load_checkpoint
+    from ..engine.data import build_dataset
+    from ..engine.evaluate import predict, score
+    from ..engine.run import run_training
+
+    run_dir = out / "runs" / exp.key
+    done = run_dir / RESULT
+    if done.is_file():
+        return read_json(done)
+    cfg = experiment_config(exp, plan, out / "data")
+    torch.set_num_threads(max(1, cfg.train.threads))
+    resume = (run_dir / "latest.json").is_file()
+    if not resume and run_dir.exists():
+        shutil.rmtree(run_dir)  # a run killed before its first checkpoint: start again
+    t0 = time.perf_counter()
+    trained = run_training(cfg, run_dir, resume=resume)
+    train_seconds = time.perf_counter() - t0
+    best = trained.best or trained.last
+    model, _ = load_checkpoint(best)
+    t1 = time.perf_counter()
+    test_set = build_dataset(model, cfg, "test", train=False)
+    preds = predict(model, test_set, "cpu", batch_size=64)
+    metrics = score(preds)
+    eval_seconds = time.perf_counter() - t1
+    save_npz_atomic(run_dir / PREDICTIONS, **_predictions_arrays(preds))
+    result = {
+        "key": exp.key,
+        "paper": exp.paper,
+        "label": exp.label,
+        "model": model.spec.name,
+        "task": model.spec.task,
+        "main_metric": model.spec.main_metric,
+        "higher_is_better": model.spec.higher_is_better,
+        "input_size": list(model.spec.input_size) if model.spec.input_size else None,
+        "steps": trained.steps,
+        "train_seconds": train_seconds,
+        "eval_seconds": eval_seconds,
+        "train_samples_per_second": trained.samples_per_second,
+        "metrics": metrics,
+        "cost": model_cost(model),
+        "checkpoint": str(Path(best).relative_to(out)),
+        "config": to_dict(cfg),
+    }
+    write_json_atomic(done, result)
+    return result
+
+
+def _worker(key: str, plan: Plan, out: str) -> dict[str, Any]:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        return run_experiment(plan.get(key), plan, Path(out))
+    except HandposeError as exc:
+        return {"key": key, "error": str(exc)}
+    except Exception:  # noqa: BLE001 - report the failure of one experiment and keep the others running
+        return {"key": key, "error": traceback.format_exc(limit=8)}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The whole benchmark
+# --------------------------------------------------------------------------------------------------------------
+
+
+def run_benchmark(
+    mode: str = "quick",
+    out: str | Path | None = None,
+    jobs: int = 2,
+    only: list[str] | None = None,
+    data_workers: int = 2,
+    progress: bool = True,
+    log: Any = print,
+    plan: Plan | None = None,
+) -> dict[str, Any]:
+    """Run the benchmark and write its results and report under ``out``.
+
+    Args:
+        mode: "quick" or "full" (picks the plan unless ``plan`` is given).
+        out: output folder (default ``runs/benchmark-<mode>``).
+        jobs: experiments trained at the same time, each in its own process with one CPU thread.
+        only: run only these experiment keys.
+        data_workers: processes generating the synthetic data.
+        progress: progress bars for the data generation.
+        log: where progress lines go.
+        plan: an explicit plan (for example :func:`handpose.benchmark.plan.scaled` for a smoke test).
+
+    Returns the collected results: ``{"plan", "data", "results": {key: result}, "seconds", "report"}``.
+    """
+    if plan is None:
+        if mode not in PLANS:
+            raise ConfigError(f"unknown benchmark mode {mode!r}; use quick or full", field="mode")
+        plan = PLANS[mode]
+    mode = plan.mode
+    out = Path(out or f"runs/benchmark-{mode}")
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    keys = [e.key for e in plan.experiments]
+    if only:
+        unknown = sorted(set(only) - set(keys))
+        if unknown:
+            raise ConfigError(f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(keys)}", field="--only")
+        keys = [k for k in keys if k in only]
+    log(f"[1/3] synthetic data ({plan.data.train}/{plan.data.val}/{plan.data.test} frames, preset {plan.data.preset})")
+    data_summary = ensure_data(plan, out / "data", workers=data_workers, progress=progress)
+    log(f"      ready in {time.perf_counter() - t0:.0f} s at {out / 'data'}")
+    log(f"[2/3] training and testing {len(keys)} models ({jobs} at a time)")
+    results: dict[str, dict[str, Any]] = {}
+    # slowest first, so the pool drains evenly
+    order = sorted(keys, key=lambda k: -_expected_cost(plan.get(k)))
+    if jobs <= 1:
+        for k in order:
+            results[k] = _worker(k, plan, str(out))
+            _log_result(log, results[k])
+    else:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(processes=jobs, maxtasksperchild=1) as pool:
+            pending = [pool.apply_async(_worker, (k, plan, str(out))) for k in order]
+            for p in pending:
+                r = p.get()
+                results[r["key"]] = r
+                _log_result(log, r)
+    derive_extras(out, results)
+    seconds = time.perf_counter() - t0
+    collected = {
+        "mode": mode,
+        "plan": {"data": asdict(plan.data), "notes": list(plan.notes)},
+        "data": {
+            k: {kk: vv for kk, vv in v.items() if isinstance(vv, (int, float, str))} for k, v in data_summary.items()
+        },
+        "results": {k: results[k] for k in keys if k in results},
+        "seconds": seconds,
+    }
+    write_json_atomic(out / "results.json", collected)
+    log("[3/3] report")
+    from ..report.benchmark import write_report
+
+    report = write_report(out, collected, plan)
+    collected["report"] = report
+    return collected
+
+
+def derive_extras(out: Path, results: dict[str, dict[str, Any]]) -> None:
+    """Figures that combine experiments or need the data's labels: GestureNet on the keypoints MSAHP predicts
+    (the pipeline of "Multihead Self Attention Hand Pose Estimation" §4.1), the majority-class error rate, and the
+    IoU of the mean training box (the detectors' trivial floor). Stored under ``extra`` in each result."""
+    import torch
+
+    from ..codecs.gesture import normalize_keypoints
+    from ..data.synthetic import SyntheticDataset
+    from ..engine.checkpoint import load_checkpoint
+    from ..metrics import box_iou_matched
+
+    data = out / "data"
+    train = SyntheticDataset(data, "train", ("rgb",), skeleton=False).labels()
+    test = SyntheticDataset(data, "test", ("rgb",), skeleton=False).labels()
+
+    def ok(key: str) -> bool:
+        return key in results and "error" not in results[key]
+
+    def save(key: str, extra: dict[str, Any]) -> None:
+        results[key]["extra"] = {**results[key].get("extra", {}), **extra}
+        write_json_atomic(out / "runs" / key / RESULT, results[key])
+
+    if ok("gesturenet"):
+        g_train, g_test = train["gesture"].astype(int), test["gesture"].astype(int)
+        majority = np.bincount(g_train[g_train >= 0]).argmax()
+        labelled = g_test >= 0
+        extra: dict[str, Any] = {"majority_error_rate": float(np.mean(g_test[labelled] != majority))}
+        model, _ = load_checkpoint(out / results["gesturenet"]["checkpoint"])
+        extra["num_classes"] = int(model.codec.num_classes)
+        if ok("msahp"):
+            with np.load(out / "runs" / "msahp" / PREDICTIONS) as p:
+                index, joints = p["index"].astype(int), p["joints_2d"]
+            keep = g_test[index] >= 0
+            x = np.stack([normalize_keypoints(j) for j in joints[keep]]) if keep.any() else np.zeros((0, 2, 21))
+            with torch.no_grad():
+                label = model.decode(model(torch.from_numpy(x).float()))["label"] if len(x) else np.zeros(0)
+            extra["error_rate_on_predicted"] = float(np.mean(label != g_test[index[keep]])) if len(x) else float("nan")
+            extra["predicted_frames"] = int(keep.sum())
+        save("gesturenet", extra)
+    boxes = train["bbox"][np.all(np.isfinite(train["bbox"]), axis=1)]
+    if len(boxes):
+        mean_box = boxes.mean(axis=0)
+        gt = test["bbox"][np.all(np.isfinite(test["bbox"]), axis=1)]
+        mean_iou = float(box_iou_matched(np.repeat(mean_box[None], len(gt), 0), gt).mean())
+        for key in ("skeleton_unet", "box_regressor"):
+            if ok(key):
+                save(key, {"mean_box_iou": mean_iou})
+
+
+def _expected_cost(exp: Experiment) -> float:
+    steps = exp.quick.get("train.steps", 1)
+    model = str(exp.quick.get("model.name", ""))
+    weight = 3.0 if "unet_heatmap" in model or "cpm" in model or "multiscale" in model else 1.0
+    return steps * weight
+
+
+def _log_result(log: Any, r: dict[str, Any]) -> None:
+    if "error" in r:
+        log(f"      {r['key']}: FAILED: {r['error'].strip().splitlines()[-1]}")
+        return
+    m = r["metrics"].get(r["main_metric"], float("nan"))
+    log(f"      {r['key']:24s} {r['main_metric']} = {m:.4f}   ({r['steps']} steps, {r['train_seconds']:.0f} s)")
