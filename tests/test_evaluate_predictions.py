@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from handpose.cli import main
-from handpose.commands.demo import PUBLISHED_MM
+from handpose.commands.reproduce_published import PUBLISHED_MM
 from handpose.errors import DataError
 from handpose.evaluation import evaluate, evaluate_files, read_poses
 
@@ -72,7 +72,7 @@ def naive_mean_error(pred_uvd: np.ndarray, gt_uvd: np.ndarray, camera: tuple[flo
     return float(np.sqrt(((xyz(pred_uvd) - xyz(gt_uvd)) ** 2).sum(-1)).mean(0).mean())
 
 
-def test_readme_lists_twelve_files_and_the_demo_agrees() -> None:
+def test_readme_lists_twelve_files_and_reproduce_published_agrees() -> None:
     fixture_path("README.md")
     assert len(PUBLISHED) == 12
     for dataset, name, value in PUBLISHED:
@@ -280,20 +280,20 @@ def test_installed_command_in_a_subprocess(tmp_path, small_icvl) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_demo_prints_measured_beside_published(capsys, monkeypatch) -> None:
+def test_reproduce_published_prints_measured_beside_published(capsys, monkeypatch) -> None:
     fixture_path("depth_eval")
     # the ICVL files only, to keep the test fast (every published figure is checked above)
-    monkeypatch.setattr("handpose.commands.demo.PUBLISHED_MM", {"icvl": PUBLISHED_MM["icvl"]})
-    assert main(["demo", "--fixtures", str(FIXTURES)]) == 0
+    monkeypatch.setattr("handpose.commands.reproduce_published.PUBLISHED_MM", {"icvl": PUBLISHED_MM["icvl"]})
+    assert main(["reproduce-published", "--fixtures", str(FIXTURES)]) == 0
     out = capsys.readouterr().out
-    assert "evaluation toolkit demo" in out and "not built yet" in out
+    assert "reproduce-published" in out
     row = next(line for line in out.splitlines() if "CVPR18_ICVL_V2V_PoseNet" in line)
     assert re.search(r"1596 .* 6\.284 .* 6\.284 .* -0\.0004", row), row
     assert "702 (first)" in out
 
 
-def test_demo_without_fixtures_is_one_line(tmp_path, capsys, monkeypatch) -> None:
+def test_reproduce_published_without_fixtures_is_one_line(tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("HANDPOSE_FIXTURES", str(tmp_path / "nowhere"))
-    assert main(["demo"]) == 2
+    assert main(["reproduce-published"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "nowhere" in err
