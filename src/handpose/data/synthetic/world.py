@@ -254,7 +254,7 @@ class World:
                     break
                 rot = sample_rotation(rng_hand, preset)
             trans = self._placement(rng_hand, joints_h, shape.hand_length, rot)
-            forearm_len = rng_hand.uniform(0.6, 1.2) * shape.hand_length
+            forearm_len = rng_hand.uniform(0.5, 0.9) * shape.hand_length
             prims_h, joint_radius = hand_primitives(joints_h, shape, fd_h, left, forearm_len)
             hand_prims = transform(prims_h, rot, trans)
             joints_3d = joints_h @ rot.T + trans
@@ -572,8 +572,12 @@ def _depth_normals(
     m = mask.reshape(h, w)[v0:v1, u0:u1].astype(np.float32)
     z = depth.reshape(h, w)[v0:v1, u0:u1]
     z = np.where(m > 0, z, 0.0).astype(np.float32)
-    num = cv2.GaussianBlur(z, (0, 0), sigma)
-    den = cv2.GaussianBlur(m, (0, 0), sigma)
+    if sigma > 1.0:
+        num = cv2.GaussianBlur(z, (0, 0), sigma)
+        den = cv2.GaussianBlur(m, (0, 0), sigma)
+    else:  # simple objects: a 3x3 box is enough to extend the depth past the silhouette for the derivatives
+        num = cv2.blur(z, (3, 3))
+        den = cv2.blur(m, (3, 3))
     zs = num / np.maximum(den, 1e-4)
     zu = cv2.Sobel(zs, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
     zv = cv2.Sobel(zs, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
