@@ -286,8 +286,9 @@ FULL = Plan(
 PLANS = {"quick": QUICK, "full": FULL}
 
 
-def scaled(plan: Plan, data_fraction: float = 1.0, steps_fraction: float = 1.0) -> Plan:
-    """A smaller copy of ``plan`` for smoke tests: data counts and training steps multiplied (at least 1)."""
+def scaled(plan: Plan, data_fraction: float = 1.0, steps_fraction: float = 1.0, max_batch: int | None = None) -> Plan:
+    """A smaller copy of ``plan`` for smoke tests: data counts and training steps multiplied (at least 1), batch
+    sizes capped at ``max_batch``."""
     import dataclasses
 
     def steps(over: dict[str, Any]) -> dict[str, Any]:
@@ -296,6 +297,8 @@ def scaled(plan: Plan, data_fraction: float = 1.0, steps_fraction: float = 1.0) 
             out["train.steps"] = max(1, round(out["train.steps"] * steps_fraction))
             out["train.checkpoint_every"] = max(1, round(out.get("train.checkpoint_every", 1) * steps_fraction))
             out["train.log_every"] = max(1, round(out.get("train.log_every", 1) * steps_fraction))
+        if max_batch is not None:
+            out["data.batch_size"] = min(int(out.get("data.batch_size", max_batch)), max_batch)
         return out
 
     d = plan.data

@@ -272,8 +272,10 @@ def derive_extras(out: Path, results: dict[str, dict[str, Any]]) -> None:
         return key in results and "error" not in results[key]
 
     def save(key: str, extra: dict[str, Any]) -> None:
-        results[key]["extra"] = {**results[key].get("extra", {}), **extra}
-        write_json_atomic(out / "runs" / key / RESULT, results[key])
+        merged = {**results[key].get("extra", {}), **extra}
+        if merged != results[key].get("extra"):  # a resumed benchmark leaves finished results untouched
+            results[key]["extra"] = merged
+            write_json_atomic(out / "runs" / key / RESULT, results[key])
 
     if ok("gesturenet"):
         g_train, g_test = train["gesture"].astype(int), test["gesture"].astype(int)

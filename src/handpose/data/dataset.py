@@ -109,6 +109,8 @@ def _as_tensor(value: np.ndarray) -> torch.Tensor:
     arr = np.asarray(value)
     if arr.dtype == np.float64:
         arr = arr.astype(np.float32)
+    if arr.ndim == 0:  # np.ascontiguousarray would make a 0-d label (1,), so a batch would come out (B, 1)
+        return torch.tensor(arr.item(), dtype=torch.from_numpy(arr.reshape(1)).dtype)
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
