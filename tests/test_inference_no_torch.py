@@ -1,0 +1,105 @@
+"""The ONNX Runtime path needs no torch: the shipped models, exported, run the whole pipeline in a process where
+importing torch fails, and give the joints the PyTorch backend gives (decoded within 0.01 px, 3D within 0.01 mm)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from handpose.data.synthetic import World, WorldConfig
+from handpose.inference import HandPoseEstimator, export_onnx, pretrained_path
+from handpose.inference.estimator import PRETRAINED
+
+from .conftest import REPO
+
+CHILD = textwrap.dedent(
+    """
+    import importlib.abc, json, sys
+
+    class NoTorch(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ImportError(f"torch is blocked in this test ({name})")
+            return None
+
+    sys.meta_path.insert(0, NoTorch())
+    import numpy as np
+    from handpose.inference import HandPoseEstimator
+    from handpose.geometry import Intrinsics
+
+    rgb_models, depth_models, inputs = json.loads(sys.argv[1])
+    rgb = HandPoseEstimator(rgb_models, backend="onnx")
+    dep = HandPoseEstimator(depth_models, backend="onnx")
+    out = {"rgb": [], "depth": []}
+    for path in inputs["rgb"]:
+        frame = np.load(path)
+        out["rgb"].append([[h.joints_2d.tolist(), h.gesture] for h in rgb(frame)])
+        out["boxes"] = [h.joints_2d.tolist() for h in rgb(frame, boxes=[[60, 40, 220, 200]])]
+    for path in inputs["depth"]:
+        frame = np.load(path)
+        hands = dep(frame, intrinsics=Intrinsics(241.42, 241.42, 160.0, 120.0))
+        out["depth"].append([[h.joints_2d.tolist(), h.joints_3d.tolist()] for h in hands])
+    out["torch_imported"] = any(m == "torch" or m.startswith("torch.") for m in sys.modules)
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    world = World(WorldConfig(seed=0, split="test"))
+    got = []
+    for i in range(12):
+        f = world.render(i)
+        if bool(f.labels["has_hand"]):
+            got.append(f)
+        if len(got) == 3:
+            return got
+    raise AssertionError("too few synthetic frames with a hand")
+
+
+def test_onnx_pipeline_runs_without_torch_and_matches_torch(tmp_path, frames):
+    onnx = {}
+    for role, name in PRETRAINED.items():
+        onnx[role] = str(tmp_path / f"{name}.onnx")
+        export_onnx(pretrained_path(name), onnx[role], check=False)
+    inputs: dict[str, list[str]] = {"rgb": [], "depth": []}
+    for k, f in enumerate(frames):
+        for kind, arr in (("rgb", f.image), ("depth", f.depth)):
+            path = tmp_path / f"{kind}{k}.npy"
+            np.save(path, arr)
+            inputs[kind].append(str(path))
+    rgb_models = [onnx["detector"], onnx["pose2d"], onnx["gesture"]]
+    arg = json.dumps([rgb_models, [onnx["depth"]], inputs])
+    proc = subprocess.run([sys.executable, "-c", CHILD, arg], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    child = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert child["torch_imported"] is False
+
+    # the same pipeline with the PyTorch backend, in this process
+    rgb = HandPoseEstimator([pretrained_path(PRETRAINED[r]) for r in ("detector", "pose2d", "gesture")])
+    dep = HandPoseEstimator([pretrained_path(PRETRAINED["depth"])])
+    found = 0
+    for f, got in zip(frames, child["rgb"]):
+        want = rgb(f.image)
+        assert len(got) == len(want)
+        for (j2, gesture), hand in zip(got, want):
+            np.testing.assert_allclose(np.asarray(j2), hand.joints_2d, atol=0.01, rtol=0)
+            assert gesture == hand.gesture
+            found += 1
+    assert found >= 2  # the detector found hands in most frames: the comparison is not empty
+    want_boxes = rgb(frames[-1].image, boxes=[[60, 40, 220, 200]])
+    np.testing.assert_allclose(np.asarray(child["boxes"]), np.stack([h.joints_2d for h in want_boxes]), atol=0.01)
+    from handpose.geometry import Intrinsics
+
+    intr = Intrinsics(241.42, 241.42, 160.0, 120.0)
+    for f, got in zip(frames, child["depth"]):
+        want = dep(f.depth, intrinsics=intr)
+        assert len(got) == len(want) == 1
+        np.testing.assert_allclose(np.asarray(got[0][0]), want[0].joints_2d, atol=0.01, rtol=0)
+        np.testing.assert_allclose(np.asarray(got[0][1]), want[0].joints_3d, atol=0.01, rtol=0)

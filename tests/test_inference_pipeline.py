@@ -1,0 +1,169 @@
+"""The estimator end to end with the shipped small models: real fixture images, synthetic frames with known joints,
+no-hand frames, caller boxes, two hands, depth frames, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from handpose import metrics as M
+from handpose.data.image_io import read_image
+from handpose.data.synthetic import World, WorldConfig
+from handpose.errors import CheckpointError, ConfigError, DataError, ModelInputError
+from handpose.geometry import Intrinsics
+from handpose.inference import Hand, HandPoseEstimator, frame_record, pretrained_path
+from handpose.inference.estimator import PRETRAINED
+
+from .conftest import fixture_path
+
+SYNTH_INTR = Intrinsics(241.42, 241.42, 160.0, 120.0, 320, 240)
+
+
+@pytest.fixture(scope="module")
+def rgb_est():
+    return HandPoseEstimator.from_pretrained("rgb")
+
+
+@pytest.fixture(scope="module")
+def depth_est():
+    return HandPoseEstimator.from_pretrained("depth")
+
+
+@pytest.fixture(scope="module")
+def synth():
+    """Rendered synthetic test frames (seed 0): those with a hand fully labelled, and those without."""
+    world = World(WorldConfig(seed=0, split="test"))
+    hands, empty = [], []
+    i = 0
+    while len(hands) < 24 or len(empty) < 3:
+        f = world.render(i)
+        if not bool(f.labels["has_hand"]):
+            empty.append(f)
+        elif len(hands) < 24:
+            hands.append(f)
+        i += 1
+    return hands, empty[:3]
+
+
+def check_well_formed(hands: list[Hand], w: int, h: int) -> None:
+    for hand in hands:
+        assert hand.joints_2d.shape == (21, 2) and np.all(np.isfinite(hand.joints_2d))
+        assert hand.confidence.shape == (21,) and np.all((hand.confidence >= 0) & (hand.confidence <= 1))
+        inside = (hand.joints_2d[:, 0] >= -0.5) & (hand.joints_2d[:, 0] <= w - 0.5)
+        inside &= (hand.joints_2d[:, 1] >= -0.5) & (hand.joints_2d[:, 1] <= h - 0.5)
+        np.testing.assert_array_equal(hand.in_image, inside)  # inside the image, or flagged
+        x0, y0, x1, y1 = hand.bbox
+        assert np.all(np.isfinite(hand.bbox)) and x1 > x0 and y1 > y0
+        assert 0.0 <= hand.score <= 1.0
+        coco = hand.to_coco("img")
+        assert len(coco["keypoints"]) == 63 and coco["bbox"][2] > 0 and coco["category_id"] == 1
+    rec = frame_record(hands, source="x", width=w, height=h)
+    json.dumps(rec, allow_nan=False)  # strict JSON: no NaN anywhere
+
+
+def test_every_fixture_image_gives_well_formed_hands(rgb_est):
+    images = sorted(p for p in fixture_path("mmpose").rglob("*") if p.suffix.lower() in (".jpg", ".png"))
+    assert len(images) == 27
+    counts = []
+    for path in images:
+        img = read_image(path)
+        hands = rgb_est(img)
+        check_well_formed(hands, img.shape[1], img.shape[0])
+        assert len(hands) <= rgb_est.max_hands
+        counts.append(len(hands))
+        for hand in hands:
+            assert hand.gesture in rgb_est.gesture.class_names
+    assert sum(c > 0 for c in counts) >= 10  # hands are found in real photos, not only in synthetic frames
+
+
+def test_synthetic_frames_are_found_and_posed(rgb_est, synth):
+    frames, _ = synth
+    pred, gt, boxes = [], [], []
+    for f in frames:
+        hands = rgb_est(f.image)
+        check_well_formed(hands, 320, 240)
+        j = f.labels["joints_2d"]
+        if not hands:
+            pred.append(np.full((21, 2), 1e6))  # a miss counts as wrong
+        else:  # the hand nearest to the labelled one
+            d = [np.nanmean(np.linalg.norm(h.joints_2d - j, axis=1)) for h in hands]
+            pred.append(hands[int(np.argmin(d))].joints_2d)
+        gt.append(j)
+        boxes.append(f.labels["bbox"])
+    pck = M.pck(np.stack(pred), np.stack(gt), 0.2, norm=M.bbox_norm(np.stack(boxes))).mean
+    assert pck > 0.6
+
+
+def test_frames_without_a_hand_give_no_hand(rgb_est, synth):
+    _, empty = synth
+    for f in empty:
+        assert rgb_est(f.image) == []
+    assert rgb_est(np.full((240, 320, 3), 128, np.uint8)) == []
+    noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    assert rgb_est(noise) == []
+
+
+def test_caller_boxes_replace_the_detector(rgb_est, synth):
+    f = synth[0][0]
+    box = f.labels["bbox"]
+    hands = rgb_est(f.image, boxes=[box])
+    assert len(hands) == 1
+    np.testing.assert_array_equal(hands[0].bbox, box)
+    err = np.linalg.norm(hands[0].joints_2d - f.labels["joints_2d"], axis=1)
+    assert np.median(err) < 0.15 * max(box[2] - box[0], box[3] - box[1])
+    assert rgb_est(f.image, boxes=[]) == []
+    with pytest.raises(DataError, match="x1 > x0"):
+        rgb_est(f.image, boxes=[[10, 10, 5, 20]])
+
+
+def test_two_hands_in_one_frame(rgb_est, synth):
+    frames, _ = synth
+    left, right = frames[0], frames[1]
+    both = np.concatenate([left.image, right.image], axis=1)  # 640 x 240, one hand in each half
+    hands = rgb_est(both)
+    assert len(hands) == 2
+    centres = sorted(float(np.mean(h.joints_2d[:, 0])) for h in hands)
+    assert centres[0] < 320 < centres[1]
+    one = HandPoseEstimator.from_pretrained("rgb", gesture=False, max_hands=1)
+    assert len(one(both)) == 1
+
+
+def test_depth_frames_give_3d_joints_and_handedness(depth_est, synth):
+    frames, _ = synth
+    errs, sides = [], []
+    for f in frames[:12]:
+        hands = depth_est(f.depth, intrinsics=SYNTH_INTR)
+        assert len(hands) == 1
+        hand = hands[0]
+        assert hand.joints_3d is not None and hand.joints_3d_frame == "camera"
+        check_well_formed(hands, 320, 240)
+        errs.append(np.linalg.norm(hand.joints_3d - f.labels["joints_3d"], axis=1).mean())
+        truth = "left" if int(f.labels["handedness"]) == 1 else "right"
+        sides.append(hand.handedness == truth)
+    assert np.median(errs) < 30.0  # mm
+    assert np.mean(sides) >= 0.75
+    assert depth_est(np.zeros((240, 320), np.float32), intrinsics=SYNTH_INTR) == []
+
+
+def test_bad_input_is_a_typed_error(rgb_est, depth_est):
+    with pytest.raises(ModelInputError, match="16-bit"):
+        rgb_est(np.zeros((240, 320), np.uint16), modality="rgb")
+    with pytest.raises(ModelInputError, match="zero size"):
+        rgb_est(np.zeros((0, 0, 3), np.uint8))
+    with pytest.raises(ModelInputError, match="uint8|8-bit"):
+        rgb_est(np.zeros((240, 320, 3), np.float32))
+    with pytest.raises(ModelInputError, match="8-bit depth"):
+        depth_est(np.zeros((240, 320), np.uint8), modality="depth")
+    with pytest.raises(ConfigError, match="no depth model"):
+        rgb_est(np.zeros((240, 320), np.float32), modality="depth")
+    # a checkpoint whose model does not fit the role it is given
+    with pytest.raises(CheckpointError, match="light_depth_s"):
+        HandPoseEstimator(pose=pretrained_path(PRETRAINED["depth"]))
+    with pytest.raises(CheckpointError, match="multiscale_heatmap_t"):
+        HandPoseEstimator(depth=pretrained_path(PRETRAINED["pose2d"]))
+    with pytest.raises(CheckpointError, match="not found"):
+        HandPoseEstimator(["/nonexistent/checkpoint"])
+    with pytest.raises(ConfigError, match="two models for the pose"):
+        HandPoseEstimator([pretrained_path(PRETRAINED["pose2d"])] * 2)
