@@ -48,7 +48,7 @@ def handedness_from_3d(joints_3d: np.ndarray, scale_mm: float = 10.0, y_down: bo
             fy gives an upward y).
     """
     s = chirality(joints_3d)
-    if not np.isfinite(s):
+    if not np.isfinite(s) or abs(s) < 1e-9:
         return None, 0.5
     if not y_down:
         s = -s
