@@ -79,12 +79,15 @@ def build_codec(name: str, state: dict[str, Any] | None, *, source: str | None =
 # --------------------------------------------------------------------------------------------------------------
 
 
+#: (dy, dx) of the samples the sub-pixel fit needs: the peak, x -1 +1 +2 -2, y -1 +1 +2 -2
+_OFFSETS = np.array([[0, 0], [0, -1], [0, 1], [0, 2], [0, -2], [-1, 0], [1, 0], [2, 0], [-2, 0]])
+
+
 def _refine(l_c: np.ndarray, l_m1: np.ndarray, l_p1: np.ndarray, l_p2: np.ndarray, l_m2: np.ndarray,
-            pos: np.ndarray, size: int) -> np.ndarray:  # fmt: skip
-    """Sub-pixel offset along one axis from the log values around the arg-max: the centred three-point parabola
-    inside the map, the one-sided fit through the peak and its two inner neighbours at a border, clipped to ±0.5."""
-    if size < 3:
-        return np.zeros_like(l_c)
+            pos: np.ndarray, size: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Sub-pixel offsets from the log values around the arg-max (arrays (2, N): the x row and the y row): the
+    centred three-point parabola inside the map, the one-sided fit through the peak and its two inner neighbours
+    at a border, clipped to ±0.5; 0 along an axis shorter than 3 px."""
     with np.errstate(divide="ignore", invalid="ignore"):
         curv = l_m1 - 2 * l_c + l_p1
         centred = np.where(curv < -1e-12, 0.5 * (l_m1 - l_p1) / curv, 0.0)
@@ -95,11 +98,29 @@ def _refine(l_c: np.ndarray, l_m1: np.ndarray, l_p1: np.ndarray, l_p2: np.ndarra
         b_r = 0.5 * (-3 * l_c + 4 * l_m1 - l_m2)
         right = np.where(a_r < -1e-12, b_r / (2 * a_r), 0.0)
     off = np.where(pos == 0, left, np.where(pos == size - 1, right, centred))
-    return np.clip(np.nan_to_num(off), -0.5, 0.5)
+    off = np.clip(np.nan_to_num(off), -0.5, 0.5)
+    return np.where(size < 3, 0.0, off)
+
+
+def _decode_rows(flat: np.ndarray, h: int, w: int, log_domain: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(N, h·w) maps (any strides) -> coords (N, 2) (x, y) map px and peaks (N,), float64."""
+    n = flat.shape[0]
+    idx = np.argmax(flat, axis=1)
+    py, px = np.divmod(idx, w)
+    yy = np.clip(py[None, :] + _OFFSETS[:, :1], 0, h - 1)  # (9, N)
+    xx = np.clip(px[None, :] + _OFFSETS[:, 1:], 0, w - 1)
+    v = flat[np.arange(n)[None, :], yy * w + xx].astype(np.float64)  # (9, N): one gather
+    peak = v[0].copy()
+    lv = v if log_domain else np.log(np.maximum(v, _LOG_EPS))
+    pos = np.stack([px, py])
+    size = np.array([[w], [h]])
+    off = _refine(lv[[0, 0]], lv[[1, 5]], lv[[2, 6]], lv[[3, 7]], lv[[4, 8]], pos, size)
+    return (pos + off).T, peak
 
 
 def decode_heatmaps_fast(heatmaps: np.ndarray, log_domain: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Arg-max with log-parabola sub-pixel refinement, as :func:`handpose.codecs.heatmap.decode_heatmaps`.
+    """Arg-max with log-parabola sub-pixel refinement, as :func:`handpose.codecs.heatmap.decode_heatmaps`, taking
+    the nine samples the fit needs in one gather.
 
     Args:
         heatmaps: (B, J, h, w) maps (any float dtype).
@@ -112,23 +133,8 @@ def decode_heatmaps_fast(heatmaps: np.ndarray, log_domain: bool = False) -> tupl
     if hm.ndim != 4:
         raise DataError(f"heatmaps must be (B, J, h, w), got shape {hm.shape}", field="heatmaps")
     b, j, h, w = hm.shape
-    flat = hm.reshape(b * j, h * w)
-    idx = np.argmax(flat, axis=1)
-    rows = np.arange(b * j)
-    peak = flat[rows, idx].astype(np.float64)
-    py, px = np.divmod(idx, w)
-
-    def at(dy: int, dx: int) -> np.ndarray:
-        yy = np.clip(py + dy, 0, h - 1)
-        xx = np.clip(px + dx, 0, w - 1)
-        v = flat[rows, yy * w + xx].astype(np.float64)
-        return v if log_domain else np.log(np.maximum(v, _LOG_EPS))
-
-    l_c = at(0, 0)
-    dx = _refine(l_c, at(0, -1), at(0, 1), at(0, 2), at(0, -2), px, w)
-    dy = _refine(l_c, at(-1, 0), at(1, 0), at(2, 0), at(-2, 0), py, h)
-    coords = np.stack([px + dx, py + dy], axis=-1).reshape(b, j, 2)
-    return coords, peak.reshape(b, j)
+    coords, peak = _decode_rows(hm.reshape(b * j, h * w), h, w, log_domain)
+    return coords.reshape(b, j, 2), peak.reshape(b, j)
 
 
 def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -168,14 +174,43 @@ def fuse_multiscale(outputs: dict[str, np.ndarray], heads: Any, input_size: tupl
     return total / np.float32(norm)
 
 
+def fuse_multiscale_hwc(
+    outputs: dict[str, np.ndarray], heads: Any, input_size: tuple[int, int], index: int
+) -> np.ndarray:
+    """:func:`fuse_multiscale` for one sample of the batch, in (H, W, J) layout (OpenCV's, no transposes back)."""
+    out_h, out_w = input_size
+    total: np.ndarray | None = None
+    norm = 0.0
+    for name, _, delta in heads:
+        m = np.asarray(outputs[name][index], dtype=np.float32)  # (J, h, w)
+        hwc = np.ascontiguousarray(m.transpose(1, 2, 0))
+        if hwc.shape[:2] != (out_h, out_w):
+            hwc = cv2.resize(hwc, (out_w, out_h), interpolation=cv2.INTER_LINEAR).reshape(out_h, out_w, -1)
+        if total is None:
+            total = hwc * np.float32(delta)
+        else:
+            total += hwc * np.float32(delta)
+        norm += float(delta)
+    if total is None:
+        raise DataError("no heads to fuse", field="heads")
+    total *= np.float32(1.0 / norm)
+    return total
+
+
 def decode_pose(codec: Codec, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``joints`` (B, J, D) in the codec's frame and ``confidence`` (B, J), through the fast paths where they exist
     (heatmap and multi-scale heatmap codecs), else through ``codec.decode``."""
     name = getattr(codec, "name", "")
     if name == "multiscale_heatmap":
-        fused = fuse_multiscale(outputs, codec.heads, codec.input_size)  # type: ignore[attr-defined]
-        coords, peak = decode_heatmaps_fast(fused)
-        return {"joints": coords, "confidence": np.clip(peak, 0.0, 1.0)}
+        size = codec.input_size  # type: ignore[attr-defined]
+        b = len(next(iter(outputs.values())))
+        coords, peaks = [], []
+        for i in range(b):
+            fused = fuse_multiscale_hwc(outputs, codec.heads, size, i)  # type: ignore[attr-defined]
+            c, p = _decode_rows(fused.reshape(size[0] * size[1], -1).T, size[0], size[1], False)
+            coords.append(c)
+            peaks.append(p)
+        return {"joints": np.stack(coords), "confidence": np.clip(np.stack(peaks), 0.0, 1.0)}
     if name == "heatmap" and not getattr(codec, "log_domain", False):
         from ..codecs.heatmap import input_coords_from_map
 

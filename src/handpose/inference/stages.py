@@ -43,10 +43,9 @@ from ..data.crop import (
     uncrop,
     warp_frame,
 )
-from ..data.skeleton_image import render_skeleton_image
 from ..errors import CheckpointError, DataError
 from ..geometry import Intrinsics, apply_affine, compose_affine
-from ..skeleton import NUM_JOINTS
+from ..skeleton import BONES, NUM_JOINTS
 from .backends import Model
 from .decoders import decode_pose
 
@@ -241,6 +240,46 @@ def skeleton_from_map(prob: np.ndarray, det_info: CropInfo, crop: CropInfo) -> n
     )
 
 
+_PALM_LINKS = ((1, 5), (5, 9), (9, 13), (13, 17))
+
+
+def render_skeleton_fast(
+    joints: np.ndarray,
+    height: int,
+    width: int,
+    visible: np.ndarray | None = None,
+    line_width: float = 4.0,
+    blob_sigma: float = 3.0,
+) -> np.ndarray:
+    """:func:`handpose.data.skeleton_image.render_skeleton_image` for one hand, with the 21 Gaussian blobs computed
+    in one vectorised pass instead of one window at a time (the same image: the same OpenCV lines, the same
+    blobs cut to the same windows; ``tests/test_inference_stages.py`` compares the two). (H, W) float32 in [0, 1]."""
+    pts = np.asarray(joints, dtype=np.float64).reshape(NUM_JOINTS, 2)
+    ok = np.all(np.isfinite(pts), axis=1)
+    if visible is not None:
+        ok &= np.asarray(visible, bool).reshape(NUM_JOINTS)
+    out = np.zeros((height, width), np.float32)
+    thickness = max(1, int(round(line_width)))
+    fixed = np.round(np.nan_to_num(pts) * 16.0).astype(np.int64)  # 4 fractional bits, as cv2 drawing takes them
+    for a, b in (*BONES, *_PALM_LINKS):
+        if ok[a] and ok[b]:
+            p = (int(fixed[a, 0]), int(fixed[a, 1]))
+            q = (int(fixed[b, 0]), int(fixed[b, 1]))
+            cv2.line(out, p, q, 1.0, thickness, cv2.LINE_AA, 4)
+    if blob_sigma > 0 and ok.any():
+        r = int(np.ceil(3 * blob_sigma))
+        x, y = pts[ok, 0], pts[ok, 1]
+        fx, fy = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+        xs, ys = np.arange(width), np.arange(height)
+        in_x = (xs[None, :] >= np.maximum(fx - r, 0)[:, None]) & (xs[None, :] < np.minimum(fx + r + 2, width)[:, None])
+        in_y = (ys[None, :] >= np.maximum(fy - r, 0)[:, None]) & (ys[None, :] < np.minimum(fy + r + 2, height)[:, None])
+        gx = np.where(in_x, np.exp(-((xs[None, :] - x[:, None]) ** 2) / (2 * blob_sigma**2)), 0.0)  # (K, W)
+        gy = np.where(in_y, np.exp(-((ys[None, :] - y[:, None]) ** 2) / (2 * blob_sigma**2)), 0.0)  # (K, H)
+        blobs = (gy[:, :, None] * gx[:, None, :]).max(axis=0)  # (H, W)
+        np.maximum(out, blobs, out=out, casting="unsafe")
+    return np.clip(out, 0.0, 1.0)
+
+
 def skeleton_from_joints(
     joints_frame: np.ndarray,
     crop: CropInfo,
@@ -263,7 +302,7 @@ def skeleton_from_joints(
     k = crop_scale / max(float(detector_scale), 1e-9)  # crop px per detector px
     pts = apply_affine(np.asarray(joints_frame, dtype=np.float64), a)
     w, h = crop.output_size
-    return render_skeleton_image(pts, h, w, visible, line_width=line_width * k, blob_sigma=blob_sigma * k)
+    return render_skeleton_fast(pts, h, w, visible, line_width=line_width * k, blob_sigma=blob_sigma * k)
 
 
 # --------------------------------------------------------------------------------------------------------------
