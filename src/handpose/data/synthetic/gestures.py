@@ -187,5 +187,5 @@ def touch_thumb_to_index(shape: HandShape, angles: np.ndarray, iterations: int =
             b[k] += eps
             jac[:, c] = (thumb_chain(bl, b)[3] - tip) / eps
         step = jac.T @ np.linalg.solve(jac @ jac.T + 0.25 * np.eye(3), err)
-        a[_THUMB_ANGLES] = np.clip(a[_THUMB_ANGLES] + np.clip(step, -15.0, 15.0), lo, hi)
+        a[_THUMB_ANGLES] = np.minimum(np.maximum(a[_THUMB_ANGLES] + np.minimum(np.maximum(step, -15.0), 15.0), lo), hi)
     return a

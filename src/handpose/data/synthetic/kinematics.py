@@ -124,6 +124,8 @@ def _limits() -> np.ndarray:
 
 #: (NUM_ANGLES, 2) lower / upper limit of every angle, degrees
 ANGLE_LIMITS = _limits()
+_LO, _HI = ANGLE_LIMITS[:, 0].copy(), ANGLE_LIMITS[:, 1].copy()
+_PIP_DIP = [(ANGLE_INDEX[f"{f}_pip_flex"], ANGLE_INDEX[f"{f}_dip_flex"]) for f in _LONG_FINGERS]
 #: DIP flexion = DIP_PIP_RATIO * PIP flexion (+ a small deviation), Lin, Wu & Huang (2000)
 DIP_PIP_RATIO = 2.0 / 3.0
 #: largest deviation from the DIP/PIP coupling the sampler allows, degrees
@@ -132,13 +134,11 @@ DIP_COUPLING_SLACK = 10.0
 
 def clip_angles(angles: np.ndarray) -> np.ndarray:
     """Clip (NUM_ANGLES,) degrees to the joint limits and enforce the DIP/PIP coupling (within its slack)."""
-    a = np.clip(np.asarray(angles, dtype=np.float64), ANGLE_LIMITS[:, 0], ANGLE_LIMITS[:, 1])
-    for f in _LONG_FINGERS:
-        pip = a[ANGLE_INDEX[f"{f}_pip_flex"]]
-        k = ANGLE_INDEX[f"{f}_dip_flex"]
-        coupled = DIP_PIP_RATIO * pip
-        a[k] = np.clip(a[k], coupled - DIP_COUPLING_SLACK, coupled + DIP_COUPLING_SLACK)
-        a[k] = np.clip(a[k], ANGLE_LIMITS[k, 0], ANGLE_LIMITS[k, 1])
+    a = np.minimum(np.maximum(np.asarray(angles, dtype=np.float64), _LO), _HI)
+    for i_pip, k in _PIP_DIP:
+        coupled = DIP_PIP_RATIO * float(a[i_pip])
+        dip = min(max(float(a[k]), coupled - DIP_COUPLING_SLACK), coupled + DIP_COUPLING_SLACK)
+        a[k] = min(max(dip, _LO[k]), _HI[k])
     return a
 
 

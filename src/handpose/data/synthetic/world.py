@@ -546,7 +546,7 @@ class World:
                 is_hand = owner_label[px] == LABEL_HAND
                 pn = palm_normal.astype(np.float32)
                 facing = nrm[0][is_hand] * pn[0] + nrm[1][is_hand] * pn[1] + nrm[2][is_hand] * pn[2]
-                palmar = np.clip(facing, 0.0, 1.0)[:, None] ** 1.5
+                palmar = np.minimum(np.maximum(facing, 0.0), 1.0)[:, None] ** 1.5
                 albedo[is_hand] = (skin * (1 - palmar) + palm * palmar) / 255.0
                 albedo[is_hand] *= (1.0 + 0.03 * smooth[px[is_hand]])[:, None]
             img[px] = _shade(nrm, albedo, view, light)
@@ -653,15 +653,17 @@ def _shade(
     ndv_raw = nx * vx + ny * vy + nz * vz
     ldv = vx * lx + vy * ly + vz * lz
     # n . h with h = (l + v) / |l + v| and |l + v|^2 = 2 + 2 l . v
-    ndh = np.clip((ndl_raw + ndv_raw) / np.sqrt(np.maximum(2.0 + 2.0 * ldv, 1e-6)), 0.0, 1.0)
-    ndl = np.clip(ndl_raw, 0.0, 1.0)
-    ndv = np.clip(ndv_raw, 0.0, 1.0)
+    zero, one = np.float32(0.0), np.float32(1.0)
+    ndh = np.minimum(np.maximum((ndl_raw + ndv_raw) / np.sqrt(np.maximum(2.0 + 2.0 * ldv, 1e-6)), zero), one)
+    ndl = np.minimum(np.maximum(ndl_raw, zero), one)
+    ndv = np.minimum(np.maximum(ndv_raw, zero), one)
     diffuse = (np.float32(light.ambient) + np.float32(light.diffuse) * ndl) * (0.7 + 0.3 * ndv)
     spec = np.float32(light.specular) * np.power(ndh, np.float32(light.shininess))
     out = albedo * diffuse[:, None]
     out += spec[:, None]
     out *= light.color * np.float32(255.0)
-    return np.clip(out, 0.0, 255.0, out=out)
+    np.maximum(out, 0.0, out=out)
+    return np.minimum(out, 255.0, out=out)
 
 
 def _draw_distractors(rng: np.random.Generator, img: np.ndarray, count: int) -> None:
