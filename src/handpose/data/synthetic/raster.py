@@ -232,11 +232,10 @@ def _first_hit(prims: Primitives, counts: np.ndarray, dx: np.ndarray, dy: np.nda
     ax = axis / L[:, None]
     s = np.where(has_body, (prims.ra - prims.rb) / L, 0.0)
 
-    def rep(values: np.ndarray) -> np.ndarray:
-        return np.repeat(np.asarray(values, dtype=f32), counts)
-
-    gx, gy, gz = rep(a[:, 0]), rep(a[:, 1]), rep(a[:, 2])
-    mx, my, mz = rep(ax[:, 0]), rep(ax[:, 1]), rep(ax[:, 2])
+    # the per-primitive constants as rows of one table, expanded to the pairs in a single np.repeat
+    table = np.stack([a[:, 0], a[:, 1], a[:, 2], ax[:, 0], ax[:, 1], ax[:, 2], prims.ra**2, prims.rb**2, length,
+                      s, prims.ra, prims.rb]).astype(f32)  # fmt: skip
+    gx, gy, gz, mx, my, mz, ra2, rb2, lp, s_rep, ra_rep, rb_rep = np.repeat(table, counts, axis=1)
 
     dd = dx * dx
     dd += dy * dy
@@ -255,12 +254,11 @@ def _first_hit(prims: Primitives, counts: np.ndarray, dx: np.ndarray, dy: np.nda
     h2 += py * py
     h2 += pz * pz
     with np.errstate(invalid="ignore"):
-        depth = t_a - np.sqrt((rep(prims.ra**2) - h2) * inv_dd)  # NaN where sphere a is missed
+        depth = t_a - np.sqrt((ra2 - h2) * inv_dd)  # NaN where sphere a is missed
     m = dx * mx
     m += dy * my
     m += mz
     # sphere b: its closest-approach offset, from p by moving along the axis by L
-    lp = rep(length)
     shift = lp * m * inv_dd  # t_b - t_a
     qx = px + shift * dx - lp * mx
     qy = py + shift * dy - lp * my
@@ -269,12 +267,12 @@ def _first_hit(prims: Primitives, counts: np.ndarray, dx: np.ndarray, dy: np.nda
     qx += qy * qy
     qx += qz * qz
     with np.errstate(invalid="ignore"):
-        tb = t_a + shift - np.sqrt((rep(prims.rb**2) - qx) * inv_dd)
+        tb = t_a + shift - np.sqrt((rb2 - qx) * inv_dd)
     np.fmin(depth, tb, out=depth)
     if np.any(has_body & (counts > 0)):
         body = np.flatnonzero(np.repeat(has_body, counts))
-        sp = rep(s)[body]
-        rab = rep(prims.ra)[body]
+        sp = s_rep[body]
+        rab = ra_rep[body]
         c2 = f32(1.0) - sp * sp
         mb = m[body]
         y0 = px[body] * mx[body] + py[body] * my[body] + pz[body] * mz[body]
@@ -286,7 +284,7 @@ def _first_hit(prims: Primitives, counts: np.ndarray, dx: np.ndarray, dy: np.nda
         with np.errstate(invalid="ignore", divide="ignore"):
             sq = np.sqrt(disc)
             inv = f32(0.5) / qa
-            y_hi = lp[body] + rep(prims.rb)[body] * sp
+            y_hi = lp[body] + rb_rep[body] * sp
             best = np.full(len(body), np.inf, f32)
             for sign in (f32(-1.0), f32(1.0)):
                 tau = (sign * sq - qb) * inv
