@@ -456,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--detector-steps", type=int, default=3000)
-    p.add_argument("--pose-steps", type=int, default=4000)
+    p.add_argument("--pose-steps", type=int, default=3000)
     p.add_argument("--depth-steps", type=int, default=3000)
     p.add_argument("--gesture-steps", type=int, default=3000)
     p.add_argument("--val-samples", type=int, default=300)

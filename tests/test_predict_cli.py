@@ -111,10 +111,10 @@ def test_checkpoint_of_the_wrong_modality(tmp_path, capsys, synth_frames):
     cv2.imwrite(str(depth_png), synth_frames[0].depth.astype(np.uint16))
     # RGB models asked to read depth frames, a depth model given as the RGB pipeline
     assert cli(["predict", str(depth_png), "--depth", "--model", str(pretrained_path(PRETRAINED["pose2d"]))]) == 2
-    assert "needs a depth model" in one_error_line(capsys)
+    assert "--depth input needs a depth model" in one_error_line(capsys)
     img = write_rgb(tmp_path / "a.png", synth_frames[0].image)
     assert cli(["predict", str(img), "--model", str(pretrained_path(PRETRAINED["depth"]))]) == 2
-    assert "needs a rgb model" in one_error_line(capsys)
+    assert "RGB input needs an RGB model" in one_error_line(capsys)
 
 
 def test_depth_png_gives_3d_joints(tmp_path, capsys, synth_frames):

@@ -96,7 +96,8 @@ def build_estimator(args: argparse.Namespace) -> Any:
         from ..errors import CheckpointError
 
         have = ", ".join(f"{m.info.name} ({m.info.modality})" for m in est.models.values())
-        raise CheckpointError(f"--depth={args.depth} needs a {want} model, got {have}")
+        what = "--depth input needs a depth model" if args.depth else "RGB input needs an RGB model (--depth for depth)"
+        raise CheckpointError(f"{what}; the models given are {have}")
     return est
 
 
