@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"backends must be torch and/or onnx, got {args.backend!r}", field="--backend")
     models = [Path(m) for m in args.model] or [pretrained_path(n) for n in PRETRAINED.values()]
     peak = B.matmul_peak_gflops(args.threads)
-    print(f"matmul peak (1024² float32, {args.threads} thread(s)): {peak:.1f} GFLOP/s")
+    print(f"matmul peak (float32 torch.mm, 256²-1024², {args.threads} thread(s)): {peak:.1f} GFLOP/s")
     rows: list[dict[str, Any]] = []
     for m in models:
         rows += B.bench_model(m, backends=backends, threads=args.threads, budget_s=args.budget, peak_gflops=peak)

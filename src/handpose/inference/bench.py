@@ -7,8 +7,8 @@ What is measured (``handpose bench`` and ``benchmarks/inference_speed.py`` print
   Runtime (CPU provider, sequential execution, all graph optimisations), both with the same intra-op thread count;
   MACs from :func:`handpose.cost.count_flops`; achieved GFLOP/s = 2 × MACs / median latency, and its share of the
   matmul peak below.
-- matmul peak: GFLOP/s of a float32 1024 × 1024 matrix product (``torch.mm``) with the same thread count, best of
-  several runs — what the machine's BLAS reaches on the friendliest operation.
+- matmul peak: GFLOP/s of float32 square matrix products (``torch.mm``, 256² to 1024²) with the same thread count,
+  best of 20 runs per size — what the machine's BLAS reaches on the friendliest operation.
 - pipeline: the whole :class:`HandPoseEstimator` call on a 320 × 240 frame (detection + pose (+ gesture)): crops,
   skeleton channel, decoding and going back to the frame included; tracking mode (the hand followed from the
   previous frame, no detector); the depth pipeline (centre of mass, cube crop, pose, decoding) on a 320 × 240 depth
@@ -28,24 +28,28 @@ import numpy as np
 from ..cost import measure_latency
 
 
-def matmul_peak_gflops(threads: int = 1, n: int = 1024, repeats: int = 5) -> float:
-    """Best GFLOP/s of an n × n float32 ``torch.mm`` on ``threads`` threads (2 n³ FLOPs per product)."""
+def matmul_peak_gflops(threads: int = 1, sizes: tuple[int, ...] = (256, 512, 1024), repeats: int = 20) -> float:
+    """Best GFLOP/s of square float32 ``torch.mm`` products (n × n, n in ``sizes``; 2 n³ FLOPs each) on
+    ``threads`` threads, best of ``repeats`` runs per size: the most this machine's BLAS gets out of a core."""
     import torch
 
     old = torch.get_num_threads()
     torch.set_num_threads(int(threads))
+    best_rate = 0.0
     try:
-        a = torch.randn(n, n)
-        b = torch.randn(n, n)
-        torch.mm(a, b)
-        best = float("inf")
-        for _ in range(repeats):
-            t = time.perf_counter()
+        for n in sizes:
+            a = torch.randn(n, n)
+            b = torch.randn(n, n)
             torch.mm(a, b)
-            best = min(best, time.perf_counter() - t)
+            best = float("inf")
+            for _ in range(repeats):
+                t = time.perf_counter()
+                torch.mm(a, b)
+                best = min(best, time.perf_counter() - t)
+            best_rate = max(best_rate, 2.0 * n**3 / best / 1e9)
     finally:
         torch.set_num_threads(old)
-    return 2.0 * n**3 / best / 1e9
+    return best_rate
 
 
 def _timed(fn: Callable[[], Any], budget_s: float, warmup: int = 3, max_runs: int = 200) -> dict[str, float | int]:

