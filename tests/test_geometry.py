@@ -44,7 +44,12 @@ def test_intrinsics_from_matrix_and_scaling():
     intr = g.Intrinsics.from_matrix(k, 200, 180)
     np.testing.assert_allclose(intr.matrix, k)
     half = intr.scaled(0.5)
-    assert (half.fx, half.cx, half.width) == (250.0, 50.0, 100)
+    assert (half.fx, half.cx, half.width) == (250.0, 49.75, 100)
+    # a point projected with the scaled camera lands where cv2.resize moves that pixel: (u + 0.5) s - 0.5
+    xyz = np.array([30.0, -20.0, 400.0])
+    from handpose.geometry import project
+
+    np.testing.assert_allclose(project(xyz, half), (project(xyz, intr) + 0.5) * 0.5 - 0.5)
     with pytest.raises(DataError):
         g.Intrinsics.from_matrix(np.eye(4))
 

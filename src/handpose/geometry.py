@@ -59,10 +59,19 @@ class Intrinsics:
         return cls(float(focal[0]), float(focal[1]), float(princpt[0]), float(princpt[1]), width, height)
 
     def scaled(self, sx: float, sy: float | None = None) -> Intrinsics:
-        """Intrinsics of the same camera after resizing the image by (sx, sy)."""
+        """Intrinsics of the same camera after resizing the image by (sx, sy).
+
+        Pixel centres sit at integer coordinates (the convention of every function here and of ``cv2.resize``), so
+        a point at ``u`` moves to ``(u + 0.5) * sx - 0.5``; the principal point moves the same way.
+        """
         sy = sx if sy is None else sy
         return Intrinsics(
-            self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, round(self.width * sx), round(self.height * sy)
+            self.fx * sx,
+            self.fy * sy,
+            (self.cx + 0.5) * sx - 0.5,
+            (self.cy + 0.5) * sy - 0.5,
+            round(self.width * sx),
+            round(self.height * sy),
         )
 
     def to_dict(self) -> dict:

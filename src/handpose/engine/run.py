@@ -30,7 +30,7 @@ def run_training(cfg: ExperimentConfig, out_dir: str | Path, resume: bool = Fals
     val_set = build_dataset(model, cfg, cfg.data.val_split, train=False)
     if needs_fit(model):
         # deterministic, so a resumed run refits exactly the same prior
-        model.fit_data(frame_joints(train_set))
+        model.fit_data(frame_joints(train_set, limit=1000))
     return fit(
         model,
         train_set,
