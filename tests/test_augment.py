@@ -21,7 +21,7 @@ from handpose.data.augment import (
     replace_background,
     sample_geometry,
 )
-from handpose.data.backgrounds import PROCEDURAL_KINDS, BackgroundSource, procedural_background
+from handpose.data.backgrounds import BackgroundSource, TextureBank, make_texture
 from handpose.data.crop import CropConfig, GeometricParams, crop_sample, joints_to_frame, normalize_depth
 from handpose.data.sample import Sample
 from handpose.errors import ConfigError, DataError
@@ -237,11 +237,14 @@ def test_config_validation():
 
 
 def test_procedural_backgrounds(rng):
-    for kind in PROCEDURAL_KINDS:
-        img = procedural_background(rng, 48, 64, kind)
-        assert img.shape == (48, 64, 3) and img.dtype == np.uint8 and img.std() > 1.0
-    with pytest.raises(DataError, match="unknown background kind"):
-        procedural_background(rng, 8, 8, "marble")
+    img = make_texture(np.random.default_rng(1), 48, 64)
+    assert img.shape == (48, 64, 3) and img.dtype == np.uint8 and img.std() > 1.0
+    # a bank's texture k depends only on (seed, bank, k): two banks with the same ids agree, other ids differ
+    a, b, c = TextureBank(5, 3, size=(60, 80)), TextureBank(5, 3, size=(60, 80)), TextureBank(6, 3, size=(60, 80))
+    np.testing.assert_array_equal(a.texture(2), b.texture(2))
+    assert not np.array_equal(a.texture(2), c.texture(2))
+    bg = BackgroundSource().sample(rng, 40, 30)
+    assert bg.shape == (40, 30, 3) and bg.dtype == np.uint8
 
 
 def test_background_folder(tmp_path, rng):

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..geometry import apply_affine
-from .backgrounds import BackgroundSource, procedural_background
+from .backgrounds import BackgroundSource
 from .crop import CropInfo, GeometricParams, plan_whole_frame, warp_frame
 
 
@@ -264,11 +264,22 @@ def add_occluders(
         sel = shape[y0 : y0 + bh, x0 : x0 + bw].astype(bool)
         window = out[y0 : y0 + bh, x0 : x0 + bw]
         if rng.random() < 0.5:
-            window[sel] = procedural_background(rng, bh, bw)[sel]
+            window[sel] = default_backgrounds().sample(rng, bh, bw)[sel]
         else:
             window[sel] = rng.integers(0, 256, size=3).astype(np.uint8)
         occluded |= shape
     return out, occluded.astype(bool)
+
+
+_DEFAULT_BACKGROUNDS: BackgroundSource | None = None
+
+
+def default_backgrounds() -> BackgroundSource:
+    """The procedural textures used when no background source is given (made once per process)."""
+    global _DEFAULT_BACKGROUNDS
+    if _DEFAULT_BACKGROUNDS is None:
+        _DEFAULT_BACKGROUNDS = BackgroundSource()
+    return _DEFAULT_BACKGROUNDS
 
 
 def color_jitter(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
@@ -346,7 +357,7 @@ def augment_appearance(
     out = image
     occluded = None
     if cfg.background and mask is not None and rng.random() < cfg.background_prob:
-        bg = backgrounds.sample(rng, h, w) if backgrounds is not None else procedural_background(rng, h, w)
+        bg = (backgrounds or default_backgrounds()).sample(rng, h, w)
         out = replace_background(out, mask, bg)
     if cfg.occlusion and rng.random() < cfg.occlusion_prob:
         out, occluded = add_occluders(out, rng, cfg, joints_2d)

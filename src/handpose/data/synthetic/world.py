@@ -33,6 +33,7 @@ import numpy as np
 
 from ...geometry import Intrinsics
 from ...skeleton import NUM_JOINTS
+from ..backgrounds import FolderBackgrounds, TextureBank
 from . import raster
 from .gestures import GESTURES, NO_GESTURE, gesture_pose, random_pose
 from .kinematics import NUM_ANGLES, forearm_direction, forward_kinematics, sample_shape
@@ -46,7 +47,7 @@ from .surface import (
     hand_primitives,
     transform,
 )
-from .textures import FolderBackgrounds, NoiseBank, TextureBank
+from .textures import NoiseBank
 
 #: bump when a change makes the same seed render different frames
 GENERATOR_VERSION = 1
