@@ -53,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--camera-preset", default=None, help="depth camera by dataset name (icvl, nyu, msra, ...)")
     parser.add_argument("--max-hands", type=int, default=2)
+    parser.add_argument(
+        "--min-score",
+        type=float,
+        default=None,
+        help="hand score threshold (default: the pose model's calibrated value)",
+    )
     parser.add_argument("--no-track", action="store_true", help="video: run the detector on every frame")
     parser.add_argument("--no-smooth", action="store_true", help="video: no One Euro smoothing")
     parser.add_argument("--min-cutoff", type=float, default=None, help="One Euro min_cutoff (Hz)")
@@ -90,7 +96,7 @@ def build_estimator(args: argparse.Namespace) -> Any:
     if args.gesture and not args.no_gesture:
         models.append(args.gesture)
     est = HandPoseEstimator(models, backend=args.backend, threads=args.threads, max_hands=args.max_hands,
-                            intrinsics=_parse_intrinsics(args))  # fmt: skip
+                            min_hand_score=args.min_score, intrinsics=_parse_intrinsics(args))  # fmt: skip
     want = "depth" if args.depth else "rgb"
     if want not in est.modalities:
         from ..errors import CheckpointError

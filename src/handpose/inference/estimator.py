@@ -106,7 +106,9 @@ class HandPoseEstimator:
         threads: intra-op threads per model (ONNX Runtime default 1).
         max_hands: most hands per frame.
         min_foreground: the detector's hand / no-hand threshold in skeleton pixels (default: its calibrated value).
-        min_hand_score: hands whose score (detector score × mean joint confidence) is lower are dropped.
+        min_hand_score: hands whose score (detector score × mean joint confidence) is lower are dropped (default:
+            the value calibrated with the pose model, in its sidecar's ``inference.min_hand_score``, for hands the
+            detector found; none for the caller's boxes and for depth frames).
         intrinsics: depth camera (default: the synthetic world's ICVL-like camera, rescaled to the frame).
         cube_size_mm: depth cube side (default: the depth model's training crop).
         cache_dir: where checkpoints are exported for the onnx backend.
@@ -124,7 +126,7 @@ class HandPoseEstimator:
         threads: int | None = None,
         max_hands: int = 2,
         min_foreground: float | None = None,
-        min_hand_score: float = 0.0,
+        min_hand_score: float | None = None,
         intrinsics: Intrinsics | None = None,
         cube_size_mm: float | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
@@ -133,7 +135,7 @@ class HandPoseEstimator:
             raise ConfigError(f"max_hands must be >= 1, got {max_hands}", field="max_hands")
         self.backend = backend
         self.max_hands = int(max_hands)
-        self.min_hand_score = float(min_hand_score)
+        self.min_hand_score = None if min_hand_score is None else float(min_hand_score)
         self.intrinsics = intrinsics
 
         def load(src: ModelSource) -> Model:
@@ -163,6 +165,9 @@ class HandPoseEstimator:
         self.pose = PoseStage(roles["pose"]) if "pose" in roles else None
         self.depth = DepthStage(roles["depth"], cube_size_mm) if "depth" in roles else None
         self.gesture = GestureStage(roles["gesture"]) if "gesture" in roles else None
+        calibrated = float(roles["pose"].info.extra.get("min_hand_score", 0.0)) if "pose" in roles else 0.0
+        #: the score a detected (or tracked) RGB hand needs
+        self.detection_min_score = calibrated if self.min_hand_score is None else self.min_hand_score
         if self.pose is None and self.depth is None and self.detector is None:
             raise ConfigError("a gesture model alone cannot run on frames: add a pose model", field="models")
         extra = roles["pose"].info.extra.get("skeleton_channel", {}) if "pose" in roles else {}
@@ -266,7 +271,8 @@ class HandPoseEstimator:
         skels = [self._skeleton_for(crop, det) for crop in crops]
         poses = self.pose(frame, crops, skels)
         hands = [self._hand(p, box, score, w, h) for p, (box, score) in zip(poses, found)]
-        hands = [hd for hd in hands if hd.score >= self.min_hand_score]
+        threshold = self.detection_min_score if boxes is None else (self.min_hand_score or 0.0)
+        hands = [hd for hd in hands if hd.score >= threshold]
         self.add_gestures(hands)
         return hands
 
@@ -359,7 +365,7 @@ class HandPoseEstimator:
         crops = [crops[i] for i in keep]
         poses = self.depth.postprocess(self.depth.infer(x[keep]), crops)
         hands = [self._hand(p, None, 1.0, w, h) for p in poses]
-        hands = [hd for hd in hands if hd.score >= self.min_hand_score]
+        hands = [hd for hd in hands if hd.score >= (self.min_hand_score or 0.0)]
         self.add_gestures(hands)
         return hands
 

@@ -171,7 +171,7 @@ class VideoTracker:
                 skels = [est._skeleton_for(c, det) for c in crops]
                 for d, p in zip(fresh, pose(frame, crops, skels)):
                     hand = est._hand(p, d.box, d.score, w, h)
-                    if hand.score < est.min_hand_score:
+                    if hand.score < est.detection_min_score:
                         continue
                     pairs.append((hand, self._new_track(hand, d.score)))
         self.tracks = [t for _, t in pairs]
