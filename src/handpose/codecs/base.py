@@ -13,6 +13,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 
+def to_numpy(value: Any) -> np.ndarray:
+    """A torch tensor (detached, moved to the CPU) or any array-like -> float32 numpy array.
+
+    Codecs decode with numpy only, so the ONNX Runtime path runs them without torch.
+    """
+    if hasattr(value, "detach"):
+        value = value.detach().float().cpu().numpy()  # .float() first: numpy has no bfloat16
+    return np.asarray(value, dtype=np.float32)
+
+
 class Codec(ABC):
     """Base class of every codec.
 

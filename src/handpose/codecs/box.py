@@ -28,8 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .base import Codec
-from .heatmap import to_numpy
+from .base import Codec, to_numpy
 
 #: default margin per side, as a fraction of the longer side of the joints' tight box (see the module docstring)
 DEFAULT_MARGIN = 0.08

@@ -16,8 +16,7 @@ import numpy as np
 from ..errors import DataError
 from ..geometry import normalize_scale
 from ..skeleton import NUM_JOINTS, WRIST
-from .base import Codec
-from .heatmap import to_numpy
+from .base import Codec, to_numpy
 
 MIDDLE_MCP = 9
 

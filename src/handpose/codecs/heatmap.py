@@ -21,16 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .base import Codec
+from .base import Codec, to_numpy
 
 _LOG_EPS = 1e-10
-
-
-def to_numpy(x: Any) -> np.ndarray:
-    """A numpy float array from a numpy array or a (CPU or not, grad or not) torch tensor."""
-    if hasattr(x, "detach"):
-        x = x.detach().float().cpu().numpy()
-    return np.asarray(x)
 
 
 def map_coords_from_input(joints: np.ndarray, input_size: tuple[int, int], map_size: tuple[int, int]) -> np.ndarray:

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import Codec
-from .heatmap import decode_heatmaps, map_coords_from_input, render_gaussian_heatmaps, to_numpy
+from .base import Codec, to_numpy
+from .heatmap import decode_heatmaps, map_coords_from_input, render_gaussian_heatmaps
 
 #: the five outputs of the multi-scale network: (output name, stride in input pixels, loss / fusion weight δ)
 DEFAULT_HEADS: tuple[tuple[str, int, float], ...] = (

@@ -24,9 +24,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import DataError
-from .base import Codec
+from .base import Codec, to_numpy
 from .regression3d import Regression3DCodec
-from .uvd import UVDCodec, check_joints, to_numpy
+from .uvd import UVDCodec, check_joints
 
 BASE_CODECS: dict[str, type[UVDCodec] | type[Regression3DCodec]] = {
     "crop_uvd": UVDCodec,

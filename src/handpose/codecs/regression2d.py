@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Codec
-from .heatmap import to_numpy
+from .base import Codec, to_numpy
 
 
 class Regression2DCodec(Codec):

@@ -19,11 +19,10 @@ import numpy as np
 
 from ..errors import DataError
 from ..skeleton import ROOT
-from .base import Codec
-from .uvd import check_joints, to_numpy, visibility_of
+from .uvd import CoordinateCodec, check_joints
 
 
-class Regression3DCodec(Codec):
+class Regression3DCodec(CoordinateCodec):
     """root_relative_mm joints (J, 3) <-> ``xyz`` targets / outputs in units of ``scale_mm``.
 
     Args:
@@ -59,17 +58,7 @@ class Regression3DCodec(Codec):
         joints = check_joints(joints, 3)
         if not np.isfinite(joints[self.root]).all():
             raise DataError(f"root joint {self.root} is missing (NaN); root-relative targets need it", field="joints")
-        vis = visibility_of(joints, visibility)
-        target = np.nan_to_num(self.normalize(joints), nan=0.0, posinf=0.0, neginf=0.0)
-        return {self.key: target.astype(np.float32), "visibility": vis}
-
-    def decode(self, outputs: Any) -> dict[str, np.ndarray]:
-        """``outputs["xyz"]`` (B, J, 3) -> ``{"joints": (B, J, 3) mm root-relative, "confidence": (B, J) ones}``."""
-        values = to_numpy(outputs[self.key])
-        if values.ndim != 3 or values.shape[-1] != 3:
-            raise DataError(f"expected (B, J, 3) network output, got {values.shape}", field=self.key)
-        joints = self.denormalize(values).astype(np.float32)
-        return {"joints": joints, "confidence": np.ones(joints.shape[:2], dtype=np.float32)}
+        return super().encode(joints, visibility)
 
     def state(self) -> dict[str, Any]:
         return {"scale_mm": self.scale_mm, "root": self.root}

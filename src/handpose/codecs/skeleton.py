@@ -21,8 +21,7 @@ import cv2
 import numpy as np
 
 from ..data.skeleton_image import render_skeleton_image
-from .base import Codec
-from .heatmap import to_numpy
+from .base import Codec, to_numpy
 
 
 def find_hand_regions(

@@ -21,14 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import DataError
-from .base import Codec
-
-
-def to_numpy(value: Any) -> np.ndarray:
-    """A torch tensor or array-like -> float32 numpy array (detached, on the CPU)."""
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=np.float32)
+from .base import Codec, to_numpy
 
 
 def check_joints(joints: Any, dims: int, name: str = "joints") -> np.ndarray:
@@ -64,7 +57,38 @@ def normalized_to_pixels(uv_n: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return (np.asarray(uv_n, dtype=np.float64) + 1.0) * scale - 0.5
 
 
-class UVDCodec(Codec):
+class CoordinateCodec(Codec):
+    """Base of the codecs that regress each joint's coordinates after a fixed normalisation.
+
+    Subclasses set ``key`` (the target / output name) and implement ``normalize`` / ``denormalize`` over (..., J, 3)
+    arrays; this class checks shapes, writes missing joints as 0 with weight 0, and decodes with unit confidence.
+    """
+
+    key: ClassVar[str] = "coords"
+
+    def normalize(self, joints: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def denormalize(self, values: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def encode(self, joints: np.ndarray, visibility: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """(J, 3) joints in the codec's frame -> ``{key: (J, 3), "visibility": (J,)}`` float32."""
+        joints = check_joints(joints, 3)
+        vis = visibility_of(joints, visibility)
+        target = np.nan_to_num(self.normalize(joints), nan=0.0, posinf=0.0, neginf=0.0)
+        return {self.key: target.astype(np.float32), "visibility": vis}
+
+    def decode(self, outputs: Any) -> dict[str, np.ndarray]:
+        """``outputs[key]`` (B, J, 3) -> ``{"joints": (B, J, 3) in the codec's frame, "confidence": (B, J) ones}``."""
+        values = to_numpy(outputs[self.key])
+        if values.ndim != 3 or values.shape[-1] != 3:
+            raise DataError(f"expected (B, J, 3) network output, got {values.shape}", field=self.key)
+        joints = self.denormalize(values).astype(np.float32)
+        return {"joints": joints, "confidence": np.ones(joints.shape[:2], dtype=np.float32)}
+
+
+class UVDCodec(CoordinateCodec):
     """crop_uvd joints (J, 3) <-> normalised ``uvd`` targets / outputs.
 
     Args:
@@ -91,21 +115,6 @@ class UVDCodec(Codec):
         out = values.copy()
         out[..., :2] = normalized_to_pixels(values[..., :2], self.input_size)
         return out
-
-    def encode(self, joints: np.ndarray, visibility: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """(J, 3) crop_uvd joints -> ``{"uvd": (J, 3), "visibility": (J,)}`` float32."""
-        joints = check_joints(joints, 3)
-        vis = visibility_of(joints, visibility)
-        target = np.nan_to_num(self.normalize(joints), nan=0.0, posinf=0.0, neginf=0.0)
-        return {self.key: target.astype(np.float32), "visibility": vis}
-
-    def decode(self, outputs: Any) -> dict[str, np.ndarray]:
-        """``outputs["uvd"]`` (B, J, 3) -> ``{"joints": (B, J, 3) crop_uvd, "confidence": (B, J) ones}``."""
-        values = to_numpy(outputs[self.key])
-        if values.ndim != 3 or values.shape[-1] != 3:
-            raise DataError(f"expected (B, J, 3) network output, got {values.shape}", field=self.key)
-        joints = self.denormalize(values).astype(np.float32)
-        return {"joints": joints, "confidence": np.ones(joints.shape[:2], dtype=np.float32)}
 
     def state(self) -> dict[str, Any]:
         return {"input_size": list(self.input_size)}
