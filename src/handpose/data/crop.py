@@ -405,14 +405,20 @@ def center_of_mass(
     pts = _pixel_xyz(depth, intr, seg)
     if int(refine_iters) <= 0:
         return pts.mean(axis=0)
-    k = min(len(pts), max(20, len(pts) // 100))
-    kth = float(np.partition(pts[:, 2], k - 1)[k - 1])
-    com = pts[pts[:, 2] <= kth + 10.0].mean(axis=0)
+    x, y, z = (np.ascontiguousarray(pts[:, i]) for i in range(3))  # per-axis arrays: the window test stays 1-D
+    half = sides / 2.0
+    k = min(len(z), max(20, len(z) // 100))
+    kth = float(np.partition(z, k - 1)[k - 1])
+    start = z <= kth + 10.0
+    com = np.array([x[start].mean(), y[start].mean(), z[start].mean()])
     for _ in range(int(refine_iters) + 1):
-        inside = np.all(np.abs(pts - com) <= sides / 2.0, axis=1)
-        if not inside.any():
+        inside = np.abs(x - com[0]) <= half[0]
+        inside &= np.abs(y - com[1]) <= half[1]
+        inside &= np.abs(z - com[2]) <= half[2]
+        count = int(np.count_nonzero(inside))
+        if count == 0:
             break
-        new = pts[inside].mean(axis=0)
+        new = np.array([x[inside].sum(), y[inside].sum(), z[inside].sum()]) / count
         if np.allclose(new, com, atol=1e-3):
             com = new
             break
