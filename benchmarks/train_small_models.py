@@ -124,9 +124,14 @@ def stage_detector(args: argparse.Namespace) -> Path:
     cfg = experiment("small_skeleton_unet_t", "skeleton_unet_t", Path(args.data), args.detector_steps, 32, 2e-3,
                      {"mode": "whole"}, aug, args.threads)  # fmt: skip
     log(f"detector: {args.detector_steps} steps")
-    res = run_training(cfg, out)
+    res = run_training(cfg, out, resume=_resumable(out))
     log(f"detector done: {res.final_metrics}")
     return out
+
+
+def _resumable(run: Path) -> bool:
+    """A stage killed after its first checkpoint goes on from it (the engine resumes exactly)."""
+    return (run / "latest.json").is_file()
 
 
 def _load(folder: Path) -> Any:
@@ -316,7 +321,7 @@ def stage_pose(args: argparse.Namespace) -> Path:
     cfg = experiment("small_multiscale_heatmap_t", "multiscale_heatmap_t", Path(args.data), args.pose_steps, 32,
                      3e-3, {"mode": "bbox"}, RGB_AUG, args.threads)  # fmt: skip
     log(f"pose: {args.pose_steps} steps")
-    res = fit(model, train_set, cfg, out, val_set=val_set, evaluate=evaluate, collate=collate)
+    res = fit(model, train_set, cfg, out, val_set=val_set, evaluate=evaluate, collate=collate, resume=_resumable(out))
     log(f"pose done: {res.final_metrics}")
     return out
 
@@ -345,7 +350,7 @@ def stage_depth(args: argparse.Namespace) -> Path:
     cfg = experiment("small_light_depth_s", "light_depth_s", Path(args.data), args.depth_steps, 32, 2e-3,
                      {"mode": "cube", "cube_size_mm": 250.0}, aug, args.threads)  # fmt: skip
     log(f"depth: {args.depth_steps} steps")
-    res = run_training(cfg, out)
+    res = run_training(cfg, out, resume=_resumable(out))
     log(f"depth done: {res.final_metrics}")
     return out
 
@@ -419,22 +424,80 @@ def stage_gesture(args: argparse.Namespace) -> Path:
     cfg = experiment("small_gesturenet", "gesturenet", Path(args.data), args.gesture_steps, 64, 2e-3, {}, {},
                      args.threads)  # fmt: skip
     log(f"gesture: {args.gesture_steps} steps on {len(sets['train'])} hands")
-    res = fit(model, sets["train"], cfg, out, val_set=sets["val"], evaluate=evaluate, collate=collate)
+    res = fit(
+        model, sets["train"], cfg, out, val_set=sets["val"], evaluate=evaluate, collate=collate, resume=_resumable(out)
+    )
     log(f"gesture done: {res.final_metrics}")
     return out
 
 
+def tracking_calibration(args: argparse.Namespace) -> dict[str, float]:
+    """The mean joint confidence under which video tracking drops a hand, on the val split.
+
+    Tracking crops each frame from the previous frame's joints. On every val hand the pose model runs twice, as the
+    tracker would: once from the labelled joints jittered by 3 % of the hand's size (a followed hand), once from the
+    same joints moved to where they share no box with the hand (a lost hand). The threshold keeps 95 % of the
+    followed hands; the share of lost hands it drops is recorded (the skeleton channel drawn from the previous
+    joints keeps confidence up off the hand, so the tracker also re-runs the detector periodically).
+    """
+    from handpose.data.synthetic import SyntheticDataset
+    from handpose.inference import HandPoseEstimator
+    from handpose.io import write_json_atomic
+
+    path = Path(args.work) / "tracking_calibration.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    est = HandPoseEstimator(detector=_best(Path(args.work) / "detector"), pose=_best(Path(args.work) / "pose"))
+    val = SyntheticDataset(args.data, "val", modality=("rgb",), skeleton=False)
+    rng = np.random.default_rng(0)
+    on, off = [], []
+    for i in range(len(val)):
+        s = val[i]
+        j = np.asarray(s.joints_2d, np.float64)
+        if not s.has_hand or not np.all(np.isfinite(j)):
+            continue
+        h, w = s.image.shape[:2]
+        lo, hi = j.min(0), j.max(0)
+        size = float(np.max(hi - lo))
+        followed = j + rng.normal(0, 0.03 * size, j.shape)
+        shifts = [np.array([dx, dy]) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy]
+        lost = None
+        for k in rng.permutation(len(shifts)):
+            moved = j + shifts[k] * (hi - lo + 4)
+            if moved.min() >= 0 and moved[:, 0].max() < w and moved[:, 1].max() < h:
+                lost = moved
+                break
+        for pts, dst in ((followed, on), (lost, off)):
+            if pts is None:
+                continue
+            crop = est.pose.plan_from_joints(pts)
+            skel = est.skeleton_from_previous(pts, crop, (w, h)) if est.pose.uses_skeleton else None
+            dst.append(float(np.mean(est.pose(s.image, [crop], [skel])[0].confidence)))
+    on_a, off_a = np.array(on), np.array(off)
+    t = float(np.quantile(on_a, 0.05))  # keeps 95 % of the followed hands; the periodic re-detection drops the rest
+    cal = {
+        "lost_confidence": t,
+        "kept_rate_val": float(np.mean(on_a >= t)),
+        "dropped_rate_val": float(np.mean(off_a < t)),
+        "followed_hands": len(on),
+        "lost_hands": len(off),
+    }
+    write_json_atomic(path, cal)
+    log(f"tracking calibration: {cal}")
+    return cal
+
+
 def _store(src: Path, dst: Path, inference: dict[str, Any], note: str) -> None:
     """Weights as float16 safetensors + the sidecar (updated checksum, an ``inference`` section)."""
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file, save
 
     from handpose.engine.checkpoint import SIDECAR, WEIGHTS, sha256_file
-    from handpose.io import write_json_atomic
+    from handpose.io import write_bytes_atomic, write_json_atomic
 
     state = load_file(str(src / WEIGHTS))
     half = {k: (v.astype(np.float16) if v.dtype == np.float32 else v) for k, v in state.items()}
     dst.mkdir(parents=True, exist_ok=True)
-    save_file(half, str(dst / WEIGHTS), metadata={"format": "handpose", "dtype": "float16"})
+    write_bytes_atomic(dst / WEIGHTS, save(half, metadata={"format": "handpose", "dtype": "float16"}))
     side = json.loads((src / SIDECAR).read_text())
     side["weights_sha256"] = sha256_file(dst / WEIGHTS)
     side["weights_dtype"] = "float16"
@@ -446,6 +509,7 @@ def _store(src: Path, dst: Path, inference: dict[str, Any], note: str) -> None:
 
 def stage_export(args: argparse.Namespace) -> None:
     cal = calibration(args)
+    track = tracking_calibration(args)
     work, out = Path(args.work), Path(args.out)
     note = (f"trained by benchmarks/train_small_models.py on the synthetic hand world only (seed 0, standard preset, "
             f"{args.count} train frames, 320x240)")  # fmt: skip
@@ -460,6 +524,7 @@ def stage_export(args: argparse.Namespace) -> None:
     _store(_best(work / "pose"), out / "multiscale_heatmap_t", {
         "role": "pose2d",
         "min_hand_score": cal["min_hand_score"],
+        "lost_confidence": track["lost_confidence"],
         "skeleton_channel": {
             "source": "detector",
             "detector_input": list(det.info.input_size),

@@ -206,12 +206,20 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(tmp_path):
     assert json.loads((tmp_path / "resumed.json").read_text())["digests"][0] == ref_digest
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_two_process_ddp_on_cpu(tmp_path):
     torchrun = Path(sys.executable).parent / "torchrun"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "ddp"
     cmd = [
-        str(torchrun), "--nproc_per_node", "2", "--master_port", str(29500 + os.getpid() % 1000),
+        str(torchrun), "--nproc_per_node", "2", "--master_port", str(_free_port()),
         "-m", "tests.engine_toy", str(out), "--steps", "12", "--report", str(tmp_path / "ddp.json"),
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)

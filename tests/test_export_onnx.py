@@ -18,8 +18,14 @@ import torch
 
 from handpose.cli import main as cli
 from handpose.codecs.gesture import normalize_keypoints
-from handpose.data.crop import center_of_mass, normalize_depth, plan_bbox_crop, plan_cube_crop, plan_whole_frame
-from handpose.data.crop import warp_frame
+from handpose.data.crop import (
+    center_of_mass,
+    normalize_depth,
+    plan_bbox_crop,
+    plan_cube_crop,
+    plan_whole_frame,
+    warp_frame,
+)
 from handpose.data.skeleton_image import render_skeleton_image
 from handpose.data.synthetic import World, WorldConfig
 from handpose.engine.checkpoint import save_checkpoint

@@ -59,8 +59,9 @@ def test_numpy_integral_decoder_equals_the_torch_codec(rng):
     codec = IntegralCodec((128, 128), (32, 32))
     logits = torch.from_numpy(rng.normal(0, 3, size=(2, 21, 32, 32)).astype(np.float32))
     probs = torch.softmax(logits.reshape(2, 21, -1), -1).reshape(2, 21, 32, 32)
-    outputs = {"uv": torch.from_numpy(rng.uniform(-1, 1, (2, 21, 2)).astype(np.float32)),
-               "depth": torch.from_numpy(rng.uniform(-1, 1, (2, 21)).astype(np.float32)), "heatmaps": probs}  # fmt: skip
+    uv = torch.from_numpy(rng.uniform(-1, 1, (2, 21, 2)).astype(np.float32))
+    depth = torch.from_numpy(rng.uniform(-1, 1, (2, 21)).astype(np.float32))
+    outputs = {"uv": uv, "depth": depth, "heatmaps": probs}
     want = codec.decode(outputs)
     dec = NumpyIntegralDecoder(**codec.state())
     got = dec.decode({k: v.numpy() for k, v in outputs.items()})

@@ -128,9 +128,9 @@ def run_experiment(exp: Experiment, plan: Plan, out: Path) -> dict[str, Any]:
     resume = (run_dir / "latest.json").is_file()
     if not resume and run_dir.exists():
         shutil.rmtree(run_dir)  # a run killed before its first checkpoint: start again
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     trained = run_training(cfg, run_dir, resume=resume)
-    train_seconds = time.perf_counter() - t0
+    train_seconds, train_cpu = time.perf_counter() - t0, time.process_time() - c0
     best = trained.best or trained.last
     model, _ = load_checkpoint(best)
     t1 = time.perf_counter()
@@ -150,6 +150,7 @@ def run_experiment(exp: Experiment, plan: Plan, out: Path) -> dict[str, Any]:
         "input_size": list(model.spec.input_size) if model.spec.input_size else None,
         "steps": trained.steps,
         "train_seconds": train_seconds,
+        "train_cpu_seconds": train_cpu,
         "eval_seconds": eval_seconds,
         "train_samples_per_second": trained.samples_per_second,
         "metrics": metrics,

@@ -28,7 +28,7 @@ import torch
 
 from .. import __version__
 from ..errors import CheckpointError
-from ..io import write_json_atomic
+from ..io import write_bytes_atomic, write_json_atomic
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -105,7 +105,7 @@ def save_checkpoint(
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint folder atomically (temporary folder, then rename). Returns the folder."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save as safetensors_bytes
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -115,7 +115,8 @@ def save_checkpoint(
     tmp.mkdir()
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in _unwrap(model).state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS), metadata={"format": "handpose", "version": __version__})
+        meta = {"format": "handpose", "version": __version__}
+        write_bytes_atomic(tmp / WEIGHTS, safetensors_bytes(state, metadata=meta))  # the permissions open() gives
         if train_state is not None:
             torch.save(train_state, tmp / TRAIN_STATE)
         sidecar = {

@@ -168,6 +168,10 @@ class HandPoseEstimator:
         calibrated = float(roles["pose"].info.extra.get("min_hand_score", 0.0)) if "pose" in roles else 0.0
         #: the score a detected (or tracked) RGB hand needs
         self.detection_min_score = calibrated if self.min_hand_score is None else self.min_hand_score
+        #: video tracking drops a followed hand whose mean joint confidence falls below this (calibrated with the
+        #: pose model: its sidecar's ``inference.lost_confidence``)
+        self.lost_confidence = float(roles["pose"].info.extra.get("lost_confidence", 0.25)) if "pose" in roles \
+            else 0.25  # fmt: skip
         if self.pose is None and self.depth is None and self.detector is None:
             raise ConfigError("a gesture model alone cannot run on frames: add a pose model", field="models")
         extra = roles["pose"].info.extra.get("skeleton_channel", {}) if "pose" in roles else {}

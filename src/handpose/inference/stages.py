@@ -103,7 +103,7 @@ def _box_gap(a: np.ndarray, b: np.ndarray) -> float:
     return float(max(dx, dy))
 
 
-def group_regions(regions: list[tuple[np.ndarray, int]], gap_fraction: float = 0.25, min_gap: float = 2.0) -> list:
+def group_regions(regions: list[tuple[np.ndarray, int]], gap_fraction: float = 0.1, min_gap: float = 2.0) -> list:
     """Merge skeleton regions that belong to one hand (a finger cut off from the palm by a weak pixel).
 
     Two regions join when the gap between their boxes is at most ``max(min_gap, gap_fraction * longer side of the
@@ -331,7 +331,7 @@ class PoseStage:
         min_joint_confidence: joints below this confidence do not place a tracking crop.
     """
 
-    def __init__(self, model: Model, margin: float | None = None, min_joint_confidence: float = 0.2) -> None:
+    def __init__(self, model: Model, margin: float | None = None, min_joint_confidence: float = 0.1) -> None:
         require_task(model, "RGB pose model", "rgb", ("pose2d", "pose3d"))
         if model.info.num_joints != NUM_JOINTS:
             raise CheckpointError(

@@ -3,8 +3,12 @@
 Tracking mode (as MediaPipe Hands does it): a tracked hand's next crop is planned from its joints in the previous
 frame (the same square crop as training crops, around the joints' box with the model's margin), and its skeleton
 channel is drawn from those joints (:func:`handpose.inference.stages.skeleton_from_joints`). A hand whose mean joint
-confidence falls below ``lost_threshold`` is lost. The detector runs on a frame only when fewer than
-``max_hands`` hands are tracked; new detections that overlap a tracked hand are ignored.
+confidence falls below ``lost_threshold`` is lost. The detector runs on a frame when fewer than ``max_hands`` hands
+are tracked, and on every ``redetect_every``-th frame to confirm the followed hands: a followed hand that no
+detection overlaps is dropped. (The skeleton channel drawn from the previous joints keeps the pose model's
+confidence up even on a crop that has slipped off the hand, so confidence alone catches only gross failures.)
+New detections that overlap a tracked hand are ignored; one that overlaps a hand dropped on this frame takes over
+its track (id and filter state).
 
 Smoothing: each track owns a One Euro filter (:mod:`handpose.inference.smoothing`) over its 2D joints (and 3D
 joints), fed with the frame timestamps. Crops are planned from the raw (unsmoothed) joints, so the filter's lag
@@ -53,8 +57,11 @@ class VideoTracker:
         estimator: the :class:`HandPoseEstimator` whose models run.
         smoothing: One Euro settings; True = defaults, False / None = off.
         tracking: follow hands from their previous joints (False: detect on every frame).
-        lost_threshold: mean joint confidence under which a tracked hand is lost.
+        lost_threshold: mean joint confidence under which a tracked hand is lost (default: the estimator's
+            ``lost_confidence``, calibrated with its pose model).
         overlap_iou: a new detection overlapping a tracked hand's box by more than this is the same hand.
+        redetect_every: run the detector on every n-th frame even when all hands are followed, and drop the followed
+            hands it does not confirm (0: never).
     """
 
     def __init__(
@@ -62,8 +69,9 @@ class VideoTracker:
         estimator: HandPoseEstimator,
         smoothing: OneEuroConfig | bool | None = True,
         tracking: bool = True,
-        lost_threshold: float = 0.25,
+        lost_threshold: float | None = None,
         overlap_iou: float = 0.3,
+        redetect_every: int = 10,
     ) -> None:
         self.est = estimator
         if smoothing is True:
@@ -71,8 +79,9 @@ class VideoTracker:
         self.smoothing: OneEuroConfig = smoothing if isinstance(smoothing, OneEuroConfig) else \
             OneEuroConfig(enabled=False)  # fmt: skip
         self.tracking = bool(tracking) and estimator.pose is not None
-        self.lost_threshold = float(lost_threshold)
+        self.lost_threshold = estimator.lost_confidence if lost_threshold is None else float(lost_threshold)
         self.overlap_iou = float(overlap_iou)
+        self.redetect_every = max(0, int(redetect_every))
         self.tracks: list[Track] = []
         self._next_id = 1
         #: how many frames ran the detector (for benchmarks and tests)
@@ -159,21 +168,34 @@ class VideoTracker:
                 hand.tracked = True
                 t.joints, t.confidence = hand.joints_2d.copy(), hand.confidence.copy()
                 pairs.append((hand, t))
-        # 2. detect when fewer hands than wanted are followed
-        if len(pairs) < est.max_hands and est.detector is not None:
+        # 2. detect when fewer hands than wanted are followed, or to confirm them every n-th frame
+        confirm = bool(pairs) and self.redetect_every > 0 and (self.frames - 1) % self.redetect_every == 0
+        if (len(pairs) < est.max_hands or confirm) and est.detector is not None:
             self.detector_runs += 1
             det = est.detect(frame)
+            if confirm:
+                boxes = [d.box for d in det.detections]
+                pairs = [(hd, t) for hd, t in pairs if any(_iou(joints_box(hd.joints_2d), b) > 0.1 for b in boxes)]
             taken = [joints_box(hand.joints_2d) for hand, _ in pairs]
             fresh = [d for d in det.detections if all(_iou(d.box, b) <= self.overlap_iou for b in taken)]
             fresh = fresh[: est.max_hands - len(pairs)]
             if fresh:
                 crops = [pose.plan_from_box(d.box) for d in fresh]
                 skels = [est._skeleton_for(c, det) for c in crops]
+                dropped = [t for t in self.tracks if all(t is not kept for _, kept in pairs)]
                 for d, p in zip(fresh, pose(frame, crops, skels)):
                     hand = est._hand(p, d.box, d.score, w, h)
                     if hand.score < est.detection_min_score:
                         continue
-                    pairs.append((hand, self._new_track(hand, d.score)))
+                    # a hand found again where a track was just dropped keeps its id and its filter's state
+                    near = [(_iou(d.box, joints_box(t.joints)), k) for k, t in enumerate(dropped)]
+                    iou, k = max(near, default=(0.0, -1))
+                    if iou > self.overlap_iou:
+                        track = dropped.pop(k)
+                        track.joints, track.confidence = hand.joints_2d.copy(), hand.confidence.copy()
+                    else:
+                        track = self._new_track(hand, d.score)
+                    pairs.append((hand, track))
         self.tracks = [t for _, t in pairs]
         hands = [hd for hd, _ in pairs]
         if not self.smoothing.enabled:
