@@ -54,6 +54,9 @@ class DataConfig:
     crop: dict[str, Any] = field(default_factory=dict)
     augment: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # reader-specific options
+    # checkpoint of a skeleton detector: a model with a skeleton input channel then gets the detector's predicted
+    # map (the pipeline of "Skeleton-aware multi-scale heatmap regression") instead of one drawn from the labels
+    skeleton_detector: str | None = None
 
 
 @dataclass

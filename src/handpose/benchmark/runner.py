@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ def recipes_dir() -> Path:
 def experiment_config(exp: Experiment, plan: Plan, data_root: Path) -> ExperimentConfig:
     """The experiment's config: its recipe, the mode's overrides, and the benchmark's data."""
     overrides = exp.quick if plan.mode == "quick" else exp.full
-    items = [f"{k}={json.dumps(v)}" for k, v in overrides.items()]
+    items = [f"{k}={json.dumps(_resolve(v, data_root.parent))}" for k, v in overrides.items()]
     cfg = load_config(recipes_dir() / f"{exp.recipe}.yaml", items)
     cfg.name = exp.key
     cfg.data.format = "synthetic"
@@ -49,6 +50,17 @@ def experiment_config(exp: Experiment, plan: Plan, data_root: Path) -> Experimen
     cfg.data.train_split, cfg.data.val_split, cfg.data.test_split = "train", "val", "test"
     cfg.train.progress = False
     return cfg
+
+
+def _resolve(value: Any, out: Path) -> Any:
+    """``"@KEY"`` stands for the best checkpoint of experiment KEY of this benchmark (which has run before)."""
+    if not (isinstance(value, str) and value.startswith("@")):
+        return value
+    done = out / "runs" / value[1:] / RESULT
+    result = read_json(done) if done.is_file() else {}
+    if "checkpoint" not in result:
+        raise ConfigError(f"experiment {value[1:]!r} has no trained checkpoint to use", field=value)
+    return str(out / result["checkpoint"])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -214,26 +226,18 @@ def run_benchmark(
         unknown = sorted(set(only) - set(keys))
         if unknown:
             raise ConfigError(f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(keys)}", field="--only")
-        keys = [k for k in keys if k in only]
+        needed = set(only)
+        for k in only:  # and the experiments they use
+            needed.update(plan.get(k).after)
+        keys = [k for k in keys if k in needed]
     log(f"[1/3] synthetic data ({plan.data.train}/{plan.data.val}/{plan.data.test} frames, preset {plan.data.preset})")
     data_summary = ensure_data(plan, out / "data", workers=data_workers, progress=progress)
     log(f"      ready in {time.perf_counter() - t0:.0f} s at {out / 'data'}")
     log(f"[2/3] training and testing {len(keys)} models ({jobs} at a time)")
     results: dict[str, dict[str, Any]] = {}
-    # slowest first, so the pool drains evenly
-    order = sorted(keys, key=lambda k: -_expected_cost(plan.get(k)))
-    if jobs <= 1:
-        for k in order:
-            results[k] = _worker(k, plan, str(out))
-            _log_result(log, results[k])
-    else:
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(processes=jobs, maxtasksperchild=1) as pool:
-            pending = [pool.apply_async(_worker, (k, plan, str(out))) for k in order]
-            for p in pending:
-                r = p.get()
-                results[r["key"]] = r
-                _log_result(log, r)
+    for r in _schedule(plan, keys, jobs, out):
+        results[r["key"]] = r
+        _log_result(log, r)
     derive_extras(out, results)
     seconds = time.perf_counter() - t0
     collected = {
@@ -303,6 +307,46 @@ def derive_extras(out: Path, results: dict[str, dict[str, Any]]) -> None:
         for key in ("skeleton_unet", "box_regressor"):
             if ok(key):
                 save(key, {"mean_box_iou": mean_iou})
+
+
+def _schedule(plan: Plan, keys: list[str], jobs: int, out: Path) -> Iterator[dict[str, Any]]:
+    """Run the experiments ``jobs`` at a time, each once the experiments it uses (``after``) are done, the
+    longest chain first so that the pool drains evenly; yield each result as it comes."""
+    after = {k: [d for d in plan.get(k).after if d in keys] for k in keys}
+
+    def chain(k: str) -> float:  # expected cost of k and everything that waits for it
+        return _expected_cost(plan.get(k)) + sum(chain(j) for j in keys if k in after[j])
+
+    waiting = sorted(keys, key=lambda k: -chain(k))
+    done: set[str] = set()
+
+    def next_ready() -> str | None:
+        for k in waiting:
+            if all(d in done for d in after[k]):
+                waiting.remove(k)
+                return k
+        return None
+
+    if jobs <= 1:
+        while (k := next_ready()) is not None:
+            r = _worker(k, plan, str(out))
+            done.add(k)
+            yield r
+        return
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(processes=jobs, maxtasksperchild=1) as pool:
+        running: dict[str, Any] = {}
+        while waiting or running:
+            while len(running) < jobs and (k := next_ready()) is not None:
+                running[k] = pool.apply_async(_worker, (k, plan, str(out)))
+            finished = [k for k, p in running.items() if p.ready()]
+            if not finished:
+                time.sleep(0.2)
+                continue
+            for k in finished:
+                r = running.pop(k).get()
+                done.add(k)
+                yield r
 
 
 def _expected_cost(exp: Experiment) -> float:

@@ -243,6 +243,9 @@ class HandPoseDataset(Dataset):
             raise ConfigError(f"codec frame 'crop_uvd' needs cube crops, not {self.mode!r}", field="crop.mode")
         self.skeleton_line_width = float(skeleton_line_width)
         self.skeleton_blob_sigma = float(skeleton_blob_sigma)
+        #: when set (a :class:`handpose.data.detector_skeleton.DetectorSkeletonMaps` of this reader), the skeleton
+        #: channel is the detector's predicted map seen in the crop instead of a drawing of the labelled joints
+        self.skeleton_maps: Any = None
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch (changes every item's augmentation)."""
@@ -315,7 +318,9 @@ class HandPoseDataset(Dataset):
             x = np.empty((spec.in_channels, oh, ow), np.float32)
             for k in range(3):
                 np.multiply(image[..., k], np.float32(1.0 / 255.0), out=x[k])
-            if spec.in_channels == 4:
+            if spec.in_channels == 4 and self.skeleton_maps is not None:
+                x[3] = self.skeleton_maps.channel(index, info)
+            elif spec.in_channels == 4:
                 skel = render_skeleton_image(
                     np.where(labelled[:, None], crop_px, np.nan),
                     oh,

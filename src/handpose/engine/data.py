@@ -82,6 +82,10 @@ def build_dataset(model: nn.Module, cfg: ExperimentConfig, split: str, train: bo
         ds.indices = ds.indices[keep]
     if len(ds) == 0:
         raise DataError(f"no usable samples in split {split!r}", path=data.root)
+    if data.skeleton_detector and spec.in_channels == 4:
+        from ..data.detector_skeleton import DetectorSkeletonMaps
+
+        ds.skeleton_maps = DetectorSkeletonMaps.predict(data.skeleton_detector, reader)
     return ds
 
 

@@ -352,7 +352,9 @@ def section_002(r: _Results, plots: Path) -> tuple[str, list[Claim]]:
     text += [
         "",
         "2D pose on hand crops: mean pixel error in the network's input (the paper's 128² input; ours is named) and "
-        "PCK@0.2 of the box size. Paper: Table II (mean pixel error on GTHD / LSMV).",
+        "PCK@0.2 of the box size. Paper: Table II (mean pixel error on GTHD / LSMV). As in the paper's pipeline, "
+        "the multi-scale network's skeleton channel is the skeleton UNet's predicted map (the detector above) warped "
+        "into the crop, in training and in test, never a drawing of the labelled joints.",
         "",
         _table(["method", "mean pixel error (input px)", "input", "PCK@0.2 (%)", "paper GTHD / LSMV (px)"], rows),
     ]
