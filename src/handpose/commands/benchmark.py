@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="mode",
         action="store_const",
         const="quick",
-        help="scaled-down recipes for a laptop CPU (default; about 10 minutes on 2 cores)",
+        help="scaled-down recipes for a laptop CPU (default; about 14 minutes on 2 cores)",
     )
     mode.add_argument(
         "--full",
