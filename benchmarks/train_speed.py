@@ -16,13 +16,32 @@ Synthetic shards are generated into --data when missing (500 frames of the quick
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+
+def with_untrained_refs(exp, plan, root: Path):
+    """An experiment that uses another's trained model (an override "@KEY", e.g. the multi-scale network's skeleton
+    detector) gets a freshly initialised network of the same kind: its cost does not depend on the weights."""
+    import dataclasses
+
+    from handpose.engine.checkpoint import save_checkpoint
+    from handpose.registry import create_model
+
+    quick = dict(exp.quick)
+    for k, v in quick.items():
+        if isinstance(v, str) and v.startswith("@"):
+            dep = plan.get(v[1:])
+            ckpt = root / "untrained" / dep.key
+            if not (ckpt / "model.json").is_file():
+                torch.manual_seed(0)
+                save_checkpoint(ckpt, create_model(dep.quick["model.name"]).eval())
+            quick[k] = str(ckpt)
+    return dataclasses.replace(exp, quick=quick)
 
 
 def measure(exp, plan, data_root: Path, steps: int, device: torch.device) -> dict:
@@ -116,7 +135,7 @@ def main() -> None:
     header = f"{'experiment':24s} {'model':22s} {'input':>12s} {'data/s':>8s} {'step/s':>8s} {'loop/s':>8s}"
     print(header + ("  amp step/s" if device.type == "cuda" else ""))
     for key in keys:
-        r = measure(QUICK.get(key), QUICK, root, args.steps, device)
+        r = measure(with_untrained_refs(QUICK.get(key), QUICK, root), QUICK, root, args.steps, device)
         rows.append(r)
         shape = "x".join(str(s) for s in r["input"])
         line = (f"{r['experiment']:24s} {r['model']:22s} {shape:>12s} {r['data_samples_per_s']:8.0f} "
@@ -126,7 +145,9 @@ def main() -> None:
         print(line, flush=True)
     print(f"median loop samples/s: {np.median([r['loop_samples_per_s'] for r in rows]):.0f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": str(device), "threads": args.threads, "rows": rows}, indent=2))
+        from handpose.io import write_json_atomic
+
+        write_json_atomic(args.json, {"device": str(device), "threads": args.threads, "rows": rows})
 
 
 if __name__ == "__main__":
