@@ -49,3 +49,36 @@ def test_benchmark_runs_reports_and_resumes(tmp_path, capsys):
 def test_benchmark_rejects_unknown_experiments(capsys):
     assert main(["benchmark", "--only", "nope"]) == 2
     assert "unknown experiment" in capsys.readouterr().err
+
+
+def _preds(path, errors_mm):
+    """Test predictions whose per-frame mean 3D error is ``errors_mm`` (every joint off by that much along x)."""
+    import numpy as np
+
+    n = len(errors_mm)
+    gt = np.random.default_rng(0).normal(0, 30, (n, 21, 3))
+    pred = gt + np.stack([np.asarray(errors_mm), np.zeros(n), np.zeros(n)], axis=-1)[:, None, :]
+    path.mkdir(parents=True)
+    np.savez(path / "predictions.npz", index=np.arange(n), joints_3d=pred, gt_3d=gt, joint_mask=np.ones((n, 21), bool))
+
+
+def test_a_lower_error_must_exceed_test_set_noise(tmp_path):
+    import numpy as np
+
+    from handpose.report.benchmark import _Results, lower_error, paired_difference
+
+    rng = np.random.default_rng(1)
+    base = rng.uniform(20, 40, 200)
+    _preds(tmp_path / "runs" / "b", base)
+    _preds(tmp_path / "runs" / "better", base - 1.0 + rng.normal(0, 0.5, 200))  # 1 mm better on every frame
+    _preds(tmp_path / "runs" / "same", base + rng.normal(0, 5.0, 200))  # no better, only noisier
+    ok = {"metrics": {}, "task": "pose3d"}
+    r = _Results(tmp_path, {"results": {"b": ok, "better": ok, "same": ok}})
+    mean, lo, hi = paired_difference(r, "better", "b", "mpjpe")
+    assert abs(mean - (-1.0)) < 0.15 and lo < mean < hi < 0
+    holds, words = lower_error(r, "better", "b", "mpjpe", "mm")
+    assert holds and "within" not in words
+    mean, lo, hi = paired_difference(r, "same", "b", "mpjpe")
+    assert lo < 0 < hi
+    holds, words = lower_error(r, "same", "b", "mpjpe", "mm")
+    assert not holds and "within test-set noise" in words

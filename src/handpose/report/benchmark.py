@@ -68,6 +68,53 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def frame_errors(p: dict[str, np.ndarray], kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame mean joint error of a model's test predictions and the test-frame index of each frame.
+
+    ``kind``: "mpjpe" (3D, mm), "pa_mpjpe" (3D after Procrustes, mm) or "epe_input" (2D in the network's input, px).
+    """
+    if kind == "epe_input":
+        err, mask = M.joint_errors(p["input_2d"], p["gt_input_2d"], p["joint_mask"].astype(bool))
+    else:
+        valid = p["joint_mask"].astype(bool) & np.all(np.isfinite(p["gt_3d"]), axis=-1)
+        errors = M.pa_joint_errors if kind == "pa_mpjpe" else M.joint_errors
+        err, mask = errors(p["joints_3d"], p["gt_3d"], valid)
+    n = mask.sum(axis=1)
+    keep = n > 0
+    return err.sum(axis=1)[keep] / n[keep], p["index"][keep]
+
+
+def paired_difference(
+    r: _Results, a: str, b: str, kind: str, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float] | None:
+    """Mean of (error of ``a`` - error of ``b``) over the test frames both predicted, and its 95 % bootstrap
+    interval (frames resampled with replacement): the two models' difference beyond test-set sampling noise when
+    the interval excludes 0. None when predictions are missing."""
+    pa, pb = r.preds(a), r.preds(b)
+    if pa is None or pb is None:
+        return None
+    ea, ia = frame_errors(pa, kind)
+    eb, ib = frame_errors(pb, kind)
+    common, ka, kb = np.intersect1d(ia, ib, return_indices=True)
+    if len(common) < 2:
+        return None
+    d = ea[ka] - eb[kb]
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(axis=1)
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    return float(d.mean()), float(lo), float(hi)
+
+
+def lower_error(r: _Results, a: str, b: str, kind: str, unit: str) -> tuple[bool, str]:
+    """Whether ``a``'s error is lower than ``b``'s beyond test-set noise, and the interval in words."""
+    diff = paired_difference(r, a, b, kind)
+    if diff is None:
+        return r.m(a, kind) < r.m(b, kind), ""
+    mean, lo, hi = diff
+    noise = " — within test-set noise" if lo <= 0.0 <= hi else ""
+    return hi < 0.0, f" (difference {mean:+.2f} {unit}, 95 % interval {lo:+.2f} to {hi:+.2f}{noise})"
+
+
 def _verdict(holds: bool | None) -> str:
     return "**holds**" if holds else ("**does not hold**" if holds is False else "**not tested** (a run failed)")
 
@@ -267,24 +314,26 @@ def section_001(r: _Results, plots: Path) -> tuple[str, list[Claim]]:
     claims = []
     if r.ok("res_attention", "deepprior"):
         a, b = r.m("res_attention", "mpjpe"), r.m("deepprior", "mpjpe")
+        holds, ci = lower_error(r, "res_attention", "deepprior", "mpjpe", "mm")
         claims.append(
             Claim(
                 "001",
                 "Residual attention regression is more accurate than DeepPrior",
                 "7.8 vs 9.0 mm (ICVL), 17.6 vs 20.7 mm (NYU)",
-                f"{a:.2f} vs {b:.2f} mm",
-                a < b,
+                f"{a:.2f} vs {b:.2f} mm{ci}",
+                holds,
             )
         )
     if r.ok("res_attention", "res_attention_noprior"):
         a, b = r.m("res_attention", "mpjpe"), r.m("res_attention_noprior", "mpjpe")
+        holds, ci = lower_error(r, "res_attention", "res_attention_noprior", "mpjpe", "mm")
         claims.append(
             Claim(
                 "001",
                 "Predicting the pose through the PCA prior layer improves accuracy",
                 "the prior 'improves the prediction reliability' (after DeepPrior)",
-                f"{a:.2f} mm with the prior vs {b:.2f} mm without",
-                a < b,
+                f"{a:.2f} mm with the prior vs {b:.2f} mm without{ci}",
+                holds,
             )
         )
     curves, per_joint = {}, {}
@@ -370,13 +419,14 @@ def section_002(r: _Results, plots: Path) -> tuple[str, list[Claim]]:
                 all(a > b for a, b in zip(errs, errs[1:])),
             )
         )
+        holds, ci = lower_error(r, "multiscale", "multiscale_noskeleton", "epe_input", "px")
         claims.append(
             Claim(
                 "002",
                 "The skeleton channel lowers the multi-scale network's error",
                 "5.51 vs 5.89 px (GTHD), 4.67 vs 4.95 px (LSMV)",
-                f"{errs[3]:.2f} vs {errs[2]:.2f} px",
-                errs[3] < errs[2],
+                f"{errs[3]:.2f} vs {errs[2]:.2f} px{ci}",
+                holds,
             )
         )
     return "\n".join(text), claims
@@ -465,24 +515,26 @@ def section_004(r: _Results) -> tuple[str, list[Claim]]:
     claims = []
     if r.ok("resnet18_reg3d", "resnet34_reg3d"):
         a, b = r.m("resnet34_reg3d", "pa_mpjpe"), r.m("resnet18_reg3d", "pa_mpjpe")
+        holds, ci = lower_error(r, "resnet34_reg3d", "resnet18_reg3d", "pa_mpjpe", "mm")
         claims.append(
             Claim(
                 "004",
                 "A deeper ResNet gives a lower PA-MPJPE",
                 "ResNet-34 13.83 → ResNet-101 10.09 mm",
-                f"ResNet-34 {a:.2f} vs ResNet-18 {b:.2f} mm",
-                a < b,
+                f"ResNet-34 {a:.2f} vs ResNet-18 {b:.2f} mm{ci}",
+                holds,
             )
         )
     if r.ok("resnet34_reg3d", "resnet34_reg3d_noaug"):
         a, b = r.m("resnet34_reg3d", "pa_mpjpe"), r.m("resnet34_reg3d_noaug", "pa_mpjpe")
+        holds, ci = lower_error(r, "resnet34_reg3d", "resnet34_reg3d_noaug", "pa_mpjpe", "mm")
         claims.append(
             Claim(
                 "004",
                 "Online augmentation lowers the held-out PA-MPJPE",
                 "trained with background, rotation, flip and occlusion augmentation (and found clutter hurt)",
-                f"{a:.2f} mm with vs {b:.2f} mm without",
-                a < b,
+                f"{a:.2f} mm with vs {b:.2f} mm without{ci}",
+                holds,
             )
         )
     return "\n".join(text), claims
@@ -648,6 +700,8 @@ def write_report(out: Path, collected: dict[str, Any], plan: Any) -> dict[str, A
             *sections,
             "## Predictions on test frames\n\n" + ("![predictions](plots/predictions.png)" if grid else "–"),
             "## Claims at a glance\n\n"
+            "A claim that one model's error is lower than another's holds only when the 95 % interval of the "
+            "difference (paired bootstrap over the test frames both models predicted) excludes zero.\n\n"
             + _table(["paper", "claim", "verdict"], [[c.paper, c.text, _verdict(c.holds)] for c in claims]),
         ]
     )
