@@ -8,6 +8,7 @@ run in ``jobs`` worker processes (one CPU thread each) so both cores of a small 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing as mp
 import os
@@ -146,7 +147,8 @@ def run_experiment(exp: Experiment, plan: Plan, out: Path) -> dict[str, Any]:
     best = trained.best or trained.last
     model, _ = load_checkpoint(best)
     t1 = time.perf_counter()
-    test_set = build_dataset(model, cfg, "test", train=False)
+    test_set = build_dataset(model, dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, max_val_samples=0)),
+                             "test", train=False)  # fmt: skip  # every test frame (the cap is for validation)
     preds = predict(model, test_set, "cpu", batch_size=64)
     metrics = score(preds)
     eval_seconds = time.perf_counter() - t1
