@@ -121,6 +121,7 @@ def weights_digest(model: nn.Module) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from handpose.engine.distributed import shutdown_distributed
     from handpose.engine.trainer import fit
 
     ap = argparse.ArgumentParser()
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if dist.get_rank() == 0 and args.report:
             with open(args.report, "w") as fh:
                 json.dump({"digests": digests}, fh)
-        dist.destroy_process_group()
+        shutdown_distributed()
     elif args.report:
         with open(args.report, "w") as fh:
             json.dump({"digests": [digest]}, fh)

@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ..config import load_config
+    from ..engine.distributed import shutdown_distributed
     from ..engine.run import run_training
 
     overrides = list(args.overrides)
@@ -37,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     out = Path(args.out or Path("runs") / cfg.name)
     result = run_training(cfg, out, resume=args.resume)
+    shutdown_distributed()  # under torchrun: leave the process group together (after success only: a failed rank
+    # must not wait at a barrier for ranks that are stuck waiting for it)
     console = Console()
     console.print(
         f"[bold]{cfg.name}[/]: {result.steps} steps in {result.seconds:.1f} s "

@@ -45,7 +45,10 @@ def init_distributed(device_type: str) -> DistInfo:
 
 
 def shutdown_distributed() -> None:
+    """Leave the process group together: a barrier first, so that no rank tears its connections down while
+    another is still talking (gloo then aborts the slower rank)."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
