@@ -108,3 +108,30 @@ def load_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         raise DataError(f"corrupt or unreadable .npz ({type(exc).__name__}: {exc})", path=path) from None
     except Exception as exc:  # zipfile.BadZipFile and friends
         raise DataError(f"corrupt .npz ({type(exc).__name__})", path=path) from None
+
+
+def encode_state(obj: Any) -> Any:
+    """Make a state (a codec's, a model's kwargs) JSON-safe, tagging numpy arrays and tensors so that
+    :func:`decode_state` restores them exactly (as numpy arrays; no torch needed to read them back)."""
+    if hasattr(obj, "detach"):  # a torch tensor, without importing torch here
+        obj = obj.detach().cpu().numpy()
+    if isinstance(obj, np.ndarray):
+        return {"__ndarray__": obj.tolist(), "dtype": str(obj.dtype), "shape": list(obj.shape)}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {str(k): encode_state(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [encode_state(v) for v in obj]
+    return obj
+
+
+def decode_state(obj: Any) -> Any:
+    """Inverse of :func:`encode_state`."""
+    if isinstance(obj, dict):
+        if "__ndarray__" in obj:
+            return np.asarray(obj["__ndarray__"], dtype=obj["dtype"]).reshape(obj["shape"])
+        return {k: decode_state(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [decode_state(v) for v in obj]
+    return obj

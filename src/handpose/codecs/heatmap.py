@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
 from .base import Codec, to_numpy
 
 _LOG_EPS = 1e-10
@@ -73,11 +74,18 @@ def render_gaussian_heatmaps(
     return maps.astype(np.float32)
 
 
-def _refine_axis(l_c: np.ndarray, l_m1: np.ndarray, l_p1: np.ndarray, l_p2: np.ndarray, l_m2: np.ndarray, pos, size):
-    """Sub-pixel offset along one axis from log values around the arg-max (see the module docstring)."""
-    # centred three-point fit: f(-1), f(0), f(1)
-    curv = l_m1 - 2 * l_c + l_p1
+#: (dy, dx) of the samples the sub-pixel fit needs: the peak, x -1 +1 +2 -2, y -1 +1 +2 -2
+_OFFSETS = np.array([[0, 0], [0, -1], [0, 1], [0, 2], [0, -2], [-1, 0], [1, 0], [2, 0], [-2, 0]])
+
+
+def _refine(l_c: np.ndarray, l_m1: np.ndarray, l_p1: np.ndarray, l_p2: np.ndarray, l_m2: np.ndarray,
+            pos: np.ndarray, size: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Sub-pixel offsets from the log values around the arg-max (arrays (2, N): the x row and the y row): the
+    centred three-point parabola inside the map, the one-sided fit through the peak and its two inner neighbours
+    at a border, clipped to ±0.5; 0 along an axis shorter than 3 px."""
     with np.errstate(divide="ignore", invalid="ignore"):
+        # centred three-point fit: f(-1), f(0), f(1)
+        curv = l_m1 - 2 * l_c + l_p1
         centred = np.where(curv < -1e-12, 0.5 * (l_m1 - l_p1) / curv, 0.0)
         # one-sided fit through f(0), f(1), f(2) (left border) -> vertex at -b / 2a
         a_l = 0.5 * (l_c - 2 * l_p1 + l_p2)
@@ -87,10 +95,28 @@ def _refine_axis(l_c: np.ndarray, l_m1: np.ndarray, l_p1: np.ndarray, l_p2: np.n
         a_r = 0.5 * (l_c - 2 * l_m1 + l_m2)
         b_r = 0.5 * (-3 * l_c + 4 * l_m1 - l_m2)
         right = np.where(a_r < -1e-12, b_r / (2 * a_r), 0.0)
-    if size < 3:  # too small for any fit
-        return np.zeros_like(l_c)
     off = np.where(pos == 0, left, np.where(pos == size - 1, right, centred))
-    return np.clip(np.nan_to_num(off), -0.5, 0.5)
+    off = np.clip(np.nan_to_num(off), -0.5, 0.5)
+    return np.where(size < 3, 0.0, off)
+
+
+def decode_heatmap_rows(flat: np.ndarray, h: int, w: int, log_domain: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(N, h·w) maps (any strides) -> coords (N, 2) (x, y) map px and peaks (N,), float64.
+
+    The nine samples the fit needs are taken in one gather, and logarithms only of those.
+    """
+    n = flat.shape[0]
+    idx = np.argmax(flat, axis=1)
+    py, px = np.divmod(idx, w)
+    yy = np.clip(py[None, :] + _OFFSETS[:, :1], 0, h - 1)  # (9, N)
+    xx = np.clip(px[None, :] + _OFFSETS[:, 1:], 0, w - 1)
+    v = flat[np.arange(n)[None, :], yy * w + xx].astype(np.float64)  # (9, N)
+    peak = v[0].copy()
+    lv = v if log_domain else np.log(np.maximum(v, _LOG_EPS))
+    pos = np.stack([px, py])
+    size = np.array([[w], [h]])
+    off = _refine(lv[[0, 0]], lv[[1, 5]], lv[[2, 6]], lv[[3, 7]], lv[[4, 8]], pos, size)
+    return (pos + off).T, peak
 
 
 def decode_heatmaps(heatmaps: Any, log_domain: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -101,30 +127,15 @@ def decode_heatmaps(heatmaps: Any, log_domain: bool = False) -> tuple[np.ndarray
         log_domain: the maps are log-probabilities / logits up to a constant (no log taken).
 
     Returns:
-        coords (B, J, 2) float64 (x, y) in heatmap pixels, and peak values (B, J) (the map's maximum, in the map's
-        own units).
+        coords (B, J, 2) float64 (x, y) in heatmap pixels, and peak values (B, J) float64 (the map's maximum, in
+        the map's own units).
     """
-    hm = to_numpy(heatmaps).astype(np.float64)
+    hm = to_numpy(heatmaps)
     if hm.ndim != 4:
-        raise ValueError(f"heatmaps must be (B, J, h, w), got shape {hm.shape}")
+        raise DataError(f"heatmaps must be (B, J, h, w), got shape {hm.shape}", field="heatmaps")
     b, j, h, w = hm.shape
-    flat = hm.reshape(b, j, h * w)
-    idx = np.argmax(flat, axis=-1)  # (B, J)
-    peak = np.take_along_axis(flat, idx[..., None], axis=-1)[..., 0]
-    py, px = np.divmod(idx, w)
-    logs = hm if log_domain else np.log(np.maximum(hm, _LOG_EPS))
-
-    def at(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-        yy = np.clip(yy, 0, h - 1)
-        xx = np.clip(xx, 0, w - 1)
-        bi, ji = np.meshgrid(np.arange(b), np.arange(j), indexing="ij")
-        return logs[bi, ji, yy, xx]
-
-    l_c = at(py, px)
-    dx = _refine_axis(l_c, at(py, px - 1), at(py, px + 1), at(py, px + 2), at(py, px - 2), px, w)
-    dy = _refine_axis(l_c, at(py - 1, px), at(py + 1, px), at(py + 2, px), at(py - 2, px), py, h)
-    coords = np.stack([px + dx, py + dy], axis=-1)
-    return coords, peak
+    coords, peak = decode_heatmap_rows(hm.reshape(b * j, h * w), h, w, log_domain)
+    return coords.reshape(b, j, 2), peak.reshape(b, j)
 
 
 class HeatmapCodec(Codec):

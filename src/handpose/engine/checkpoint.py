@@ -23,48 +23,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from .. import __version__
 from ..errors import CheckpointError
-from ..io import write_bytes_atomic, write_json_atomic
+from ..io import decode_state, encode_state, write_bytes_atomic, write_json_atomic
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 SIDECAR = "model.json"
 TRAIN_STATE = "train_state.pt"
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Arrays inside JSON (codec state such as a PCA basis)
-# --------------------------------------------------------------------------------------------------------------
-
-
-def encode_state(obj: Any) -> Any:
-    """Make a codec state JSON-safe, tagging numpy arrays so :func:`decode_state` restores them exactly."""
-    if isinstance(obj, np.ndarray):
-        return {"__ndarray__": obj.tolist(), "dtype": str(obj.dtype), "shape": list(obj.shape)}
-    if isinstance(obj, torch.Tensor):
-        return encode_state(obj.detach().cpu().numpy())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, dict):
-        return {str(k): encode_state(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [encode_state(v) for v in obj]
-    return obj
-
-
-def decode_state(obj: Any) -> Any:
-    """Inverse of :func:`encode_state`."""
-    if isinstance(obj, dict):
-        if "__ndarray__" in obj:
-            return np.asarray(obj["__ndarray__"], dtype=obj["dtype"]).reshape(obj["shape"])
-        return {k: decode_state(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [decode_state(v) for v in obj]
-    return obj
 
 
 def sha256_file(path: Path) -> str:
