@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if dist.get_rank() == 0 and args.report:
             with open(args.report, "w") as fh:
                 json.dump({"digests": digests}, fh)
-        shutdown_distributed()
+        shutdown_distributed(exit_code=0)
     elif args.report:
         with open(args.report, "w") as fh:
             json.dump({"digests": [digest]}, fh)

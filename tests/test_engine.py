@@ -206,6 +206,37 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(tmp_path):
     assert json.loads((tmp_path / "resumed.json").read_text())["digests"][0] == ref_digest
 
 
+def test_pruning_killed_midway_leaves_no_half_deleted_checkpoint(tmp_path, monkeypatch):
+    """A run killed while old checkpoints are deleted leaves only complete checkpoint folders behind."""
+    import shutil
+
+    from handpose.engine import trainer
+
+    ckpts = tmp_path / "checkpoints"
+    model = ToyModel()
+    for step in (2, 4, 6):
+        save_checkpoint(ckpts / f"step_{step:08d}", model, step=step)
+
+    def killed_rmtree(path, ignore_errors=False):  # deletes one file, then the process "dies"
+        next(f for f in sorted(Path(path).iterdir())).unlink()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "rmtree", killed_rmtree)
+    with pytest.raises(KeyboardInterrupt):
+        trainer._prune(ckpts, keep=2)
+    monkeypatch.undo()
+    visible = sorted(p.name for p in ckpts.glob("step_*"))
+    assert visible == ["step_00000004", "step_00000006"]
+    register()
+    try:
+        for name in visible:
+            assert load_checkpoint(ckpts / name)[1]["step"] == int(name[5:])
+    finally:
+        unregister()
+    trainer._prune(ckpts, keep=2)  # the next pruning clears the hidden leftover
+    assert sorted(p.name for p in ckpts.iterdir()) == visible
+
+
 def _free_port() -> int:
     import socket
 
@@ -223,7 +254,8 @@ def test_two_process_ddp_on_cpu(tmp_path):
         "-m", "tests.engine_toy", str(out), "--steps", "12", "--report", str(tmp_path / "ddp.json"),
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    # the ranks' own messages come first in stderr, torchrun's summary of the failure last
+    assert proc.returncode == 0, proc.stdout[-1000:] + proc.stderr[:2000] + "\n...\n" + proc.stderr[-1000:]
     digests = json.loads((tmp_path / "ddp.json").read_text())["digests"]
     assert len(digests) == 2 and digests[0] == digests[1]
     # only rank 0 wrote: one set of files, no per-rank duplicates

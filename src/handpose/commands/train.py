@@ -38,8 +38,6 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     out = Path(args.out or Path("runs") / cfg.name)
     result = run_training(cfg, out, resume=args.resume)
-    shutdown_distributed()  # under torchrun: leave the process group together (after success only: a failed rank
-    # must not wait at a barrier for ranks that are stuck waiting for it)
     console = Console()
     console.print(
         f"[bold]{cfg.name}[/]: {result.steps} steps in {result.seconds:.1f} s "
@@ -48,4 +46,7 @@ def run(args: argparse.Namespace) -> int:
     for k, v in sorted(result.final_metrics.items()):
         console.print(f"  {k:>16}: {v:.4f}")
     console.print(f"best checkpoint: {result.best or result.last}")
+    # under torchrun: leave the process group together and end the rank (after success only: a failed rank must not
+    # wait at a barrier for ranks that are stuck waiting for it)
+    shutdown_distributed(exit_code=0)
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import random
 import shutil
 import sys
@@ -511,4 +512,8 @@ def _prune(folder: Path, keep: int) -> None:
         shutil.rmtree(stale, ignore_errors=True)
     runs = sorted(p for p in folder.glob("step_*") if p.is_dir())
     for old in runs[: max(0, len(runs) - max(1, keep))]:
-        shutil.rmtree(old, ignore_errors=True)
+        # renamed out of sight first (one atomic step): a run killed during the deletion leaves a hidden temporary,
+        # never a half-deleted checkpoint folder
+        doomed = folder / f".{old.name}.del-{os.getpid()}"
+        os.replace(old, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
