@@ -15,6 +15,7 @@ from handpose.data.augment import (
     augment_appearance,
     augment_depth,
     augment_geometry,
+    chroma_matrix,
     color_jitter,
     flip_handedness,
     gaussian_noise,
@@ -199,6 +200,23 @@ def test_color_jitter_brightness_only_scales_values():
     factor = 1.0 + np.random.default_rng(3).uniform(-0.3, 0.3)
     out = color_jitter(image, rng, cfg)
     np.testing.assert_allclose(out, np.clip(np.floor(image * factor + 0.5), 0, 255), atol=1)
+
+
+def test_chroma_matrix_keeps_greys_and_turns_hue_like_hsv():
+    np.testing.assert_allclose(chroma_matrix(1.0, 0.0), np.eye(3), atol=1e-12)
+    grey = np.array([90.0, 90.0, 90.0])
+    for s, h in ((0.4, 25.0), (1.6, -170.0)):
+        np.testing.assert_allclose(chroma_matrix(s, h) @ grey, grey, atol=1e-9)
+    # saturation 0: every colour becomes its own luma grey (ITU-R BT.601 weights)
+    luma = np.array([0.299, 0.587, 0.114])
+    np.testing.assert_allclose(chroma_matrix(0.0, 0.0), np.tile(luma, (3, 1)), atol=1e-6)
+    np.testing.assert_allclose(chroma_matrix(1.0, 35.0) @ chroma_matrix(1.0, -35.0), np.eye(3), atol=1e-9)
+    # a positive angle moves OpenCV's HSV hue forward by about that angle (HSV and YIQ wheels differ a little)
+    colour = np.array([[[180, 70, 60]]], np.uint8)
+    turned = np.clip(np.round(chroma_matrix(1.0, 20.0) @ colour[0, 0].astype(float)), 0, 255).astype(np.uint8)
+    h0 = 2.0 * cv2.cvtColor(colour, cv2.COLOR_RGB2HSV)[0, 0, 0]
+    h1 = 2.0 * cv2.cvtColor(turned[None, None], cv2.COLOR_RGB2HSV)[0, 0, 0]
+    assert 10.0 <= h1 - h0 <= 30.0
 
 
 def test_gaussian_noise_has_the_drawn_sigma():

@@ -141,17 +141,36 @@ def test_corrupted_shards_raise_data_error_naming_the_shard(small, tmp_path):
     root, _ = small
     import shutil
 
+    from handpose.data.synthetic.shards import ShardReader
+
     copy = tmp_path / "copy"
     shutil.copytree(root / "train", copy / "train")
     shard = copy / "train" / "shard-00001.npz"
-    data = bytearray(shard.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # one flipped byte inside an image
+    clean = shard.read_bytes()
+    reader = ShardReader(shard)
+    start = reader._blob_start["rgb"] + int(reader._offsets["rgb"][2])  # frame 2 of the shard = frame 10
+    data = bytearray(clean)
+    data[start + 40] ^= 0xFF  # one flipped byte inside that frame's JPEG
     shard.write_bytes(bytes(data))
     ds = SyntheticDataset(copy, "train")
-    ds[0]  # other shards still read
+    ds[0], ds[9], ds[11]  # other shards and the shard's other frames still read
+    with pytest.raises(DataError, match=r"shard-00001.npz: frame 2: rgb image does not match its CRC-32"):
+        ds[10]
+    # a shard without checksum tables (an older one) is checked against its SHA-256 in the index instead
+    old = SyntheticDataset(copy, "train")
+    old._readers[1]._crc.clear()
+    with pytest.raises(DataError, match=r"shard-00001.npz: .*SHA-256"):
+        old[9]
+    # a damaged label array: the zip member's CRC fails when the shard is opened
+    lab = ShardReader(copy / "train" / "shard-00001.npz")
+    data = bytearray(clean)
+    at = clean.index(b"joints_3d.npy") + 200  # inside the array, past its local header and .npy header
+    data[at] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    del lab
     with pytest.raises(DataError, match="shard-00001.npz"):
-        ds[9]
-    shard.write_bytes(bytes(data[: len(data) // 3]))  # truncated
+        SyntheticDataset(copy, "train")
+    shard.write_bytes(clean[: len(clean) // 3])  # truncated
     with pytest.raises(DataError, match="shard-00001.npz"):
         SyntheticDataset(copy, "train")
 

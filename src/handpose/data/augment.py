@@ -286,7 +286,9 @@ def color_jitter(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig
     """Random brightness, contrast, saturation and hue of an (H, W, 3) uint8 RGB image.
 
     Brightness multiplies every value by f; contrast scales the distance to the (brightened) mean grey level by c;
-    saturation scales each pixel's distance to its own grey (luma) by s; hue turns the colour wheel.
+    saturation scales each pixel's distance to its own grey (luma) by s; hue turns the colour wheel: a rotation
+    about the grey axis in YIQ space (the chroma plane I, Q turns, luma Y stays). Saturation and hue together are
+    one 3x3 colour matrix, applied in one pass.
     """
     f = 1.0 + float(rng.uniform(-cfg.brightness, cfg.brightness))
     c = 1.0 + float(rng.uniform(-cfg.contrast, cfg.contrast))
@@ -296,15 +298,23 @@ def color_jitter(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig
     mean = f * float(np.mean(cv2.mean(image)[:3]))
     lut = np.clip(np.arange(256, dtype=np.float64) * f * c + mean * (1.0 - c) + 0.5, 0, 255).astype(np.uint8)
     out = cv2.LUT(image, lut)
-    if s != 1.0:
-        grey = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
-        out = cv2.addWeighted(out, s, grey, 1.0 - s, 0.0)
-    shift = int(round(hue / 2.0))  # OpenCV's 8-bit hue unit is 2 degrees
-    if shift:
-        hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)
-        hsv[..., 0] = cv2.LUT(hsv[..., 0], ((np.arange(256) + shift) % 180).astype(np.uint8))
-        out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    if s != 1.0 or hue != 0.0:
+        out = cv2.transform(out, chroma_matrix(s, hue).astype(np.float32))
     return out
+
+
+#: RGB -> YIQ (NTSC); Y is the luma the saturation keeps
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
+_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
+
+
+def chroma_matrix(saturation: float, hue_deg: float) -> np.ndarray:
+    """(3, 3) matrix on RGB column vectors that scales chroma by ``saturation`` and turns hue by ``hue_deg``
+    degrees (both about the grey axis: greys map to themselves)."""
+    a = -np.deg2rad(hue_deg)  # the sense of OpenCV's HSV hue: red turns toward green for a positive angle
+    turn = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(a), -np.sin(a)], [0.0, np.sin(a), np.cos(a)]])
+    scale = np.diag([1.0, saturation, saturation])
+    return _YIQ_TO_RGB @ turn @ scale @ _RGB_TO_YIQ
 
 
 def gaussian_blur(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
@@ -318,18 +328,18 @@ _NORMAL_BYTE_TABLE = np.array([NormalDist().inv_cdf((k + 0.5) / 256.0) for k in 
 
 
 def gaussian_noise(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
-    """Additive Gaussian noise with σ drawn from ``cfg.noise_std_range`` (grey levels).
+    """Additive Gaussian noise with σ drawn from ``cfg.noise_std_range`` (grey levels), rounded and saturated.
 
     The normal draws are random bytes mapped through the normal's 256 quantiles (a Gaussian quantised to 256
-    levels, tails cut at 2.9 σ), several times cheaper than drawing floating-point normals per pixel.
+    levels, tails cut at 2.9 σ), rounded to whole grey levels through one lookup table (the image is whole grey
+    levels, so rounding the noise first rounds the sum the same way): several times cheaper than drawing
+    floating-point normals per pixel.
     """
     std = float(rng.uniform(*cfg.noise_std_range))
-    raw = np.frombuffer(rng.bytes(image.size), dtype=np.uint8).reshape(image.shape)
-    noisy = (_NORMAL_BYTE_TABLE * np.float32(std))[raw]
-    noisy += image
-    noisy += np.float32(0.5)
-    np.clip(noisy, 0, 255, out=noisy)
-    return noisy.astype(np.uint8)
+    raw = rng.bit_generator.random_raw((image.size + 7) // 8).view(np.uint8)[: image.size].reshape(image.shape)
+    table = np.round(_NORMAL_BYTE_TABLE * np.float32(std)).astype(np.int16)
+    noise = cv2.LUT(raw, table)
+    return cv2.add(image, noise, dtype=cv2.CV_8U)
 
 
 def augment_appearance(

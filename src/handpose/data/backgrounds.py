@@ -150,6 +150,12 @@ class TextureBank:
             self.textures[k] = make_texture(rng, self.size[0], self.size[1])
         return self.textures[k]
 
+    def warm(self) -> None:
+        """Make every texture now (about 5 ms each), e.g. before DataLoader workers fork, so that they share them
+        instead of each making its own."""
+        for k in range(self.count):
+            self.texture(k)
+
     def sample(self, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         """A background (h, w, 3) uint8 RGB."""
         tex = self.texture(int(rng.integers(0, self.count)))
@@ -250,6 +256,12 @@ class BackgroundSource:
 
     def __len__(self) -> int:
         return 0 if self.folder is None else len(self.folder)
+
+    def warm(self) -> None:
+        """Make the procedural textures now when they can be drawn (see :meth:`TextureBank.warm`); the user's
+        images stay cached as they are read."""
+        if self.procedural_rate > 0:
+            self.textures.warm()
 
     def sample(self, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
         """A random (height, width, 3) uint8 RGB background."""

@@ -29,7 +29,14 @@ from ..errors import ConfigError, DataError
 from ..geometry import normalize_scale, xyz_to_uvd
 from ..models.base import ModelSpec
 from ..skeleton import NUM_JOINTS, JointConvention
-from .augment import AugmentConfig, augment_appearance, augment_depth, flip_handedness, sample_geometry
+from .augment import (
+    AugmentConfig,
+    augment_appearance,
+    augment_depth,
+    default_backgrounds,
+    flip_handedness,
+    sample_geometry,
+)
 from .backgrounds import BackgroundSource
 from .crop import CropConfig, CropInfo, crop_sample, joints_to_frame, normalize_depth, resolve_mode, uncrop
 from .sample import Sample
@@ -228,6 +235,9 @@ class HandPoseDataset(Dataset):
         self.seed = int(seed)
         self.epoch = 0
         self.backgrounds = backgrounds
+        if self.train and spec.modality == "rgb" and self.augment.background and self.augment.background_prob > 0:
+            # made here, once, so that DataLoader workers (forked each epoch) share the textures
+            (backgrounds or default_backgrounds()).warm()
         self.conversion = _Conversion(convention if spec.num_joints != NUM_JOINTS else None)
         self.target_weight = target_weight
         self.mode = resolve_mode(self.crop, spec.modality, spec.task)
@@ -394,7 +404,9 @@ class HandPoseDataset(Dataset):
 def _stack(values: list[Any]) -> Any:
     first = values[0]
     if isinstance(first, torch.Tensor):
-        return torch.stack(values)
+        # torch's own collate stacks straight into shared memory inside a DataLoader worker, saving the copy that
+        # sending an ordinary tensor back to the main process would make
+        return torch.utils.data.default_collate(values)
     if isinstance(first, str) or first is None:
         return list(values)
     if isinstance(first, (bool, np.bool_)):

@@ -17,7 +17,10 @@ written atomically and byte-for-byte deterministic (fixed member order and times
 * ``rgb_bytes`` / ``rgb_offsets``: the JPEG files of the RGB frames, concatenated, and (N + 1,) int64 offsets;
 * ``depth_bytes`` / ``depth_offsets``: 16-bit PNG depth frames in mm (0 = invalid);
 * ``seg_bytes`` / ``seg_offsets``: 8-bit PNG segmentation (0 background, 1 hand, 2 forearm, 3 hand hidden by an
-  occluder, 4 occluder).
+  occluder, 4 occluder);
+* ``rgb_crc32`` / ``depth_crc32`` / ``seg_crc32``: (N,) uint32 CRC-32 of each frame's encoded image, checked on
+  every read (a shard written before these tables existed is checked against its SHA-256 in the index instead,
+  once per process, which reads the whole file).
 
 Labels are plain arrays, so they can be read without decoding a single image. Image blobs are read by offset
 (the shard is stored uncompressed), so random access costs one small read.
@@ -120,6 +123,7 @@ def _members(
         offsets = np.zeros(n + 1, np.int64)
         offsets[1:] = np.cumsum([len(p) for p in parts])
         add(f"{kind}_offsets", offsets)
+        add(f"{kind}_crc32", np.array([zlib.crc32(p) for p in parts], dtype=np.uint32))
         members.append((f"{kind}_bytes.npy", [_npy_header((int(offsets[-1]),), np.dtype(np.uint8)), *parts]))
     return members
 
@@ -233,6 +237,7 @@ class ShardReader:
         self._verified = not self.expected
         self._blob_start: dict[str, int] = {}
         self._offsets: dict[str, np.ndarray] = {}
+        self._crc: dict[str, np.ndarray] = {}
         self.labels: dict[str, np.ndarray] = {}
         self._load()
 
@@ -257,6 +262,8 @@ class ShardReader:
                 for kind in BLOBS:
                     if f"{kind}_offsets" in names:
                         self._offsets[kind] = data[f"{kind}_offsets"]
+                    if f"{kind}_crc32" in names:
+                        self._crc[kind] = data[f"{kind}_crc32"]
             with zipfile.ZipFile(self.path) as zf, open(self.path, "rb") as fh:
                 for kind in self._offsets:
                     self._blob_start[kind] = _member_data_offset(zf.getinfo(f"{kind}_bytes.npy"), fh)
@@ -273,6 +280,9 @@ class ShardReader:
         for kind, off in self._offsets.items():
             if off.shape != (n + 1,) or off[0] != 0 or np.any(np.diff(off) <= 0):
                 raise self._fail(f"{kind}_offsets is not a valid offset table")
+        for kind, crc in self._crc.items():
+            if kind not in self._offsets or crc.shape != (n,):
+                raise self._fail(f"{kind}_crc32 is not a valid checksum table")
 
     def __len__(self) -> int:
         return len(self.frame_index)
@@ -291,10 +301,13 @@ class ShardReader:
         self._verified = True
 
     def blob(self, kind: str, i: int) -> bytes:
-        """The encoded bytes of frame ``i``'s ``kind`` image ("rgb", "depth" or "seg")."""
+        """The encoded bytes of frame ``i``'s ``kind`` image ("rgb", "depth" or "seg"), checked against the frame's
+        CRC-32 (or, in a shard without checksum tables, the whole file against its SHA-256 on the first read)."""
         if kind not in self._offsets:
             raise self._fail(f"shard has no {kind} images")
-        self.verify()
+        crc = self._crc.get(kind)
+        if crc is None:
+            self.verify()
         off = self._offsets[kind]
         start, end = int(off[i]), int(off[i + 1])
         with open(self.path, "rb") as fh:
@@ -302,6 +315,8 @@ class ShardReader:
             data = fh.read(end - start)
         if len(data) != end - start:
             raise self._fail(f"frame {i}: {kind} image truncated")
+        if crc is not None and zlib.crc32(data) != int(crc[i]):
+            raise self._fail(f"frame {i}: {kind} image does not match its CRC-32 (corrupted)")
         return data
 
     def image(self, kind: str, i: int) -> np.ndarray:
