@@ -172,8 +172,18 @@ def _pairs(
     prim, u, v, counts = _expand(boxes)
     f32 = np.float32
     seg = centres[:, 1] - centres[:, 0]
-    inv_seg2 = 1.0 / np.maximum(np.sum(seg * seg, axis=1), 1e-12)
-    r2 = np.maximum(radii[:, 0], radii[:, 1]) ** 2
+    seg2 = np.sum(seg * seg, axis=1)
+    inv_seg2 = 1.0 / np.maximum(seg2, 1e-12)
+    # the convex hull of two discs (radii R0, R1, centres a length l apart, |R0 - R1| < l) is bounded by their
+    # common outer tangents, at distance (R0 + t (R1 - R0)) / cos(phi) from the point t of the centre segment
+    # (sin(phi) = (R0 - R1) / l); where one disc holds the other, the larger disc bounds everything
+    r0, r1 = radii[:, 0], radii[:, 1]
+    r_max = np.maximum(r0, r1)
+    sin2 = (r0 - r1) ** 2 * inv_seg2
+    tapered = sin2 < 0.81  # cos(phi) > 0.44: the tangent bound is tight enough to be worth it
+    inv_cos = np.where(tapered, 1.0 / np.sqrt(np.maximum(1.0 - sin2, 1e-12)), 0.0)
+    base = np.where(tapered, r0 * inv_cos, r_max)
+    slope = np.where(tapered, (r1 - r0) * inv_cos, 0.0)
     px = u.astype(f32)
     px -= np.repeat(centres[:, 0, 0].astype(f32), counts)
     py = v.astype(f32)
@@ -189,7 +199,11 @@ def _pairs(
     px *= px
     py *= py
     px += py
-    keep = px <= np.repeat(r2.astype(f32), counts)
+    bound = t * np.repeat(slope.astype(f32), counts)
+    bound += np.repeat(base.astype(f32), counts)
+    np.minimum(bound, np.repeat(r_max.astype(f32), counts), out=bound)
+    bound *= bound
+    keep = px <= bound
     # surviving pairs per primitive: the sum of ``keep`` over each primitive's contiguous run (empty runs give 0)
     running = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
     ends = np.cumsum(counts)
