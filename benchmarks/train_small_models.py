@@ -5,16 +5,17 @@ Stages (each skipped when its output exists; ``--only`` picks some):
 
 1. ``data``: the synthetic world, seed 0, "standard" preset, RGB + depth, 320x240 (``--count`` train frames, a
    twelfth of that for val and test).
-2. ``detector``: ``skeleton_unet_t`` (the skeleton UNet of "Skeleton-aware multi-scale heatmap regression for 2D
-   hand pose estimation" at 60x80) on letterboxed whole frames, with the training engine (``run_training``).
-   Calibration on the val split: the foreground threshold of the hand / no-hand decision (best F1) and how far
-   the detector's box overshoots the joints' box (``box_shrink_px``), both written to the sidecar.
+2. ``detector``: ``skeleton_unet_t`` (``--variant s``: ``skeleton_unet_s`` at 120x160) (the skeleton UNet of
+   "Skeleton-aware multi-scale heatmap regression for 2D hand pose estimation" at 60x80) on letterboxed whole
+   frames, with the training engine (``run_training``). Calibration on the val split: the foreground threshold of
+   the hand / no-hand decision (best F1) and how far the detector's box overshoots the joints' box
+   (``box_shrink_px``), both written to the sidecar.
 3. ``maps``: the trained detector's skeleton map of every frame (uint8, detector px), for the pose stage.
-4. ``pose``: ``multiscale_heatmap_t`` (64² crop + skeleton channel) on bbox crops of the labelled joints. Its
-   skeleton channel is what the pipeline gives it at inference (see :mod:`handpose.inference.stages`): half the
-   time the detector's predicted map of the frame warped into the crop (the detection path), 35 % the detector's
-   target skeleton drawn from the joints jittered as a previous frame's prediction would be (the tracking path),
-   15 % zeros (a caller's box without a detector).
+4. ``pose``: ``multiscale_heatmap_t`` (64² crop + skeleton channel; ``--variant s``: ``multiscale_heatmap_s``, 128²)
+   on bbox crops of the labelled joints. Its skeleton channel is what the pipeline gives it at inference (see
+   :mod:`handpose.inference.stages`): half the time the detector's predicted map of the frame warped into the crop
+   (the detection path), 35 % the detector's target skeleton drawn from the joints jittered as a previous frame's
+   prediction would be (the tracking path), 15 % zeros (a caller's box without a detector).
 5. ``depth``: ``light_depth_s`` on 250 mm cube crops at the centre of mass.
 6. ``gesture``: GestureNet on the pose model's own predictions on the train frames (the paper's "PointsPre"),
    plus the labelled points with jitter, mirrored half the time (left and right hands).
@@ -121,7 +122,8 @@ def stage_detector(args: argparse.Namespace) -> Path:
     if (out / "summary.json").is_file():
         return out
     aug = dict(RGB_AUG, rotation_range_deg=[-20.0, 20.0], scale_range=[0.8, 1.25])
-    cfg = experiment("small_skeleton_unet_t", "skeleton_unet_t", Path(args.data), args.detector_steps, 32, 2e-3,
+    cfg = experiment(f"small_skeleton_unet_{args.variant}", f"skeleton_unet_{args.variant}", Path(args.data),
+                     args.detector_steps, 32, 2e-3,
                      {"mode": "whole"}, aug, args.threads)  # fmt: skip
     log(f"detector: {args.detector_steps} steps")
     res = run_training(cfg, out, resume=_resumable(out))
@@ -316,9 +318,10 @@ def stage_pose(args: argparse.Namespace) -> Path:
     out = Path(args.work) / "pose"
     if (out / "summary.json").is_file():
         return out
-    model = create_model("multiscale_heatmap_t")
+    model = create_model(f"multiscale_heatmap_{args.variant}")
     train_set, val_set = _pose_sets(args, model, (0.5, 0.35))
-    cfg = experiment("small_multiscale_heatmap_t", "multiscale_heatmap_t", Path(args.data), args.pose_steps, 32,
+    cfg = experiment(f"small_multiscale_heatmap_{args.variant}", f"multiscale_heatmap_{args.variant}", Path(args.data),
+                     args.pose_steps, 32,
                      3e-3, {"mode": "bbox"}, RGB_AUG, args.threads)  # fmt: skip
     log(f"pose: {args.pose_steps} steps")
     res = fit(model, train_set, cfg, out, val_set=val_set, evaluate=evaluate, collate=collate, resume=_resumable(out))
@@ -514,14 +517,14 @@ def stage_export(args: argparse.Namespace) -> None:
     note = (f"trained by benchmarks/train_small_models.py on the synthetic hand world only (seed 0, standard preset, "
             f"{args.count} train frames, 320x240)")  # fmt: skip
     det = _load(_best(work / "detector"))
-    _store(_best(work / "detector"), out / "skeleton_unet_t", {
+    _store(_best(work / "detector"), out / f"skeleton_unet_{args.variant}", {
         "role": "detector",
         "min_foreground": cal["min_foreground"],
         "box_shrink_px": cal["box_shrink_px"],
         "calibration": "val split: thresholds of the best balanced accuracy of the hand / no-hand decision "
-                       "(with multiscale_heatmap_t); median overshoot of the box over the joints",
+                       f"(with multiscale_heatmap_{args.variant}); median overshoot of the box over the joints",
     }, note)  # fmt: skip
-    _store(_best(work / "pose"), out / "multiscale_heatmap_t", {
+    _store(_best(work / "pose"), out / f"multiscale_heatmap_{args.variant}", {
         "role": "pose2d",
         "min_hand_score": cal["min_hand_score"],
         "lost_confidence": track["lost_confidence"],
@@ -534,8 +537,12 @@ def stage_export(args: argparse.Namespace) -> None:
                             "0.15 zeros",
         },
     }, note)  # fmt: skip
-    _store(_best(work / "depth"), out / "light_depth_s", {"role": "depth"}, note)
-    _store(_best(work / "gesture"), out / "gesturenet", {"role": "gesture", "input": "predicted 2D points"}, note)
+    for stage, name, extra in (
+        ("depth", "light_depth_s", {"role": "depth"}),
+        ("gesture", "gesturenet", {"role": "gesture", "input": "predicted 2D points"}),
+    ):
+        if (work / stage).is_dir() or args.variant == "t":  # the RGB variant runs train only the RGB models
+            _store(_best(work / stage), out / name, extra, note)
     log(f"stored under {out}")
 
 
@@ -545,6 +552,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", default=str(REPO / "runs/small_models"))
     p.add_argument("--out", default=str(REPO / "src/handpose/pretrained"))
     p.add_argument("--count", type=int, default=12000)
+    p.add_argument(
+        "--variant",
+        choices=("t", "s"),
+        default="t",
+        help="the detector / pose variant: t (shipped: 60x80 + 64²) or s (120x160 + 128²); with s, run "
+        "--only data,detector,maps,pose,export into its own --work and --out",
+    )
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--detector-steps", type=int, default=3000)
