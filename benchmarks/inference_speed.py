@@ -92,12 +92,26 @@ def pan_clip(frame: Any, steps: int = 30, speed: tuple[float, float] = (1.0, 0.4
     return frames, np.stack(truth)
 
 
+def rgb_estimator(args: argparse.Namespace, backend: str, **kwargs: Any) -> Any:
+    """The shipped RGB pipeline, or with ``--rgb-models DIR`` the detector and pose model stored there (the
+    ``skeleton_unet_*`` and ``multiscale_heatmap_*`` folders ``train_small_models.py --variant`` exports)."""
+    from handpose.inference import HandPoseEstimator
+
+    if args.rgb_models is None:
+        return HandPoseEstimator.from_pretrained("rgb", backend=backend, **kwargs)
+    kwargs.pop("gesture", None)
+    folder = Path(args.rgb_models)
+    det = next(folder.glob("skeleton_unet_*"))
+    pose = next(folder.glob("multiscale_heatmap_*"))
+    return HandPoseEstimator(detector=det, pose=pose, backend=backend, **kwargs)
+
+
 def accuracy(args: argparse.Namespace) -> dict[str, Any]:
     from handpose.inference import HandPoseEstimator
     from handpose.inference.tracking import VideoTracker
 
     hands, empty = rendered(args.frames)
-    rgb = HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=2)
+    rgb = rgb_estimator(args, "onnx", max_hands=2)
     out: dict[str, Any] = {"frames_with_hand": len(hands), "frames_without": len(empty)}
     gt = [f.labels["joints_2d"] for f in hands]
     boxes = [f.labels["bbox"] for f in hands]
@@ -117,6 +131,8 @@ def accuracy(args: argparse.Namespace) -> dict[str, Any]:
             trk_gt.append(j)
             trk_box.append(f.labels["bbox"] + np.tile(np.array([1.0, 0.4]) * t, 2))
     out["rgb_tracking_clips"] = pck_and_error(trk_pred, trk_gt, trk_box)
+    if args.rgb_models is not None:  # a detector / pose variant: no GestureNet or depth model of its own
+        return out
     # gesture accuracy on the pipeline's points (true boxes), over hands with a vocabulary gesture
     g_true = np.array([int(f.labels["gesture"]) for f in hands])
     g_pred = []
@@ -153,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", action="store_true", help="print markdown tables")
     p.add_argument("--skip-accuracy", action="store_true")
     p.add_argument("--skip-models", action="store_true")
+    p.add_argument("--rgb-models", type=Path, default=None,
+                   help="folder with a skeleton_unet_* and a multiscale_heatmap_* model to measure instead of the "
+                        "shipped RGB pair (the RGB pipeline and its accuracy only)")  # fmt: skip
     args = p.parse_args(argv)
     sys.path.insert(0, str(REPO / "src"))
     import torch
@@ -197,9 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     rgb, depth, _ = synthetic_frames()
     pipe: list[dict[str, Any]] = []
     for backend in ("torch", "onnx"):
-        est = HandPoseEstimator.from_pretrained("rgb", backend=backend, threads=args.threads, max_hands=1,
-                                                gesture=False)  # fmt: skip
+        est = rgb_estimator(args, backend, threads=args.threads, max_hands=1, gesture=False)
         pipe += B.bench_pipeline(est, rgb, name=f"RGB ({backend})", budget_s=args.budget)
+        if args.rgb_models is not None:
+            continue
         est = HandPoseEstimator.from_pretrained("rgb", backend=backend, threads=args.threads, max_hands=1)
         pipe += B.bench_pipeline(est, rgb, name=f"RGB + gesture ({backend})", budget_s=args.budget)
         dep = HandPoseEstimator.from_pretrained("depth", backend=backend, threads=args.threads, gesture=False)
