@@ -220,3 +220,28 @@ def test_cli_generate_preview_stats_and_errors(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert needle in err and err.count("\n") == 1, err
+
+
+def test_reading_without_masks_skips_only_the_segmentation(small):
+    """A training set that never replaces backgrounds opens its reader without masks: same frames, no mask."""
+    from handpose.config import ExperimentConfig
+    from handpose.engine.data import build_dataset
+    from handpose.registry import create_model
+
+    root, _ = small
+    full = SyntheticDataset(root, "train", ("rgb",), skeleton=False)
+    bare = SyntheticDataset(root, "train", ("rgb",), skeleton=False, masks=False)
+    for i in (0, 5, 13):
+        a, b = full[i], bare[i]
+        assert np.array_equal(a.image, b.image) and np.array_equal(a.joints_2d, b.joints_2d)
+        assert a.hand_mask is not None and a.hand_mask.any() == a.has_hand
+        assert b.hand_mask is None and b.meta["segmentation"] is None
+    model = create_model("skeleton_unet_t")
+    cfg = ExperimentConfig(name="masks")
+    cfg.data.root = str(root)
+    cfg.data.augment = {"background": False}
+    assert build_dataset(model, cfg, "train", train=True).reader.masks is False
+    cfg.data.augment = {}  # background replacement on by default: the mask is needed
+    ds = build_dataset(model, cfg, "train", train=True)
+    assert ds.reader.masks is True and ds.needs_mask
+    assert build_dataset(model, cfg, "train", train=False).reader.masks is False  # evaluation

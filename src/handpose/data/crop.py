@@ -351,13 +351,6 @@ def plan_whole_frame(
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _pixel_xyz(depth: np.ndarray, intr: Intrinsics, valid: np.ndarray) -> np.ndarray:
-    """(N, 3) camera-frame mm of the ``valid`` pixels of ``depth``."""
-    v, u = np.nonzero(valid)
-    d = depth[v, u].astype(np.float64)
-    return uvd_to_xyz(np.stack([u, v, d], axis=1).astype(np.float64), intr)
-
-
 def center_of_mass(
     depth: np.ndarray,
     intr: Intrinsics,
@@ -399,13 +392,18 @@ def center_of_mass(
     if not valid.any():
         raise DataError("depth frame has no valid pixel; cannot find the hand's centre of mass", path=source)
     sides = np.broadcast_to(np.asarray(cube_size_mm, dtype=np.float64), (3,))
-    values = depth[valid]
-    near = float(values.min()) if near_quantile <= 0 else float(np.quantile(values, near_quantile))
+    if near_quantile <= 0:
+        near = float(np.min(depth, where=valid, initial=np.inf))
+    else:
+        near = float(np.quantile(depth[valid], near_quantile))
     seg = valid & (depth >= near) & (depth <= near + sides[2])
-    pts = _pixel_xyz(depth, intr, seg)
+    # back-projection of the band's pixels as per-axis arrays (the window test stays 1-D), as uvd_to_xyz does it
+    v, u = np.nonzero(seg)
+    z = depth[v, u].astype(np.float64)
+    x = (u - intr.cx) * z / intr.fx
+    y = (v - intr.cy) * z / intr.fy
     if int(refine_iters) <= 0:
-        return pts.mean(axis=0)
-    x, y, z = (np.ascontiguousarray(pts[:, i]) for i in range(3))  # per-axis arrays: the window test stays 1-D
+        return np.array([x.mean(), y.mean(), z.mean()])
     half = sides / 2.0
     k = min(len(z), max(20, len(z) // 100))
     kth = float(np.partition(z, k - 1)[k - 1])
@@ -419,7 +417,7 @@ def center_of_mass(
         if count == 0:
             break
         new = np.array([x[inside].sum(), y[inside].sum(), z[inside].sum()]) / count
-        if np.allclose(new, com, atol=1e-3):
+        if np.all(np.abs(new - com) <= 1e-3 + 1e-5 * np.abs(com)):  # np.allclose(new, com, atol=1e-3)
             com = new
             break
         com = new
@@ -675,6 +673,7 @@ def crop_sample(
     geometry: GeometricParams | None = None,
     rng: np.random.Generator | None = None,
     center_noise: bool = True,
+    warp_mask: bool = True,
 ) -> Cropped:
     """Crop one sample into the model's input.
 
@@ -687,6 +686,7 @@ def crop_sample(
         rng: random generator for the bbox centre noise; None = no noise (evaluation). A sample with no hand in
             bbox mode gets a random box (a centred one without ``rng``).
         center_noise: draw the bbox centre noise (σ = ``cfg.center_noise_px``) when ``rng`` is given.
+        warp_mask: carry the sample's hand mask into the crop too (when it has one).
 
     Returns:
         :class:`Cropped` with the warped frame, mask and the :class:`CropInfo` (whose ``root_mm`` is the labelled
@@ -754,6 +754,6 @@ def crop_sample(
         image = warp_frame(sample.image, info, border_value=cfg.pad_value)
     if sample.depth is not None and (mode == "cube" or sample.image is None):
         depth = warp_frame(np.asarray(sample.depth, dtype=np.float32), info, interpolation=cv2.INTER_NEAREST)
-    if sample.hand_mask is not None:
+    if sample.hand_mask is not None and warp_mask:
         mask = warp_frame(np.asarray(sample.hand_mask).astype(np.float32), info, interpolation=cv2.INTER_LINEAR)
     return Cropped(image, depth, mask, info)

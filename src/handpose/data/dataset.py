@@ -235,7 +235,9 @@ class HandPoseDataset(Dataset):
         self.seed = int(seed)
         self.epoch = 0
         self.backgrounds = backgrounds
-        if self.train and spec.modality == "rgb" and self.augment.background and self.augment.background_prob > 0:
+        #: the hand mask is read only to replace the background around the hand
+        self.needs_mask = needs_hand_mask(spec.modality, self.train, self.augment)
+        if self.needs_mask:
             # made here, once, so that DataLoader workers (forked each epoch) share the textures
             (backgrounds or default_backgrounds()).warm()
         self.conversion = _Conversion(convention if spec.num_joints != NUM_JOINTS else None)
@@ -291,6 +293,7 @@ class HandPoseDataset(Dataset):
             geometry=geometry,
             rng=rng,
             center_noise=self.train and aug.translation,
+            warp_mask=self.needs_mask,
         )
         info = cropped.info
         ow, oh = info.output_size
@@ -420,6 +423,11 @@ def _stack(values: list[Any]) -> Any:
     if isinstance(first, dict):
         return {k: _stack([v[k] for v in values]) for k in first}
     return list(values)
+
+
+def needs_hand_mask(modality: str, train: bool, augment: AugmentConfig) -> bool:
+    """Whether items need the sample's hand mask: only training RGB items whose background may be replaced."""
+    return modality == "rgb" and train and augment.background and augment.background_prob > 0
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,11 +17,12 @@ from ..config import DataConfig, ExperimentConfig, from_dict
 from ..errors import ConfigError, DataError
 
 
-def open_split(data: DataConfig, split: str | None, modality: str | None = None) -> Any:
+def open_split(data: DataConfig, split: str | None, modality: str | None = None, masks: bool = True) -> Any:
     """The reader of one split of the configured dataset.
 
-    For the synthetic world, ``modality`` ("rgb" or "depth") limits decoding to what the model reads, and the
-    full-frame skeleton image is not rendered (the pipeline draws what a model needs in its own input frame).
+    For the synthetic world, ``modality`` ("rgb" or "depth") limits decoding to what the model reads, the
+    full-frame skeleton image is not rendered (the pipeline draws what a model needs in its own input frame), and
+    without ``masks`` the segmentation is not decoded.
     """
     from ..data.readers import open_dataset
 
@@ -31,6 +32,7 @@ def open_split(data: DataConfig, split: str | None, modality: str | None = None)
     if data.format == "synthetic" and modality in ("rgb", "depth"):
         options.setdefault("modality", (modality,))
         options.setdefault("skeleton", False)
+        options.setdefault("masks", masks)
     return open_dataset(data.root, data.format, split=split, **options)
 
 
@@ -54,11 +56,13 @@ def _subset(n: int, limit: int, seed: int) -> np.ndarray | None:
 
 def build_dataset(model: nn.Module, cfg: ExperimentConfig, split: str, train: bool, reader: Any = None) -> Any:
     """The dataset of ``split`` for ``model`` (augmented when ``train``), capped by ``data.max_*_samples``."""
-    from ..data.dataset import HandPoseDataset, KeypointGestureDataset
+    from ..data.dataset import HandPoseDataset, KeypointGestureDataset, needs_hand_mask
 
     data = cfg.data
     modality = "rgb" if model.spec.modality == "keypoints" else model.spec.modality
-    reader = open_split(data, split, modality) if reader is None else reader
+    if reader is None:
+        masks = needs_hand_mask(modality, train, augment_config(data))
+        reader = open_split(data, split, modality, masks=masks)
     limit = data.max_train_samples if train else data.max_val_samples
     spec = model.spec
     if spec.task == "gesture":

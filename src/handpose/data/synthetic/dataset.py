@@ -43,6 +43,8 @@ class SyntheticDataset(Sequence[Sample]):
         split: which split.
         modality: the images to load: ("rgb",), ("depth",) or both (the split must have them).
         skeleton: render the skeleton image of each sample on access (the 002 target).
+        masks: decode the segmentation (``hand_mask`` and ``meta["segmentation"]``); without it both are None and
+            a read decodes one image less.
 
     ``dataset[i]`` is a :class:`Sample` with ``image`` (H, W, 3) uint8 RGB and/or ``depth`` (H, W) float32 mm,
     joints (2D px, 3D mm camera frame), visibility (RGB view when RGB is loaded, self-occlusion only for depth),
@@ -60,6 +62,7 @@ class SyntheticDataset(Sequence[Sample]):
         split: str = "train",
         modality: str | Iterable[str] = ("rgb", "depth"),
         skeleton: bool = True,
+        masks: bool = True,
     ) -> None:
         self.split_dir = _split_dir(root, split)
         index_path = self.split_dir / "index.json"
@@ -83,6 +86,7 @@ class SyntheticDataset(Sequence[Sample]):
         self.modality = tuple(m for m in ("rgb", "depth") if m in mods)
         self.split = self.index.get("split", split)
         self.skeleton = skeleton
+        self.masks = masks
         cam = self.index["config"]["camera"]
         self.intrinsics = Intrinsics(cam["fx"], cam["fy"], cam["cx"], cam["cy"], cam["width"], cam["height"])
         self._readers: list[ShardReader] = []
@@ -124,12 +128,14 @@ class SyntheticDataset(Sequence[Sample]):
         lab = {name: arr[k] for name, arr in reader.labels.items()}
         image = reader.image("rgb", k) if "rgb" in self.modality else None
         depth = reader.image("depth", k) if "depth" in self.modality else None
-        seg = reader.image("seg", k)
         has_hand = bool(lab["has_hand"])
         rgb_view = image is not None
-        hand_mask = (seg == SEG_HAND) if rgb_view else ((seg == SEG_HAND) | (seg == SEG_HAND_OCCLUDED))
+        seg = hand_mask = None
+        if self.masks:
+            seg = reader.image("seg", k)
+            hand_mask = (seg == SEG_HAND) if rgb_view else ((seg == SEG_HAND) | (seg == SEG_HAND_OCCLUDED))
         joints_2d = lab["joints_2d"].astype(np.float64)
-        h, w = seg.shape
+        h, w = self.intrinsics.height, self.intrinsics.width
         skeleton = None
         if self.skeleton:
             skeleton = render_skeleton_image(joints_2d, h, w) if has_hand else np.zeros((h, w), np.float32)
