@@ -54,15 +54,22 @@ def _subset(n: int, limit: int, seed: int) -> np.ndarray | None:
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
 
 
+def open_model_split(model: nn.Module, cfg: ExperimentConfig, split: str | None, train: bool) -> Any:
+    """The reader of ``split`` decoding what ``model``'s items need (its modality; hand masks only when training
+    RGB items may have their background replaced)."""
+    from ..data.dataset import needs_hand_mask
+
+    modality = "rgb" if model.spec.modality == "keypoints" else model.spec.modality
+    masks = needs_hand_mask(modality, train, augment_config(cfg.data))
+    return open_split(cfg.data, split, modality, masks=masks)
+
+
 def build_dataset(model: nn.Module, cfg: ExperimentConfig, split: str, train: bool, reader: Any = None) -> Any:
     """The dataset of ``split`` for ``model`` (augmented when ``train``), capped by ``data.max_*_samples``."""
-    from ..data.dataset import HandPoseDataset, KeypointGestureDataset, needs_hand_mask
+    from ..data.dataset import HandPoseDataset, KeypointGestureDataset
 
     data = cfg.data
-    modality = "rgb" if model.spec.modality == "keypoints" else model.spec.modality
-    if reader is None:
-        masks = needs_hand_mask(modality, train, augment_config(data))
-        reader = open_split(data, split, modality, masks=masks)
+    reader = open_model_split(model, cfg, split, train) if reader is None else reader
     limit = data.max_train_samples if train else data.max_val_samples
     spec = model.spec
     if spec.task == "gesture":

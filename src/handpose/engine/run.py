@@ -8,7 +8,7 @@ from typing import Any
 from ..config import ExperimentConfig, from_dict
 from ..errors import CheckpointError
 from ..models.base import HandModel
-from .data import augment_config, build_dataset, data_fingerprint, frame_joints, open_split
+from .data import build_dataset, data_fingerprint, frame_joints, open_model_split
 from .evaluate import evaluate, predict, score
 from .trainer import TrainResult, fit, select_device
 
@@ -20,13 +20,11 @@ def needs_fit(model: Any) -> bool:
 
 def run_training(cfg: ExperimentConfig, out_dir: str | Path, resume: bool = False) -> TrainResult:
     """Build the model and data of ``cfg``, fit the model's data priors, and train (see :func:`fit`)."""
-    from ..data.dataset import collate, needs_hand_mask
+    from ..data.dataset import collate
     from ..registry import create_model
 
     model = create_model(cfg.model.name, **cfg.model.kwargs)
-    modality = "rgb" if model.spec.modality == "keypoints" else model.spec.modality
-    masks = needs_hand_mask(modality, True, augment_config(cfg.data))
-    reader = open_split(cfg.data, cfg.data.train_split, modality, masks=masks)
+    reader = open_model_split(model, cfg, cfg.data.train_split, train=True)
     train_set = build_dataset(model, cfg, cfg.data.train_split, train=True, reader=reader)
     val_set = build_dataset(model, cfg, cfg.data.val_split, train=False)
     if needs_fit(model):
