@@ -216,26 +216,16 @@ def calibration(args: argparse.Namespace) -> dict[str, float]:
 
 
 def stage_maps(args: argparse.Namespace) -> None:
+    from handpose.data.detector_skeleton import DetectorSkeletonMaps
     from handpose.data.synthetic import SyntheticDataset
-    from handpose.inference.stages import DetectorStage
 
-    det = DetectorStage(_load(_best(Path(args.work) / "detector")))
+    detector = _best(Path(args.work) / "detector")
     for split in ("train", "val", "test"):
         path = Path(args.work) / f"maps_{split}.npy"
         if path.is_file():
             continue
-        ds = SyntheticDataset(args.data, split, modality=("rgb",), skeleton=False)
-        h, w = det.input_size
-        maps = np.zeros((len(ds), h, w), np.uint8)
-        batch: list[np.ndarray] = []
-        start = 0
-        for i in range(len(ds)):
-            batch.append(det.preprocess(ds[i].image)[0])
-            if len(batch) == 64 or i == len(ds) - 1:
-                prob = det.infer(np.concatenate(batch))["skeleton"][:, 0]
-                maps[start : start + len(batch)] = np.clip(np.round(prob * 255), 0, 255).astype(np.uint8)
-                start += len(batch)
-                batch = []
+        ds = SyntheticDataset(args.data, split, modality=("rgb",), skeleton=False, masks=False)
+        maps = DetectorSkeletonMaps.predict(detector, ds).maps
         np.save(path, maps)
         log(f"maps {split}: {maps.shape}")
 
@@ -244,11 +234,11 @@ class SkeletonChannel:
     """Wraps a 4-channel HandPoseDataset: replaces the label-drawn skeleton channel by the inference pipeline's
     (detector map warped into the crop / detector target drawn from jittered joints / zeros)."""
 
-    def __init__(self, base: Any, maps: np.ndarray, det_input: tuple[int, int], line: float, sigma: float,
-                 probs: tuple[float, float] = (0.5, 0.35), seed: int = 0) -> None:  # fmt: skip
+    def __init__(self, base: Any, maps: Any, line: float, sigma: float, probs: tuple[float, float] = (0.5, 0.35),
+                 seed: int = 0) -> None:  # fmt: skip
         self.base = base
-        self.maps = maps
-        self.det_input = det_input
+        self.maps = maps  # DetectorSkeletonMaps of the base dataset's reader
+        self.det_input = maps.det_input
         self.line, self.sigma = line, sigma
         self.probs = probs
         self.seed = seed
@@ -264,8 +254,8 @@ class SkeletonChannel:
     def __getitem__(self, i: int) -> dict[str, Any]:
         import torch
 
-        from handpose.data.crop import CropInfo, plan_whole_frame
-        from handpose.inference.stages import det_scale_for, skeleton_from_joints, skeleton_from_map
+        from handpose.data.crop import CropInfo
+        from handpose.inference.stages import det_scale_for, skeleton_from_joints
 
         item = self.base[i]
         meta = item["meta"]
@@ -274,8 +264,7 @@ class SkeletonChannel:
         rng = np.random.default_rng([self.seed, self.epoch, int(i), 7])
         u = rng.random()
         if u < self.probs[0]:
-            det_info = plan_whole_frame(frame_wh, self.det_input)
-            skel = skeleton_from_map(self.maps[int(meta["index"])].astype(np.float32) / 255.0, det_info, info)
+            skel = self.maps.channel(int(meta["index"]), info)
         elif u < self.probs[0] + self.probs[1]:
             j = np.asarray(meta["joints_2d"], np.float64)
             size = float(np.nanmax(np.nanmax(j, 0) - np.nanmin(j, 0))) if np.isfinite(j).any() else 50.0
@@ -285,6 +274,14 @@ class SkeletonChannel:
             skel = np.zeros(item["input"].shape[1:], np.float32)
         item["input"][3] = torch.from_numpy(np.ascontiguousarray(skel, dtype=np.float32))
         return item
+
+
+def split_maps(args: argparse.Namespace, split: str, reader: Any, det_input: tuple[int, int]) -> Any:
+    """The ``maps`` stage's detector maps of ``split`` (every frame of ``reader``) as DetectorSkeletonMaps."""
+    from handpose.data.detector_skeleton import DetectorSkeletonMaps
+
+    frames = np.tile([reader.intrinsics.width, reader.intrinsics.height], (len(reader), 1))
+    return DetectorSkeletonMaps(np.load(Path(args.work) / f"maps_{split}.npy"), frames, det_input)
 
 
 def _pose_sets(args: argparse.Namespace, model: Any, train_probs: tuple[float, float]) -> tuple[Any, Any]:
@@ -304,8 +301,8 @@ def _pose_sets(args: argparse.Namespace, model: Any, train_probs: tuple[float, f
                                train=train, seed=0)  # fmt: skip
         if not train:
             base.indices = base.indices[: args.val_samples]
-        maps = np.load(Path(args.work) / f"maps_{split}.npy")
-        sets.append(SkeletonChannel(base, maps, det_input, line, sigma, train_probs if train else (1.0, 0.0)))
+        maps = split_maps(args, split, reader, det_input)
+        sets.append(SkeletonChannel(base, maps, line, sigma, train_probs if train else (1.0, 0.0)))
     return sets[0], sets[1]
 
 
@@ -361,9 +358,9 @@ def stage_depth(args: argparse.Namespace) -> Path:
 def predicted_points(args: argparse.Namespace, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The pose model's joints (N, 21, 2) frame px on the hands of ``split`` (crops planned from the labelled
     joints, skeleton channel from the detector maps), and the indices of those frames."""
-    from handpose.data.crop import CropConfig, crop_sample, plan_whole_frame
+    from handpose.data.crop import CropConfig, crop_sample
     from handpose.data.synthetic import SyntheticDataset
-    from handpose.inference.stages import PoseStage, skeleton_from_map
+    from handpose.inference.stages import PoseStage
 
     cache = Path(args.work) / f"points_{split}.npz"
     if cache.is_file():
@@ -371,8 +368,8 @@ def predicted_points(args: argparse.Namespace, split: str, limit: int | None = N
         return d["joints"], d["index"]
     pose = PoseStage(_load(_best(Path(args.work) / "pose")))
     det = _load(_best(Path(args.work) / "detector"))
-    maps = np.load(Path(args.work) / f"maps_{split}.npy")
-    ds = SyntheticDataset(args.data, split, modality=("rgb",), skeleton=False)
+    ds = SyntheticDataset(args.data, split, modality=("rgb",), skeleton=False, masks=False)
+    maps = split_maps(args, split, ds, det.info.input_size)
     idx = np.flatnonzero(np.asarray(ds.labels()["has_hand"], bool))[:limit]
     out = np.zeros((len(idx), 21, 2))
     cfg = CropConfig(mode="bbox")
@@ -382,9 +379,8 @@ def predicted_points(args: argparse.Namespace, split: str, limit: int | None = N
         for i in chunk:
             s = ds[int(i)]
             info = crop_sample(s, cfg, pose.input_size, mode="bbox").info
-            det_info = plan_whole_frame(s.size, det.info.input_size)
             crops.append(info)
-            skels.append(skeleton_from_map(maps[int(i)] / 255.0, det_info, info))
+            skels.append(maps.channel(int(i), info))
             frames.append(s.image)
         x = np.concatenate([pose.preprocess(f, [c], [k]) for f, c, k in zip(frames, crops, skels)])
         res = pose.postprocess(pose.infer(x), crops)
