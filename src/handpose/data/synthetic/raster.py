@@ -161,16 +161,10 @@ def _expand(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     return prim, u, v, counts
 
 
-def _pairs(
-    boxes: np.ndarray, centres: np.ndarray, radii: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(prim, u, v, counts) of the pixels of each box within the primitive's conservative 2D capsule.
-
-    Pairs stay grouped by primitive, so per-primitive values are expanded with ``np.repeat(values, counts)``
-    (several times faster than gathering them by index).
-    """
-    prim, u, v, counts = _expand(boxes)
-    f32 = np.float32
+def _capsule_constants(centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """Per primitive, the constants of its conservative 2D capsule test, as the rows of one (8, P) float32 table:
+    first disc centre x, y; centre segment x, y; 1 / its squared length; slope and base of the tangent bound; the
+    larger radius (pixels)."""
     seg = centres[:, 1] - centres[:, 0]
     seg2 = np.sum(seg * seg, axis=1)
     inv_seg2 = 1.0 / np.maximum(seg2, 1e-12)
@@ -184,24 +178,37 @@ def _pairs(
     inv_cos = np.where(tapered, 1.0 / np.sqrt(np.maximum(1.0 - sin2, 1e-12)), 0.0)
     base = np.where(tapered, r0 * inv_cos, r_max)
     slope = np.where(tapered, (r1 - r0) * inv_cos, 0.0)
-    px = u.astype(f32)
-    px -= np.repeat(centres[:, 0, 0].astype(f32), counts)
-    py = v.astype(f32)
-    py -= np.repeat(centres[:, 0, 1].astype(f32), counts)
-    sx = np.repeat(seg[:, 0].astype(f32), counts)
-    sy = np.repeat(seg[:, 1].astype(f32), counts)
+    return np.stack([centres[:, 0, 0], centres[:, 0, 1], seg[:, 0], seg[:, 1], inv_seg2, slope, base, r_max]).astype(
+        np.float32
+    )
+
+
+def _pairs(
+    boxes: np.ndarray, centres: np.ndarray, radii: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(prim, u, v, counts) of the pixels of each box within the primitive's conservative 2D capsule.
+
+    Pairs stay grouped by primitive, so per-primitive values are expanded with ``np.repeat(values, counts)``
+    (several times faster than gathering them by index).
+    """
+    prim, u, v, counts = _expand(boxes)
+    c0x, c0y, sx, sy, inv_seg2, slope, base, r_max = np.repeat(_capsule_constants(centres, radii), counts, axis=1)
+    px = u.astype(np.float32)
+    px -= c0x
+    py = v.astype(np.float32)
+    py -= c0y
     t = px * sx
     t += py * sy
-    t *= np.repeat(inv_seg2.astype(f32), counts)
+    t *= inv_seg2
     np.clip(t, 0.0, 1.0, out=t)
     px -= t * sx
     py -= t * sy
     px *= px
     py *= py
     px += py
-    bound = t * np.repeat(slope.astype(f32), counts)
-    bound += np.repeat(base.astype(f32), counts)
-    np.minimum(bound, np.repeat(r_max.astype(f32), counts), out=bound)
+    bound = t * slope
+    bound += base
+    np.minimum(bound, r_max, out=bound)
     bound *= bound
     keep = px <= bound
     # surviving pairs per primitive: the sum of ``keep`` over each primitive's contiguous run (empty runs give 0)
@@ -223,6 +230,22 @@ def cast(prims: Primitives, cam: Intrinsics) -> Hits:
     return Hits((v * np.int32(cam.width) + u)[hit], prim[hit], depth[hit])
 
 
+def _cone_constants(prims: Primitives) -> tuple[np.ndarray, np.ndarray]:
+    """Per primitive, the constants of the exact ray test as the rows of one (12, P) float32 table: centre a (mm),
+    unit axis, ra^2, rb^2, axis length L, s = sin(phi) = (ra - rb) / L (0 without a lateral surface), ra, rb; and
+    (P,) bool: whether the cone has a lateral surface (one sphere does not hold the other)."""
+    a = prims.a
+    axis = prims.b - a
+    length = np.sqrt(np.sum(axis * axis, axis=1))
+    has_body = length > np.abs(prims.ra - prims.rb) + 1e-6
+    L = np.where(length > 1e-9, length, 1.0)
+    ax = axis / L[:, None]
+    s = np.where(has_body, (prims.ra - prims.rb) / L, 0.0)
+    table = np.stack([a[:, 0], a[:, 1], a[:, 2], ax[:, 0], ax[:, 1], ax[:, 2], prims.ra**2, prims.rb**2, length,
+                      s, prims.ra, prims.rb]).astype(np.float32)  # fmt: skip
+    return table, has_body
+
+
 def _first_hit(prims: Primitives, counts: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
     """Depth of the first hit (inf = miss) of each (ray, primitive) pair, float32; pairs grouped by primitive,
     ``counts[p]`` of them for primitive p.
@@ -238,17 +261,8 @@ def _first_hit(prims: Primitives, counts: np.ndarray, dx: np.ndarray, dy: np.nda
       s = sin(phi) = (ra - rb) / L and c2 = 1 - s^2; valid for ra s <= y <= L + rb s.
     """
     f32 = np.float32
-    a = prims.a
-    axis = prims.b - a
-    length = np.sqrt(np.sum(axis * axis, axis=1))
-    has_body = length > np.abs(prims.ra - prims.rb) + 1e-6
-    L = np.where(length > 1e-9, length, 1.0)
-    ax = axis / L[:, None]
-    s = np.where(has_body, (prims.ra - prims.rb) / L, 0.0)
-
-    # the per-primitive constants as rows of one table, expanded to the pairs in a single np.repeat
-    table = np.stack([a[:, 0], a[:, 1], a[:, 2], ax[:, 0], ax[:, 1], ax[:, 2], prims.ra**2, prims.rb**2, length,
-                      s, prims.ra, prims.rb]).astype(f32)  # fmt: skip
+    table, has_body = _cone_constants(prims)
+    # the per-primitive constants expanded to the pairs in a single np.repeat
     gx, gy, gz, mx, my, mz, ra2, rb2, lp, s_rep, ra_rep, rb_rep = np.repeat(table, counts, axis=1)
 
     dd = dx * dx
@@ -325,4 +339,39 @@ def zbuffer(hits: Hits, size: int, base: np.ndarray | None = None) -> tuple[np.n
     won = np.flatnonzero(hits.depth == depth[hits.pixel])
     owner = np.full(size, -1, np.int32)
     owner[hits.pixel[won]] = hits.prim[won]
+    return depth, owner
+
+
+def render_depth(
+    prims: Primitives, cam: Intrinsics, base: np.ndarray | None = None, jit: bool | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ray-cast ``prims`` into a z-buffer: ``zbuffer(cast(prims, cam), W * H, base)``, bit for bit.
+
+    Args:
+        prims: the primitives.
+        cam: the camera (its width and height give the buffer's size).
+        base: optional (H*W,) depth already in the buffer (see :func:`zbuffer`).
+        jit: use the compiled kernel of :mod:`.kernels` (None: when it is available); False: numpy.
+    Returns:
+        (depth (H*W,) float32 mm, inf where nothing; owner (H*W,) int32 primitive index, -1 where none).
+    """
+    from .kernels import CAST
+
+    size = cam.width * cam.height
+    if jit is None:
+        jit = CAST is not None
+    if not jit or len(prims) == 0:
+        return zbuffer(cast(prims, cam), size, base)
+    if CAST is None:
+        raise RuntimeError("the compiled ray caster is not available (numba missing or HANDPOSE_NO_JIT set)")
+    depth = np.full(size, np.inf, np.float32) if base is None else base.astype(np.float32, copy=True)
+    owner = np.full(size, -1, np.int32)
+    # the ray slopes of each pixel column and row, as cast() computes them per pair
+    dx_of_u = ((np.arange(cam.width) - cam.cx) / cam.fx).astype(np.float32)
+    dy_of_v = ((np.arange(cam.height) - cam.cy) / cam.fy).astype(np.float32)
+    CAST(
+        np.ascontiguousarray(prims.a, np.float64), np.ascontiguousarray(prims.b, np.float64),
+        np.ascontiguousarray(prims.ra, np.float64), np.ascontiguousarray(prims.rb, np.float64), float(cam.fx),
+        float(cam.fy), float(cam.cx), float(cam.cy), int(cam.width), int(cam.height), dx_of_u, dy_of_v, depth, owner,
+    )  # fmt: skip
     return depth, owner

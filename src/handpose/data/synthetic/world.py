@@ -283,21 +283,27 @@ class World:
         clutter, clutter_colors = self._clutter(rng_scene, hand_far, plane)
         occluders, occ_colors = self._occluders(rng_scene, labels, joint_radius) if has_hand else (None, None)
         scene = raster.Primitives.concat(hand_prims, clutter)
-        hits = raster.cast(scene, cam)
-        zbuf, owner = raster.zbuffer(hits, w * h, base=plane)
-        # label of the surface seen at each pixel (owner -1, the background, picks the sentinel 0 at the end)
-        owner_label = np.append(scene.label, 0).astype(np.int8)[owner]
-        occ_front = np.zeros(w * h, bool)
-        occ_z = None
-        if occluders is not None and len(occluders):
-            occ_z, _ = raster.zbuffer(raster.cast(occluders, cam), w * h)
-            occ_front = occ_z < zbuf
+        zbuf, owner = raster.render_depth(scene, cam, base=plane)
+        occ_z = raster.render_depth(occluders, cam)[0] if occluders is not None and len(occluders) else None
+        # label and part of the surface seen at each pixel (owner -1, the background, picks the sentinel at the end)
+        label_of = np.append(scene.label, 0).astype(np.int8)
+        part_of = np.append(scene.parts(), -1).astype(np.int8)
+        from .kernels import SURFACE_LABELS
 
-        seg = _SEG_OF_LABEL[owner_label]
-        if occ_z is not None:
+        if SURFACE_LABELS is not None:  # the compiled twin of the numpy code below (same result)
+            owner_label, owner_part = np.empty(w * h, np.int8), np.empty(w * h, np.int8)
+            seg, occ_front = np.empty(w * h, np.uint8), np.zeros(w * h, bool)
+            SURFACE_LABELS(
+                owner, label_of, part_of, _SEG_OF_LABEL, np.zeros(0, np.float32) if occ_z is None else occ_z, zbuf,
+                LABEL_HAND, SEG_HAND_OCCLUDED, SEG_OCCLUDER, owner_label, seg, owner_part, occ_front,
+            )  # fmt: skip
+        else:
+            owner_label = np.take(label_of, owner)  # np.take: faster than label_of[owner]
+            owner_part = np.take(part_of, owner)
+            occ_front = np.zeros(w * h, bool) if occ_z is None else occ_z < zbuf
+            seg = np.take(_SEG_OF_LABEL, owner_label)
             seg[occ_front] = np.where(owner_label[occ_front] == LABEL_HAND, SEG_HAND_OCCLUDED, SEG_OCCLUDER)
 
-        owner_part = np.append(scene.parts(), -1).astype(np.int8)[owner]
         if has_hand:
             self._visibility(labels, zbuf, owner_part, occ_front, seg)
 
@@ -352,7 +358,14 @@ class World:
         closest = dist * normal[2] / float(cd.max()) if len(cd) else np.inf
         if closest < hand_far + 50.0:
             dist *= (hand_far + 50.0) / closest
-        denom = self.ray_dx32 * np.float32(normal[0]) + self.ray_dy32 * np.float32(normal[1]) + np.float32(normal[2])
+        n32 = normal.astype(np.float32)
+        from .kernels import PLANE
+
+        if PLANE is not None:  # the compiled twin of the numpy code below (bit-identical)
+            out = np.empty(cam.width * cam.height, np.float32)
+            PLANE(out, self.ray_dx32, self.ray_dy32, n32[0], n32[1], n32[2], np.float32(dist * normal[2]))
+            return out
+        denom = self.ray_dx32 * n32[0] + self.ray_dy32 * n32[1] + n32[2]
         with np.errstate(divide="ignore"):
             return np.where(denom > 0.05, np.float32(dist * normal[2]) / denom, np.float32(np.inf))
 
@@ -531,20 +544,33 @@ class World:
             (visible & (owner_label == LABEL_CLUTTER), zbuf, 1.0),
             (occ_front, occ_z, 1.0),
         )
+        from .kernels import SHADE  # numba is imported on the first frame, not with this module
+
+        light_row = light.as_row()
         for k, (mask, depth, sigma) in enumerate(groups):
             px = np.flatnonzero(mask)
             if len(px) == 0 or depth is None:
                 continue
-            nrm = _depth_normals(depth, mask, px, cam, sigma)
-            view = (self.view_x[px], self.view_y[px], self.view_z[px])
+            crop = _smoothed_depth(depth, mask, px, cam, sigma)
             if k == 2:
                 # occluders: one colour per frame (they rarely overlap one another)
                 color = occ_colors[0] if occ_colors is not None and len(occ_colors) else np.full(3, 128.0)
-                albedo = np.broadcast_to(np.asarray(color, np.float32) / 255.0, (len(px), 3))
+                rows, fixed_row = (np.asarray(color, np.float32) / 255.0)[None], 0
             else:
-                albedo = colors[owner[px]] / 255.0
-            if k == 0:
-                is_hand = owner_label[px] == LABEL_HAND
+                rows, fixed_row = colors / 255.0, -1
+            hand_label = LABEL_HAND if k == 0 else -1
+            if SHADE is not None:  # the compiled twin of the numpy code below (bit-identical)
+                SHADE(
+                    img, px, w, *crop, cam.fx, cam.fy, cam.cx, cam.cy, self.view_x, self.view_y, self.view_z, owner,
+                    rows, fixed_row, hand_label, owner_label, palm_normal.astype(np.float32), skin, palm, smooth,
+                    light_row,
+                )  # fmt: skip
+                continue
+            nrm = _normals_at(crop, px, cam)
+            view = (self.view_x[px], self.view_y[px], self.view_z[px])
+            albedo = np.broadcast_to(rows[0], (len(px), 3)) if fixed_row >= 0 else rows[owner[px]]
+            is_hand = owner_label[px] == hand_label
+            if np.any(is_hand):
                 pn = palm_normal.astype(np.float32)
                 facing = nrm[0][is_hand] * pn[0] + nrm[1][is_hand] * pn[1] + nrm[2][is_hand] * pn[2]
                 palmar = np.minimum(np.maximum(facing, 0.0), 1.0)[:, None] ** 1.5
@@ -555,15 +581,17 @@ class World:
         return _post(rng, img, preset, self.noise)
 
 
-def _depth_normals(
+def _smoothed_depth(
     depth: np.ndarray, mask: np.ndarray, px: np.ndarray, cam: Intrinsics, sigma: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unit normals (components, each (K,) float32) at pixels ``px`` of a surface, from its depth (flat (H*W,) mm)
-    smoothed over ``mask``.
+) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
+    """A surface's depth (flat (H*W,) mm) smoothed over ``mask`` around pixels ``px``, and its image derivatives.
 
     The depth is smoothed by mask-normalised Gaussian convolution (the surface never mixes with what lies behind
-    it; the smoothing also rounds off the seams of the overlapping round cones), differentiated (Sobel), and the
-    normal of the back-projected surface X = z (dx, dy, 1) is n ~ (z_u fx, z_v fy, -(z + z_u fx dx + z_v fy dy)).
+    it; the smoothing also rounds off the seams of the overlapping round cones) and differentiated (Sobel).
+
+    Returns:
+        (v0, u0, zs, zu, zv): the crop's top-left pixel and three (h', w') float32 maps on it: smoothed depth (mm),
+        dz/du and dz/dv (mm per pixel).
     """
     h, w = cam.height, cam.width
     v, u = np.divmod(px, w)
@@ -572,7 +600,7 @@ def _depth_normals(
     v0, v1 = max(int(v.min()) - pad, 0), min(int(v.max()) + pad + 1, h)
     m = mask.reshape(h, w)[v0:v1, u0:u1].astype(np.float32)
     z = depth.reshape(h, w)[v0:v1, u0:u1]
-    z = np.where(m > 0, z, 0.0).astype(np.float32)
+    z = np.where(m > 0, z, 0.0).astype(np.float32, copy=False)
     if sigma > 1.0:
         num = cv2.GaussianBlur(z, (0, 0), sigma)
         den = cv2.GaussianBlur(m, (0, 0), sigma)
@@ -582,6 +610,16 @@ def _depth_normals(
     zs = num / np.maximum(den, 1e-4)
     zu = cv2.Sobel(zs, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
     zv = cv2.Sobel(zs, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+    return v0, u0, zs, zu, zv
+
+
+def _normals_at(
+    crop: tuple[int, int, np.ndarray, np.ndarray, np.ndarray], px: np.ndarray, cam: Intrinsics
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit normals (components, each (K,) float32) at pixels ``px`` from :func:`_smoothed_depth`'s maps: the
+    normal of the back-projected surface X = z (dx, dy, 1) is n ~ (z_u fx, z_v fy, -(z + z_u fx dx + z_v fy dy))."""
+    v0, u0, zs, zu, zv = crop
+    v, u = np.divmod(px, cam.width)
     lv, lu = v - v0, u - u0
     zp, zup, zvp = zs[lv, lu], zu[lv, lu], zv[lv, lu]
     nx = zup * np.float32(cam.fx)
@@ -625,6 +663,11 @@ class _Light:
     diffuse: float
     specular: float
     shininess: float
+
+    def as_row(self) -> np.ndarray:
+        """float32 (10,): direction, colour x 255, ambient, diffuse, specular, shininess (the shading kernel's)."""
+        scalars = [self.ambient, self.diffuse, self.specular, self.shininess]
+        return np.concatenate([self.direction, self.color * np.float32(255.0), scalars]).astype(np.float32)
 
 
 def _sample_light(rng: np.random.Generator) -> _Light:
