@@ -72,7 +72,7 @@ def test_ray_cast_round_cones_matches_brute_force_marching(jit):
 
 def _require_kernels():
     """The compiled kernels need numba, a dependency: in CI their absence is a failure, elsewhere a skip."""
-    if kernels.CAST is None or kernels.SHADE is None:
+    if any(getattr(kernels, name) is None for name in ("CAST", "SHADE", "PLANE", "SURFACE_LABELS", "SENSOR")):
         if os.environ.get("CI") == "true":
             pytest.fail("numba kernels unavailable (numba missing or HANDPOSE_NO_JIT set)")
         pytest.skip("numba kernels unavailable")
@@ -86,14 +86,15 @@ def _frame_arrays(frame):
 
 
 def test_compiled_kernels_render_the_same_frames_as_numpy_bit_for_bit(monkeypatch):
-    """The numba ray caster and shader repeat the numpy code's float32 arithmetic operation for operation: the
-    frames (image, depth, segmentation, labels) of every preset, hands with occluders, clutter and no-hand frames
-    included, are byte-identical either way."""
+    """The numba kernels (ray caster, shader, plane, label look-ups, depth sensor) repeat the numpy code's float32
+    arithmetic operation for operation: the frames (image, depth, segmentation, labels) of every preset and of the
+    NYU-sized camera, hands with occluders, clutter and no-hand frames included, are byte-identical either way."""
     _require_kernels()
     worlds = {p: World(make_config(seed=23, preset=p)) for p in ("easy", "standard", "hard")}
-    compiled = {p: [w.render(i) for i in range(16)] for p, w in worlds.items()}
-    monkeypatch.setattr(kernels, "CAST", None)
-    monkeypatch.setattr(kernels, "SHADE", None)
+    worlds["nyu"] = World(make_config(seed=23, preset="standard", camera="nyu"))  # 640x480: tiled noise windows
+    compiled = {p: [w.render(i) for i in range(4 if p == "nyu" else 16)] for p, w in worlds.items()}
+    for name in ("CAST", "SHADE", "PLANE", "SURFACE_LABELS", "SENSOR"):
+        monkeypatch.setattr(kernels, name, None)
     n_occluded = 0
     for p, w in worlds.items():
         for i, fast in enumerate(compiled[p]):

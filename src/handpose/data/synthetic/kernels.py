@@ -9,7 +9,8 @@ visit each pixel once, in registers, instead of materialising a dozen arrays per
 * ``SHADE``: the per-pixel part of ``world._rgb``: normals from the smoothed depth, albedo (skin, palm, objects) and
   diffuse + Blinn-Phong shading (``world._normals_at``, ``world._shade``);
 * ``PLANE`` and ``SURFACE_LABELS``: the background plane's depth and the per-pixel label / part / segmentation
-  look-ups of ``world.World.render``.
+  look-ups of ``world.World.render``;
+* ``SENSOR``: the depth sensor model of ``world.World._sensor`` (noise, dropout at depth edges, speckles, 1 mm).
 
 Compiled on first use and cached next to this file (or in numba's user cache when that is not writable). All are
 None when numba cannot be imported or ``HANDPOSE_NO_JIT=1``; the numpy code runs then.
@@ -26,6 +27,7 @@ CAST: Any = None
 SHADE: Any = None
 PLANE: Any = None
 SURFACE_LABELS: Any = None
+SENSOR: Any = None
 
 if os.environ.get("HANDPOSE_NO_JIT", "") not in ("1", "true", "yes"):
     try:
@@ -266,7 +268,39 @@ if os.environ.get("HANDPOSE_NO_JIT", "") not in ("1", "true", "yes"):
                     s = seg_hand_occluded if lab == hand_label else seg_occluder
                 seg[i] = s
 
+        @njit(cache=True, error_model="numpy", nogil=True)
+        def _sensor_into(out, clean, noise, scale, far_value, dropout, dropout_q, speckle, speckle_q):  # noqa: ANN001
+            """``world.World._sensor`` pixel by pixel: out = rint(clean + (scale clean) noise), 0 where clean is 0,
+            where the 3x3 range of ``far`` (clean, invalid = far_value) exceeds 3 % + 20 mm and dropout > q, and
+            where speckle < q; all (H, W) float32 (the random windows may be strided views), q float32; ``dropout``
+            / ``speckle`` of shape (0, 0) switch that test off."""
+            h, w = clean.shape
+            edges = dropout.shape[0] > 0
+            speckles = speckle.shape[0] > 0
+            f0 = np.float32(0.0)
+            k3 = np.float32(0.03)
+            k20 = np.float32(20.0)
+            for y in range(h):
+                for x in range(w):
+                    c = clean[y, x]
+                    drop = c <= f0
+                    if not drop and edges and dropout[y, x] > dropout_q:
+                        hi = -np.inf
+                        lo = np.inf
+                        for yy in range(max(y - 1, 0), min(y + 2, h)):
+                            for xx in range(max(x - 1, 0), min(x + 2, w)):
+                                v = clean[yy, xx]
+                                if not v > f0:
+                                    v = far_value
+                                hi = max(hi, v)
+                                lo = min(lo, v)
+                        drop = np.float32(hi) - np.float32(lo) > c * k3 + k20
+                    if not drop and speckles and speckle[y, x] < speckle_q:
+                        drop = True
+                    out[y, x] = f0 if drop else np.rint(scale * c * noise[y, x] + c)
+
         CAST = _cast_into
         SHADE = _shade_into
         PLANE = _plane_into
         SURFACE_LABELS = _surface_labels_into
+        SENSOR = _sensor_into

@@ -484,18 +484,34 @@ class World:
         """
         preset = self.config.preset
         h, w = clean.shape
-        depth = cv2.multiply(clean, self.noise.window(rng, h, w), scale=float(preset.depth_noise) / 500.0)
+        scale = np.float32(float(preset.depth_noise) / 500.0)
+        noise = self.noise.window(rng, h, w)
+        none = np.zeros((0, 0), np.float32)
+        dropout, dropout_q, speckle, speckle_q = none, np.float32(0.0), none, np.float32(0.0)
+        if preset.edge_dropout > 0:
+            dropout_q = np.float32(NormalDist().inv_cdf(1.0 - min(max(preset.edge_dropout, 1e-6), 1 - 1e-6)))
+            dropout = self.noise.window(rng, h, w)
+        if preset.speckle_rate > 0:
+            speckle_q = np.float32(NormalDist().inv_cdf(preset.speckle_rate))
+            speckle = self.noise.window(rng, h, w)
+        far_value = np.float32(MAX_RANGE * 2)
+        from .kernels import SENSOR
+
+        if SENSOR is not None:  # the compiled twin of the numpy code below (bit-identical)
+            out = np.empty((h, w), np.float32)
+            SENSOR(out, clean, noise, scale, far_value, dropout, dropout_q, speckle, speckle_q)
+            return out
+        depth = scale * clean * noise
         depth += clean
         # invalid pixels (0) count as very far, so the hand's silhouette against them is an edge too
-        far = np.where(clean > 0, clean, np.float32(MAX_RANGE * 2))
-        kernel = np.ones((3, 3), np.uint8)
+        far = np.where(clean > 0, clean, far_value)
+        kernel = np.ones((3, 3), np.uint8)  # max / min over the pixels of the 3x3 neighbourhood inside the image
         jump = cv2.subtract(cv2.dilate(far, kernel), cv2.erode(far, kernel))
         drop = clean <= 0
-        if preset.edge_dropout > 0:
-            q = NormalDist().inv_cdf(1.0 - min(max(preset.edge_dropout, 1e-6), 1 - 1e-6))
-            drop |= (jump > far * np.float32(0.03) + np.float32(20.0)) & (self.noise.window(rng, h, w) > q)
-        if preset.speckle_rate > 0:
-            drop |= self.noise.window(rng, h, w) < NormalDist().inv_cdf(preset.speckle_rate)
+        if len(dropout):
+            drop |= (jump > far * np.float32(0.03) + np.float32(20.0)) & (dropout > dropout_q)
+        if len(speckle):
+            drop |= speckle < speckle_q
         depth[drop] = 0.0
         return np.rint(depth, out=depth)
 
