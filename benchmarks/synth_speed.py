@@ -6,8 +6,11 @@ the whole process tree (the generating process and its workers, sampled every 0.
 
     python benchmarks/synth_speed.py --count 4000 --workers 2
     python benchmarks/synth_speed.py --count 100000 --workers 2 --out /tmp/synth100k   # the memory figure
+    PYTHONPATH=/tmp/old/src python benchmarks/synth_speed.py   # another checkout's generator (alternate the two)
 
 The machine is shared with other work: run it more than once and quote the conditions (load average is printed).
+The workers' CPU time per frame (``worker_cpu_ms_per_frame``, start-up included) is printed too; to compare two
+versions of the generator, alternate runs of both in one session rather than comparing against older figures.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -105,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{out}/train exists: remove it first (a resumed run would not measure rendering)", file=sys.stderr)
         return 2
     load0 = os.getloadavg()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with PeakMemory() as mem:
         summary = generate(
@@ -112,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     wall = time.perf_counter() - t0
     load1 = os.getloadavg()
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers (ended with the pool)
+    worker_cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     figures = {
         "count": args.count,
         "workers": args.workers,
@@ -123,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         "bytes_per_frame": round(summary["bytes"] / args.count),
         "peak_rss_tree_mib": round(mem.peak_total / 1024, 1),
         "peak_rss_single_process_mib": round(mem.peak_single / 1024, 1),
+        "worker_cpu_ms_per_frame": round(1000 * worker_cpu / args.count, 2) if args.workers > 1 else None,
         "cpus": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in load0],
         "load_average_after": [round(x, 2) for x in load1],
