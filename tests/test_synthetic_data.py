@@ -100,6 +100,40 @@ def test_same_seed_gives_byte_identical_shards_and_workers_do_not_matter(small, 
     assert _shard_bytes(Path(other["split_dir"]))["shard-00000.npz"] != ref["shard-00000.npz"]
 
 
+def test_splits_generated_through_one_shared_pool_are_the_same(small, tmp_path):
+    """shared_workers: one pool for several splits (its workers start once) changes nothing in the output, and each
+    split's progress adds up to its own frame count."""
+    from handpose.data.synthetic.generate import _progress_bar, shared_workers
+
+    root, _ = small
+    totals: dict[str, int] = {}
+
+    class Counting(_progress_bar):
+        def __enter__(self):
+            totals[self.label] = 0
+
+            def advance(n: int) -> None:
+                totals[self.label] += n
+
+            return advance
+
+    gen = sys.modules["handpose.data.synthetic.generate"]  # the module (the package exports the function by its name)
+    original = gen._progress_bar
+    gen._progress_bar = Counting
+    try:
+        with shared_workers(2):
+            train = generate(tmp_path / "s", 20, seed=3, workers=2, **SMALL)
+            val = generate(tmp_path / "s", 12, seed=3, workers=2, split="val", **SMALL)
+            one_shard = generate(tmp_path / "s", 5, seed=3, workers=2, split="test", **SMALL)
+    finally:
+        gen._progress_bar = original
+    assert _shard_bytes(Path(train["split_dir"])) == _shard_bytes(root / "train")
+    alone = generate(tmp_path / "t", 12, seed=3, split="val", **SMALL)
+    assert _shard_bytes(Path(val["split_dir"])) == _shard_bytes(Path(alone["split_dir"]))
+    assert one_shard["generated"] == 5 and len(_shard_bytes(Path(one_shard["split_dir"]))) == 1
+    assert totals == {"synth train": 20, "synth val": 12, "synth test": 5}
+
+
 def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     count = 120
     script = (

@@ -72,20 +72,22 @@ def _resolve(value: Any, out: Path) -> Any:
 def ensure_data(plan: Plan, root: Path, workers: int, progress: bool = True) -> dict[str, Any]:
     """Generate the benchmark's three splits under ``root`` (the generator reuses complete shards)."""
     from ..data.synthetic import generate
+    from ..data.synthetic.generate import shared_workers
 
     d = plan.data
     summary = {}
-    for split, count in (("train", d.train), ("val", d.val), ("test", d.test)):
-        summary[split] = generate(
-            root,
-            count,
-            seed=d.seed,
-            preset=d.preset,
-            split=split,
-            workers=workers,
-            no_hand_rate=d.no_hand_rate,
-            progress=progress,
-        )
+    with shared_workers(workers):  # one pool for the three splits: its workers start once
+        for split, count in (("train", d.train), ("val", d.val), ("test", d.test)):
+            summary[split] = generate(
+                root,
+                count,
+                seed=d.seed,
+                preset=d.preset,
+                split=split,
+                workers=workers,
+                no_hand_rate=d.no_hand_rate,
+                progress=progress,
+            )
     return summary
 
 

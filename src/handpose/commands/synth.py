@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from ..data.synthetic import generate
-    from ..data.synthetic.generate import make_config
+    from ..data.synthetic.generate import make_config, shared_workers
     from ..errors import ConfigError
 
     if args.count is None or args.count < 1:
@@ -85,29 +85,31 @@ def _generate(args: argparse.Namespace) -> int:
                     args.size)  # fmt: skip
         if counts[split] < 1:
             raise ConfigError(f"{split} count must be a positive integer, got {counts[split]}", field="count")
-    for split in splits:
-        summary = generate(
-            args.out_dir,
-            counts[split],
-            seed=args.seed,
-            preset=args.preset,
-            modality=args.modality,
-            workers=args.workers,
-            split=split,
-            no_hand_rate=args.no_hand_rate,
-            background_dir=args.backgrounds,
-            progress=not args.quiet,
-            camera=args.camera,
-            image_size=args.size,
-            shard_size=args.shard_size,
-            compact=args.compact,
-        )
-        mb = summary["bytes"] / 1e6
-        rate = summary["frames_per_second"]
-        print(
-            f"{split}: {summary['count']} frames in {summary['shards']} shards ({mb:.1f} MB) at {summary['split_dir']}"
-            f"; rendered {summary['generated']} ({rate:.1f} frames/s), reused {summary['reused']}"
-        )
+    with shared_workers(args.workers):  # the workers start once for all splits
+        for split in splits:
+            summary = generate(
+                args.out_dir,
+                counts[split],
+                seed=args.seed,
+                preset=args.preset,
+                modality=args.modality,
+                workers=args.workers,
+                split=split,
+                no_hand_rate=args.no_hand_rate,
+                background_dir=args.backgrounds,
+                progress=not args.quiet,
+                camera=args.camera,
+                image_size=args.size,
+                shard_size=args.shard_size,
+                compact=args.compact,
+            )
+            mb = summary["bytes"] / 1e6
+            rate = summary["frames_per_second"]
+            where = summary["split_dir"]
+            print(
+                f"{split}: {summary['count']} frames in {summary['shards']} shards ({mb:.1f} MB) at {where}"
+                f"; rendered {summary['generated']} ({rate:.1f} frames/s), reused {summary['reused']}"
+            )
     return 0
 
 
