@@ -1,13 +1,11 @@
 # The two commands: `make demo` (the main job) and `make test` (the test suite).
 # Both create .venv if missing, install CPU torch first (override with TORCH_SPEC), then the package; `make test`
 # adds the dev and deploy extras (pytest, ruff, ONNX), which the demo does not need.
-# --no-compile: modules are byte-compiled when first imported rather than all at install time (torch alone ships
-# thousands; this saves about 30 s of set-up).
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
-PIP := $(BIN)/python -m pip install --quiet --no-compile
+PIP := $(BIN)/python -m pip install --quiet
 BASE := $(VENV)/.handpose-base
 STAMP := $(VENV)/.handpose-installed
 
