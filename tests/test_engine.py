@@ -286,3 +286,17 @@ def test_two_trainings_of_one_recipe_end_with_the_same_weights(tmp_path):
         model, _ = load_checkpoint(tmp_path / run / latest)
         digests.append(weights_digest(model))
     assert digests[0] == digests[1]
+
+
+def test_a_seeded_model_is_the_same_network_and_leaves_the_global_rng_alone():
+    from handpose.registry import create_model
+
+    torch.manual_seed(1)
+    a = create_model("gesturenet", seed=5)
+    after_a = torch.rand(3)
+    torch.manual_seed(2)
+    b = create_model("gesturenet", seed=5)
+    torch.manual_seed(1)
+    assert torch.equal(after_a, torch.rand(3))  # building the model drew nothing from the global RNG
+    assert weights_digest(a) == weights_digest(b)
+    assert weights_digest(create_model("gesturenet", seed=6)) != weights_digest(a)

@@ -33,9 +33,19 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def create_model(name: str, /, **kwargs: Any) -> Any:
-    """Build the registered model ``name`` with keyword overrides of its config."""
+def create_model(name: str, /, *, seed: int | None = None, **kwargs: Any) -> Any:
+    """Build the registered model ``name`` with keyword overrides of its config.
+
+    ``seed`` draws the initial weights from that seed, leaving torch's global RNG as it was (torch seeds each
+    process at random, so without it two processes build different networks); None: from the global RNG.
+    """
     _load_zoo()
     if name not in _MODELS:
         raise UnknownNameError(f"unknown model {name!r}; known: {', '.join(sorted(_MODELS))}", field="model")
-    return _MODELS[name](**kwargs)
+    if seed is None:
+        return _MODELS[name](**kwargs)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return _MODELS[name](**kwargs)

@@ -94,7 +94,7 @@ def train(args: argparse.Namespace) -> Any:
         kwargs = {"num_classes": len(names), "class_names": list(names)}
     elif args.points is not None or args.format != "synthetic":
         kwargs = {"num_classes": max(num_classes, 2)}
-    model = create_model("gesturenet", **kwargs)
+    model = create_model("gesturenet", seed=args.seed, **kwargs)
     common = dict(mirror_left=True, seed=args.seed, codec=model.codec)
     train_set = KeypointGestureDataset(pts, labels, train=True, jitter=args.jitter, handedness=hands, **common)
     val_set = KeypointGestureDataset(val[0], val[1], train=False, handedness=val[2], **common)

@@ -10,7 +10,7 @@ from ..errors import CheckpointError
 from ..models.base import HandModel
 from .data import build_dataset, data_fingerprint, frame_joints, open_model_split
 from .evaluate import evaluate, predict, score
-from .trainer import TrainResult, fit, seed_everything, select_device
+from .trainer import TrainResult, fit, select_device
 
 
 def needs_fit(model: Any) -> bool:
@@ -23,10 +23,7 @@ def run_training(cfg: ExperimentConfig, out_dir: str | Path, resume: bool = Fals
     from ..data.dataset import collate
     from ..registry import create_model
 
-    # the initial weights come from the seed too (torch seeds each process at random), so that two runs of a
-    # recipe train the same network
-    seed_everything(cfg.train.seed, cfg.train.deterministic)
-    model = create_model(cfg.model.name, **cfg.model.kwargs)
+    model = create_model(cfg.model.name, seed=cfg.train.seed, **cfg.model.kwargs)  # two runs: the same network
     reader = open_model_split(model, cfg, cfg.data.train_split, train=True)
     train_set = build_dataset(model, cfg, cfg.data.train_split, train=True, reader=reader)
     val_set = build_dataset(model, cfg, cfg.data.val_split, train=False)

@@ -323,8 +323,8 @@ def generate(
     }
 
 
-#: the pool of :func:`shared_workers` while one is open: (pool, progress queue, workers)
-_SHARED: tuple[ProcessPoolExecutor, Any, int] | None = None
+#: the pool of :func:`shared_workers` while one is open, and its progress queue
+_SHARED: tuple[ProcessPoolExecutor, Any] | None = None
 
 
 def _start_pool(workers: int) -> tuple[ProcessPoolExecutor, Any]:
@@ -347,8 +347,8 @@ def shared_workers(workers: int) -> Iterator[None]:
     if int(workers) < 2 or _SHARED is not None:
         yield
         return
-    pool, progress_queue = _start_pool(int(workers))
-    _SHARED = (pool, progress_queue, int(workers))
+    _SHARED = _start_pool(int(workers))
+    pool = _SHARED[0]
     try:
         yield
     finally:

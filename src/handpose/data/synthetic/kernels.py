@@ -239,8 +239,8 @@ if os.environ.get("HANDPOSE_NO_JIT", "") not in ("1", "true", "yes"):
 
         @njit(cache=True, error_model="numpy", nogil=True)
         def _plane_into(out, ray_dx, ray_dy, n0, n1, n2, num):  # noqa: ANN001
-            """Depth of the plane n . X = num / ... along each pixel's ray (``world._plane``): num / (n . d) where
-            n . d > 0.05, else inf; all float32, out (H*W,)."""
+            """Depth along each pixel's ray d = (dx, dy, 1) of the plane of normal n (``world.World._plane``):
+            num / (n . d) where n . d > 0.05, else inf; all float32, out (H*W,)."""
             lim = np.float32(0.05)
             inf = np.float32(np.inf)
             for i in range(out.shape[0]):

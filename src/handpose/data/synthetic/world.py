@@ -563,6 +563,7 @@ class World:
         from .kernels import SHADE  # numba is imported on the first frame, not with this module
 
         light_row = light.as_row()
+        pn = palm_normal.astype(np.float32)
         for k, (mask, depth, sigma) in enumerate(groups):
             px = np.flatnonzero(mask)
             if len(px) == 0 or depth is None:
@@ -578,8 +579,7 @@ class World:
             if SHADE is not None:  # the compiled twin of the numpy code below (bit-identical)
                 SHADE(
                     img, px, w, *crop, cam.fx, cam.fy, cam.cx, cam.cy, self.view_x, self.view_y, self.view_z, owner,
-                    rows, fixed_row, hand_label, owner_label, palm_normal.astype(np.float32), skin, palm, smooth,
-                    light_row,
+                    rows, fixed_row, hand_label, owner_label, pn, skin, palm, smooth, light_row,
                 )  # fmt: skip
                 continue
             nrm = _normals_at(crop, px, cam)
@@ -587,7 +587,6 @@ class World:
             albedo = np.broadcast_to(rows[0], (len(px), 3)) if fixed_row >= 0 else rows[owner[px]]
             is_hand = owner_label[px] == hand_label
             if np.any(is_hand):
-                pn = palm_normal.astype(np.float32)
                 facing = nrm[0][is_hand] * pn[0] + nrm[1][is_hand] * pn[1] + nrm[2][is_hand] * pn[2]
                 palmar = np.minimum(np.maximum(facing, 0.0), 1.0)[:, None] ** 1.5
                 albedo[is_hand] = (skin * (1 - palmar) + palm * palmar) / 255.0
