@@ -176,6 +176,35 @@ def test_depth_crop_uvd_items_and_exact_way_back(reader):
     assert float((x < 0.9).float().mean()) > 0.02
 
 
+def test_depth_cube_centre_is_worked_out_once_per_frame(reader, monkeypatch):
+    import handpose.data.crop as crop_module
+
+    calls = []
+    real = crop_module.center_of_mass
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(crop_module, "center_of_mass", counting)
+    codec = IdentityCodec("crop_uvd")
+    ds = HandPoseDataset(reader, spec("depth", 1), codec, train=True, seed=3)
+    first = [ds[i] for i in range(len(ds))]
+    assert len(calls) == len(ds)  # one centre of mass per frame in the first epoch
+    ds.set_epoch(1)
+    second = [ds[i] for i in range(len(ds))]
+    assert len(calls) == len(ds)  # none in the second: the centres are kept
+    # an item built from a kept centre is the item a fresh dataset builds from scratch
+    fresh = HandPoseDataset(reader, spec("depth", 1), codec, train=True, seed=3)
+    fresh.set_epoch(1)
+    for i, item in enumerate(second):
+        again = fresh[i]
+        assert torch.equal(item["input"], again["input"])
+        assert torch.equal(item["targets"]["joints"], again["targets"]["joints"])
+    assert len(calls) == 2 * len(ds)
+    assert not torch.equal(first[0]["input"], second[0]["input"])  # the augmentation still changes per epoch
+
+
 def test_root_relative_items_flip_handedness_and_way_back(reader):
     aug = AugmentConfig(flip_prob=1.0)
     ds = HandPoseDataset(reader, spec(), IdentityCodec("root_relative_mm"), augment=aug, train=True)

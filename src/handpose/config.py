@@ -108,7 +108,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
-    channels_last: bool = True  # on CUDA
+    channels_last: bool = True  # NHWC activations and weights (CUDA and CPU)
     deterministic: bool = True
     threads: int = 0  # torch intra-op threads on CPU; 0 = torch's default
     progress: bool = True

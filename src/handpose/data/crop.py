@@ -652,6 +652,33 @@ def resolve_mode(cfg: CropConfig, modality: str, task: str | None = None) -> str
     return "whole" if task == "skeleton" else "bbox"
 
 
+def cube_center(sample: Sample, cfg: CropConfig) -> np.ndarray:
+    """The un-augmented centre of a depth sample's cube, (3,) mm in the camera frame: the mean of the labelled 3D
+    joints when ``cfg.cube_center`` is "joints" and the sample has them, else the :func:`center_of_mass` of its
+    depth frame (about 1 ms for a 320x240 frame).
+
+    Raises:
+        DataError: a frame with no depth, no intrinsics, or no valid depth pixel.
+    """
+    if sample.depth is None:
+        raise DataError("cube crops need a depth frame", path=sample.source or None)
+    if sample.intrinsics is None:
+        raise DataError("cube crops need the camera intrinsics", path=sample.source or None, field="intrinsics")
+    if cfg.cube_center == "joints" and sample.joints_3d is not None:
+        j3 = np.asarray(sample.joints_3d, dtype=np.float64)[np.asarray(sample.joint_mask, bool)]
+        j3 = j3[np.all(np.isfinite(j3), axis=1)]
+        if len(j3):
+            return j3.mean(axis=0)
+    return center_of_mass(
+        sample.depth,
+        sample.intrinsics,
+        cfg.cube_sides,
+        cfg.com_refine_iters,
+        cfg.near_quantile,
+        source=sample.source or None,
+    )
+
+
 def _random_box_points(w: int, h: int, rng: np.random.Generator | None) -> np.ndarray:
     """Two corners of a square box inside a (w, h) frame, for samples with no hand in a bbox crop."""
     short = min(w, h)
@@ -674,6 +701,7 @@ def crop_sample(
     rng: np.random.Generator | None = None,
     center_noise: bool = True,
     warp_mask: bool = True,
+    center_mm: np.ndarray | None = None,
 ) -> Cropped:
     """Crop one sample into the model's input.
 
@@ -687,6 +715,8 @@ def crop_sample(
             bbox mode gets a random box (a centred one without ``rng``).
         center_noise: draw the bbox centre noise (σ = ``cfg.center_noise_px``) when ``rng`` is given.
         warp_mask: carry the sample's hand mask into the crop too (when it has one).
+        center_mm: cube mode: the sample's :func:`cube_center` when the caller already has it (a training set
+            keeps each frame's, which does not change between epochs); None = work it out.
 
     Returns:
         :class:`Cropped` with the warped frame, mask and the :class:`CropInfo` (whose ``root_mm`` is the labelled
@@ -728,21 +758,7 @@ def crop_sample(
             raise DataError("cube crops need a depth frame", path=sample.source or None)
         if sample.intrinsics is None:
             raise DataError("cube crops need the camera intrinsics", path=sample.source or None, field="intrinsics")
-        center = None
-        if cfg.cube_center == "joints" and sample.joints_3d is not None:
-            j3 = np.asarray(sample.joints_3d, dtype=np.float64)[np.asarray(sample.joint_mask, bool)]
-            j3 = j3[np.all(np.isfinite(j3), axis=1)]
-            if len(j3):
-                center = j3.mean(axis=0)
-        if center is None:
-            center = center_of_mass(
-                sample.depth,
-                sample.intrinsics,
-                cfg.cube_sides,
-                cfg.com_refine_iters,
-                cfg.near_quantile,
-                source=sample.source or None,
-            )
+        center = cube_center(sample, cfg) if center_mm is None else np.asarray(center_mm, dtype=np.float64)
         info = plan_cube_crop(center, sample.intrinsics, output_size, cfg.cube_sides, geometry=geometry)
     else:
         raise ConfigError(f"crop mode must be one of {MODES[1:]}, got {mode!r}", field="crop.mode")

