@@ -44,6 +44,21 @@ def test_benchmark_runs_reports_and_resumes(tmp_path, capsys):
     again = run_benchmark(out=out, plan=plan, jobs=1, only=ONLY, data_workers=1, progress=False, log=lambda *a: None)
     assert {k: (out / "runs" / k / "result.json").stat().st_mtime_ns for k in KEYS} == stamps
     assert again["results"]["msahp"]["metrics"] == results["msahp"]["metrics"]
+    # other settings in the same folder (twice the steps) train again instead of reusing the old result; the
+    # multi-scale network follows its retrained detector
+    longer = scaled(plan, steps_fraction=2.0)
+    assert longer.get("msahp").quick["train.steps"] == 2 * plan.get("msahp").quick["train.steps"]
+    third = run_benchmark(out=out, plan=longer, jobs=1, only=["msahp", "multiscale"], data_workers=1, progress=False,
+                          log=lambda *a: None)  # fmt: skip
+    for key in ("msahp", "skeleton_unet", "multiscale"):
+        assert third["results"][key]["steps"] == 2 * results[key]["steps"]
+        assert third["results"][key]["fingerprint"] != results[key]["fingerprint"]
+    assert (out / "runs" / "gesturenet" / "result.json").stat().st_mtime_ns == stamps["gesturenet"]
+
+
+def test_steps_scale_must_be_positive(capsys):
+    assert main(["benchmark", "--steps-scale", "0"]) == 2
+    assert "--steps-scale" in capsys.readouterr().err
 
 
 def test_benchmark_rejects_unknown_experiments(capsys):

@@ -300,16 +300,17 @@ PLANS = {"quick": QUICK, "full": FULL}
 
 
 def scaled(plan: Plan, data_fraction: float = 1.0, steps_fraction: float = 1.0, max_batch: int | None = None) -> Plan:
-    """A smaller copy of ``plan`` for smoke tests: data counts and training steps multiplied (at least 1), batch
-    sizes capped at ``max_batch``."""
+    """A copy of ``plan`` with data counts and training steps multiplied (at least 1; the warm-up, checkpoint and
+    log intervals with the steps) and batch sizes capped at ``max_batch``: smaller for smoke tests, longer
+    trainings for ``handpose benchmark --steps-scale``."""
     import dataclasses
 
     def steps(over: dict[str, Any]) -> dict[str, Any]:
         out = dict(over)
         if "train.steps" in out:
-            out["train.steps"] = max(1, round(out["train.steps"] * steps_fraction))
-            out["train.checkpoint_every"] = max(1, round(out.get("train.checkpoint_every", 1) * steps_fraction))
-            out["train.log_every"] = max(1, round(out.get("train.log_every", 1) * steps_fraction))
+            for key in ("train.steps", "train.checkpoint_every", "train.log_every", "schedule.warmup_steps"):
+                if key in out:
+                    out[key] = max(1, round(out[key] * steps_fraction))
         if max_batch is not None:
             out["data.batch_size"] = min(int(out.get("data.batch_size", max_batch)), max_batch)
         return out
@@ -322,5 +323,7 @@ def scaled(plan: Plan, data_fraction: float = 1.0, steps_fraction: float = 1.0, 
         test=max(4, round(d.test * data_fraction)),
     )
     exps = tuple(dataclasses.replace(e, quick=steps(e.quick), full=steps(e.full)) for e in plan.experiments)
-    note = f"Scaled for a smoke test: data x{data_fraction:g}, steps x{steps_fraction:g}."
+    changed = [f"{what} x{f:g}" for what, f in (("data", data_fraction), ("training steps", steps_fraction)) if f != 1]
+    changed += [f"batches of at most {max_batch}"] if max_batch is not None else []
+    note = f"Scaled: {', '.join(changed)}." if changed else "Scaled: unchanged."
     return dataclasses.replace(plan, mode=plan.mode, data=data, experiments=exps, notes=(*plan.notes, note))

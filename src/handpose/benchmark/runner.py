@@ -2,13 +2,17 @@
 split, and write results that the report is built from.
 
 Everything it writes is resumable: a finished experiment leaves ``runs/<key>/result.json`` and is skipped next
-time; an interrupted training resumes from its last checkpoint; the data generator resumes its shards. Experiments
+time; an interrupted training resumes from its last checkpoint; the data generator resumes its shards. A result or
+a checkpoint is reused only when its fingerprint (the experiment's config, the data's generation records and the
+fingerprints of the experiments it uses) is the current one: a folder left by other settings (another
+``--steps-scale``, a newer plan) is trained again, never mixed in. Experiments
 run in ``jobs`` worker processes (one CPU thread each) so both cores of a small machine stay busy.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -28,6 +32,7 @@ from ..io import read_json, save_npz_atomic, write_json_atomic
 from .plan import PLANS, Experiment, Plan
 
 RESULT = "result.json"
+STAMP = "benchmark.json"  # the fingerprint of the settings a run directory was started with
 PREDICTIONS = "predictions.npz"
 
 
@@ -125,8 +130,24 @@ def model_cost(model: Any) -> dict[str, float]:
     }
 
 
+def experiment_fingerprint(exp: Experiment, cfg: ExperimentConfig, out: Path) -> str:
+    """A short hash of what decides an experiment's result: its config, the generation records of the benchmark's
+    data and the fingerprints of the experiments it uses (``exp.after``)."""
+    h = hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True, default=str).encode())
+    for split in ("train", "val", "test"):
+        record = out / "data" / split / "generation.json"
+        h.update(record.read_bytes() if record.is_file() else b"-")
+    for dep in exp.after:
+        done = out / "runs" / dep / RESULT
+        h.update(str(read_json(done).get("fingerprint", "")).encode() if done.is_file() else b"-")
+    return h.hexdigest()[:16]
+
+
 def run_experiment(exp: Experiment, plan: Plan, out: Path) -> dict[str, Any]:
-    """Train (or resume) one experiment, evaluate it on the test split, write ``result.json``; return the result."""
+    """Train (or resume) one experiment, evaluate it on the test split, write ``result.json``; return the result.
+
+    A finished or interrupted run of the same fingerprint (:func:`experiment_fingerprint`) is reused or resumed;
+    one of other settings is deleted and trained again."""
     import torch
 
     from ..engine.checkpoint import load_checkpoint
@@ -136,13 +157,17 @@ def run_experiment(exp: Experiment, plan: Plan, out: Path) -> dict[str, Any]:
 
     run_dir = out / "runs" / exp.key
     done = run_dir / RESULT
-    if done.is_file():
-        return read_json(done)
     cfg = experiment_config(exp, plan, out / "data")
+    fingerprint = experiment_fingerprint(exp, cfg, out)
+    stamp = run_dir / STAMP
+    same = stamp.is_file() and read_json(stamp).get("fingerprint") == fingerprint
+    if done.is_file() and same:
+        return read_json(done)
     torch.set_num_threads(max(1, cfg.train.threads))
-    resume = (run_dir / "latest.json").is_file()
+    resume = same and (run_dir / "latest.json").is_file()
     if not resume and run_dir.exists():
-        shutil.rmtree(run_dir)  # a run killed before its first checkpoint: start again
+        shutil.rmtree(run_dir)  # killed before its first checkpoint, or left by other settings: start again
+    write_json_atomic(stamp, {"fingerprint": fingerprint})
     t0, c0 = time.perf_counter(), time.process_time()
     trained = run_training(cfg, run_dir, resume=resume)
     train_seconds, train_cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -157,6 +182,7 @@ def run_experiment(exp: Experiment, plan: Plan, out: Path) -> dict[str, Any]:
     save_npz_atomic(run_dir / PREDICTIONS, **_predictions_arrays(preds))
     result = {
         "key": exp.key,
+        "fingerprint": fingerprint,
         "paper": exp.paper,
         "label": exp.label,
         "model": model.spec.name,

@@ -1,8 +1,9 @@
-"""``handpose benchmark [--quick | --full] [--out DIR] [--jobs N] [--only KEY,...]``."""
+"""``handpose benchmark [--quick | --full] [--out DIR] [--jobs N] [--only KEY,...] [--steps-scale F]``."""
 
 from __future__ import annotations
 
 import argparse
+import math
 
 NAME = "benchmark"
 HELP = "train and evaluate every system and baseline on the synthetic world and write the report"
@@ -29,17 +30,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=2, help="experiments trained at the same time (default 2)")
     parser.add_argument("--only", default=None, help="comma-separated experiment keys to run")
     parser.add_argument("--data-workers", type=int, default=2, help="processes generating the synthetic data")
+    parser.add_argument(
+        "--steps-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="train every model F times as many steps (the schedules stretched with them); default output "
+        "runs/benchmark-<mode>-steps<F>x",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ..benchmark import run_benchmark
+    from ..benchmark.plan import PLANS, scaled
+    from ..errors import ConfigError
 
     console = Console()
     only = [k.strip() for k in args.only.split(",") if k.strip()] if args.only else None
+    factor = float(args.steps_scale)
+    if not (factor > 0 and math.isfinite(factor)):
+        raise ConfigError(f"must be a positive number, got {args.steps_scale}", field="--steps-scale")
+    plan = scaled(PLANS[args.mode], steps_fraction=factor) if factor != 1 else None
+    out = args.out or (f"runs/benchmark-{args.mode}-steps{factor:g}x" if plan is not None else None)
     result = run_benchmark(
-        args.mode, args.out, jobs=max(1, args.jobs), only=only, data_workers=args.data_workers, log=console.print
+        args.mode, out, jobs=max(1, args.jobs), only=only, data_workers=args.data_workers, log=console.print, plan=plan
     )
     print_summary(console, result)
     return 0
