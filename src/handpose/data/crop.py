@@ -652,6 +652,13 @@ def resolve_mode(cfg: CropConfig, modality: str, task: str | None = None) -> str
     return "whole" if task == "skeleton" else "bbox"
 
 
+def _check_cube_input(sample: Sample) -> None:
+    if sample.depth is None:
+        raise DataError("cube crops need a depth frame", path=sample.source or None)
+    if sample.intrinsics is None:
+        raise DataError("cube crops need the camera intrinsics", path=sample.source or None, field="intrinsics")
+
+
 def cube_center(sample: Sample, cfg: CropConfig) -> np.ndarray:
     """The un-augmented centre of a depth sample's cube, (3,) mm in the camera frame: the mean of the labelled 3D
     joints when ``cfg.cube_center`` is "joints" and the sample has them, else the :func:`center_of_mass` of its
@@ -660,10 +667,7 @@ def cube_center(sample: Sample, cfg: CropConfig) -> np.ndarray:
     Raises:
         DataError: a frame with no depth, no intrinsics, or no valid depth pixel.
     """
-    if sample.depth is None:
-        raise DataError("cube crops need a depth frame", path=sample.source or None)
-    if sample.intrinsics is None:
-        raise DataError("cube crops need the camera intrinsics", path=sample.source or None, field="intrinsics")
+    _check_cube_input(sample)
     if cfg.cube_center == "joints" and sample.joints_3d is not None:
         j3 = np.asarray(sample.joints_3d, dtype=np.float64)[np.asarray(sample.joint_mask, bool)]
         j3 = j3[np.all(np.isfinite(j3), axis=1)]
@@ -754,10 +758,7 @@ def crop_sample(
     elif mode == "whole":
         info = plan_whole_frame((w, h), output_size, geometry=geometry)
     elif mode == "cube":
-        if sample.depth is None:
-            raise DataError("cube crops need a depth frame", path=sample.source or None)
-        if sample.intrinsics is None:
-            raise DataError("cube crops need the camera intrinsics", path=sample.source or None, field="intrinsics")
+        _check_cube_input(sample)
         center = cube_center(sample, cfg) if center_mm is None else np.asarray(center_mm, dtype=np.float64)
         info = plan_cube_crop(center, sample.intrinsics, output_size, cfg.cube_sides, geometry=geometry)
     else:
