@@ -3,8 +3,12 @@
 For each experiment of the quick plan (the same configs `handpose benchmark --quick` trains) it measures, in one run:
 
 - data: samples/s of the pipeline alone (shards -> crop -> augment -> encode, in this process);
-- step: samples/s of forward + loss + backward + optimiser step on a fixed batch (the model alone);
-- loop: samples/s of the whole training loop (data in this process, then the step), as the benchmark runs it.
+- step: samples/s of forward + loss + backward + optimiser step on a fixed batch (the model alone), with
+  contiguous (NCHW) tensors, and again with channels-last (NHWC) weights and activations;
+- loop: samples/s of the whole training loop (data in this process, then the step, in the layout the trainer
+  uses: ``train.channels_last``, on by default), as the benchmark runs it. The loop passes over the items that the
+  data measure built first, so cached per-frame work (the depth crops' cube centres) is warm, as from the second
+  epoch of a training.
 
 On a CUDA machine it also measures the step with bf16 autocast and channels-last (AMP).
 
@@ -86,12 +90,18 @@ def measure(exp, plan, data_root: Path, steps: int, device: torch.device) -> dic
 
     model.train()
     step_s = timed(lambda: step(batch), max(3, steps // 4))
+    # the same step with NHWC (channels-last) weights and activations, as the trainer runs it by default
+    model = model.to(memory_format=torch.channels_last)
+    batch_nhwc = to_device(collate(items[:batch_size]), device, channels_last=True)
+    nhwc_s = timed(lambda: step(batch_nhwc), max(3, steps // 4))
+    if not cfg.train.channels_last:
+        model = model.to(memory_format=torch.contiguous_format)
     # the loop: build each batch in this process, then step (what the quick benchmark does with workers=0)
     loop_batches = [list(range(i * batch_size, (i + 1) * batch_size)) for i in range(max(1, n // batch_size))]
 
     def loop() -> None:
         for idx in loop_batches:
-            step(to_device(collate([train_set[i % len(train_set)] for i in idx]), device))
+            step(to_device(collate([train_set[i % len(train_set)] for i in idx]), device, cfg.train.channels_last))
 
     loop_s = timed(loop, 1) / len(loop_batches)
     out = {
@@ -101,6 +111,7 @@ def measure(exp, plan, data_root: Path, steps: int, device: torch.device) -> dic
         "batch": batch_size,
         "data_samples_per_s": data_sps,
         "step_samples_per_s": batch_size / step_s,
+        "step_nhwc_samples_per_s": batch_size / nhwc_s,
         "loop_samples_per_s": batch_size / loop_s,
     }
     if device.type == "cuda":
@@ -132,14 +143,16 @@ def main() -> None:
     rows = []
     print(f"machine: {platform.node()} {platform.machine()}, torch {torch.__version__}, device {device}, "
           f"{args.threads} thread(s)")  # fmt: skip
-    header = f"{'experiment':24s} {'model':22s} {'input':>12s} {'data/s':>8s} {'step/s':>8s} {'loop/s':>8s}"
+    header = (f"{'experiment':24s} {'model':22s} {'input':>12s} {'data/s':>8s} {'step/s':>8s} {'NHWC/s':>8s} "
+              f"{'loop/s':>8s}")  # fmt: skip
     print(header + ("  amp step/s" if device.type == "cuda" else ""))
     for key in keys:
         r = measure(with_untrained_refs(QUICK.get(key), QUICK, root), QUICK, root, args.steps, device)
         rows.append(r)
         shape = "x".join(str(s) for s in r["input"])
         line = (f"{r['experiment']:24s} {r['model']:22s} {shape:>12s} {r['data_samples_per_s']:8.0f} "
-                f"{r['step_samples_per_s']:8.0f} {r['loop_samples_per_s']:8.0f}")  # fmt: skip
+                f"{r['step_samples_per_s']:8.0f} {r['step_nhwc_samples_per_s']:8.0f} "
+                f"{r['loop_samples_per_s']:8.0f}")  # fmt: skip
         if "amp_step_samples_per_s" in r:
             line += f"  {r['amp_step_samples_per_s']:10.0f}"
         print(line, flush=True)
