@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -115,6 +116,47 @@ def test_sampler_resumes_mid_epoch_and_shards():
 
 
 # ---------------------------------------------------------------------------------------------------- checkpoints
+
+
+def test_overwriting_a_checkpoint_never_leaves_none(tmp_path, monkeypatch):
+    """Saving over ``best/``: a run killed at any rename of the save still has a whole checkpoint there."""
+    from handpose.engine.checkpoint import exchange_paths
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "in_a").touch()
+    if not exchange_paths(tmp_path / "a", tmp_path / "b"):
+        pytest.skip("this file system has no atomic exchange of two folders (renameat2 RENAME_EXCHANGE)")
+    assert (tmp_path / "b" / "in_a").is_file() and not any((tmp_path / "a").iterdir())
+    shutil.rmtree(tmp_path / "a")
+    shutil.rmtree(tmp_path / "b")
+    torch.manual_seed(1)
+    first, second = ToyModel(hidden=8), ToyModel(hidden=8)
+    folder = save_checkpoint(tmp_path / "best", first, step=1)
+    real_replace = os.replace
+    for kill_at in range(1, 10):  # each os.replace of the save in turn (the files, then the folder) is where it dies
+        calls = 0
+
+        def replace(src, dst, kill_at=kill_at):
+            nonlocal calls
+            calls += 1
+            if calls == kill_at:
+                raise KeyboardInterrupt  # the kill
+            return real_replace(src, dst)
+
+        monkeypatch.setattr(os, "replace", replace)
+        try:
+            save_checkpoint(folder, second, step=2)
+            finished = True
+        except KeyboardInterrupt:
+            finished = False
+        monkeypatch.setattr(os, "replace", real_replace)
+        loaded, info = load_checkpoint(folder)  # the old checkpoint or the new one, whole
+        assert weights_digest(loaded) == weights_digest(first if info["step"] == 1 else second)
+        if finished:
+            break
+    assert finished and info["step"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]  # nothing left beside it
 
 
 def test_checkpoint_round_trip_and_errors(tmp_path):

@@ -8,9 +8,10 @@ A checkpoint is a folder::
     train_state.pt      optional: optimiser, scheduler, step, epoch, RNG states — saved with ``torch.save`` and read
                         back only with ``torch.load(weights_only=True)``
 
-The folder is written under a temporary name and renamed into place, so a run killed at any moment leaves either the
-previous checkpoint or the new one, never a half-written one. ``load_checkpoint`` accepts the folder, its
-``model.safetensors`` or its ``model.json``.
+The folder is written under a temporary name and renamed into place (over an existing checkpoint of the same name,
+such as ``best/``, by an atomic exchange of the two folders on Linux), so a run killed at any moment leaves either
+the previous checkpoint or the new one, never a half-written one and never none. ``load_checkpoint`` accepts the
+folder, its ``model.safetensors`` or its ``model.json``.
 """
 
 from __future__ import annotations
@@ -103,18 +104,38 @@ def save_checkpoint(
         write_json_atomic(tmp / SIDECAR, sidecar)
         for f in tmp.iterdir():
             _fsync(f)
-        if folder.exists():
+        if not folder.exists():
+            os.replace(tmp, folder)
+        elif exchange_paths(tmp, folder):  # one atomic step: the old checkpoint is now under the temporary name
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:  # no atomic exchange here: two renames (a kill between them leaves the old copy under .name.old-PID)
             old = folder.parent / f".{folder.name}.old-{os.getpid()}"
             os.replace(folder, old)
             os.replace(tmp, folder)
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
         _fsync(folder.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2`` with ``RENAME_EXCHANGE``, glibc 2.28+, on
+    file systems that support it). Returns False, with nothing changed, where that is not available."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    renameat2.restype = ctypes.c_int
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def _fsync(path: Path) -> None:
