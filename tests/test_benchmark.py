@@ -59,6 +59,8 @@ def test_benchmark_runs_reports_and_resumes(tmp_path, capsys):
 def test_steps_scale_must_be_positive(capsys):
     assert main(["benchmark", "--steps-scale", "0"]) == 2
     assert "--steps-scale" in capsys.readouterr().err
+    assert main(["benchmark", "--full", "--steps-scale", "2"]) == 2  # the full plan keeps the papers' schedules
+    assert "--quick only" in capsys.readouterr().err
 
 
 def test_benchmark_rejects_unknown_experiments(capsys):

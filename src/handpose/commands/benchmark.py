@@ -35,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=1.0,
         metavar="F",
-        help="train every model F times as many steps (the schedules stretched with them); default output "
-        "runs/benchmark-<mode>-steps<F>x",
+        help="--quick only: train every model F times as many steps (the schedules stretched with them); default "
+        "output runs/benchmark-quick-steps<F>x",
     )
 
 
@@ -52,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     factor = float(args.steps_scale)
     if not (factor > 0 and math.isfinite(factor)):
         raise ConfigError(f"must be a positive number, got {args.steps_scale}", field="--steps-scale")
+    if factor != 1 and args.mode != "quick":
+        raise ConfigError("applies to --quick only (the full plan keeps the papers' schedules)", field="--steps-scale")
     plan = scaled(PLANS[args.mode], steps_fraction=factor) if factor != 1 else None
     out = args.out or (f"runs/benchmark-{args.mode}-steps{factor:g}x" if plan is not None else None)
     result = run_benchmark(
