@@ -56,6 +56,25 @@ def test_benchmark_runs_reports_and_resumes(tmp_path, capsys):
     assert (out / "runs" / "gesturenet" / "result.json").stat().st_mtime_ns == stamps["gesturenet"]
 
 
+def test_fingerprint_follows_settings_and_data_not_the_folder(tmp_path):
+    from handpose.benchmark.runner import experiment_config, experiment_fingerprint
+
+    exp = QUICK.get("msahp")
+    prints = {}
+    for name in ("a", "b"):
+        out = tmp_path / name
+        for split in ("train", "val", "test"):
+            (out / "data" / split).mkdir(parents=True)
+            (out / "data" / split / "generation.json").write_text('{"count": 10}')
+        prints[name] = experiment_fingerprint(exp, experiment_config(exp, QUICK, out / "data"), out)
+    assert prints["a"] == prints["b"]  # same settings and data in another folder
+    longer = scaled(QUICK, steps_fraction=2.0).get("msahp")
+    out = tmp_path / "a"
+    assert experiment_fingerprint(longer, experiment_config(longer, QUICK, out / "data"), out) != prints["a"]
+    (out / "data" / "test" / "generation.json").write_text('{"count": 11}')  # other data
+    assert experiment_fingerprint(exp, experiment_config(exp, QUICK, out / "data"), out) != prints["a"]
+
+
 def test_steps_scale_must_be_positive(capsys):
     assert main(["benchmark", "--steps-scale", "0"]) == 2
     assert "--steps-scale" in capsys.readouterr().err

@@ -132,8 +132,10 @@ def model_cost(model: Any) -> dict[str, float]:
 
 def experiment_fingerprint(exp: Experiment, cfg: ExperimentConfig, out: Path) -> str:
     """A short hash of what decides an experiment's result: its config, the generation records of the benchmark's
-    data and the fingerprints of the experiments it uses (``exp.after``)."""
-    h = hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True, default=str).encode())
+    data and the fingerprints of the experiments it uses (``exp.after``). Paths inside ``out`` are hashed relative
+    to it, so a benchmark folder that was moved or is named differently keeps its fingerprints."""
+    text = json.dumps(to_dict(cfg), sort_keys=True, default=str).replace(str(out), "<out>")
+    h = hashlib.sha256(text.encode())
     for split in ("train", "val", "test"):
         record = out / "data" / split / "generation.json"
         h.update(record.read_bytes() if record.is_file() else b"-")
