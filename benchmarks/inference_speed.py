@@ -204,8 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             if trained:
                 ckpt = pretrained_path(name)
             else:
-                torch.manual_seed(0)
-                ckpt = save_checkpoint(work / "untrained" / name, create_model(name).eval())
+                ckpt = save_checkpoint(work / "untrained" / name, create_model(name, seed=0).eval())
             budget = args.budget if name not in ("skeleton_unet",) else max(args.budget, 8.0)
             for r in B.bench_model(ckpt, threads=args.threads, budget_s=budget, workdir=work, peak_gflops=peak):
                 r["trained"] = trained

@@ -41,8 +41,7 @@ def make_input(model: Any, batch: int) -> torch.Tensor:
 
 def measure(name: str, repeats: int, budget_s: float, batch_large: int) -> dict[str, Any]:
     row = model_row(name, flops=True)
-    torch.manual_seed(0)
-    model = create_model(name).eval()
+    model = create_model(name, seed=0).eval()
     x1 = make_input(model, 1)
     with torch.inference_mode():
         start = time.perf_counter()

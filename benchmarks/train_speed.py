@@ -42,8 +42,7 @@ def with_untrained_refs(exp, plan, root: Path):
             dep = plan.get(v[1:])
             ckpt = root / "untrained" / dep.key
             if not (ckpt / "model.json").is_file():
-                torch.manual_seed(0)
-                save_checkpoint(ckpt, create_model(dep.quick["model.name"]).eval())
+                save_checkpoint(ckpt, create_model(dep.quick["model.name"], seed=0).eval())
             quick[k] = str(ckpt)
     return dataclasses.replace(exp, quick=quick)
 

@@ -61,8 +61,7 @@ def model_row(name: str, flops: bool = True) -> dict[str, Any]:
     from ..cost import count_flops, count_parameters
     from ..registry import create_model
 
-    torch.manual_seed(0)
-    model = create_model(name).eval()
+    model = create_model(name, seed=0).eval()
     spec = model.spec
     row: dict[str, Any] = {
         "name": name,
@@ -80,7 +79,7 @@ def model_row(name: str, flops: bool = True) -> dict[str, Any]:
         "paper_figures": PAPER_FIGURES.get(name),
     }
     if flops:
-        x = torch.rand(spec.input_shape(batch=1))
+        x = torch.rand(spec.input_shape(batch=1), generator=torch.Generator().manual_seed(0))
         if spec.modality == "depth":
             x = x * 2 - 1
         counted = count_flops(model, x)
