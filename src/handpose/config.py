@@ -43,7 +43,7 @@ class DataConfig:
     """
 
     format: str = "synthetic"
-    root: str = "runs/data/synthetic-quick"
+    root: str = "runs/benchmark-quick/data"  # the data make demo (handpose benchmark --quick) writes
     train_split: str | None = "train"
     val_split: str | None = "val"
     test_split: str | None = "test"

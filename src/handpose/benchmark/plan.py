@@ -248,6 +248,7 @@ QUICK_EXPERIMENTS: tuple[Experiment, ...] = (
         "ResNet-18",
         "resnet34_reg3d_synthetic",
         quick=_quick("resnet18_reg3d", Q3D, 5e-3, input_size=64, width=16) | QUICK_AUGMENT,
+        full={"model.name": "resnet18_reg3d"},  # the ResNet-34 recipe with the shallower trunk
         floor="mean_pose_3d",
     ),
     Experiment(

@@ -21,7 +21,9 @@ HELP = "gesture recognition on keypoints: `handpose gesture train` trains Gestur
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="gesture_command", metavar="ACTION", parser_class=type(parser))
     t = sub.add_parser("train", help="train GestureNet on keypoints (the synthetic vocabulary by default)")
-    t.add_argument("--data", default="runs/data/synthetic-quick", help="dataset root (default: %(default)s)")
+    t.add_argument(
+        "--data", default="runs/benchmark-quick/data", help="dataset root (default: %(default)s, made by make demo)"
+    )
     t.add_argument("--format", default="synthetic", help="dataset format (a reader with gesture labels)")
     t.add_argument("--split", default="train")
     t.add_argument("--val-split", default="val", help="validation split ('' for none: 10%% of train is held out)")
