@@ -58,6 +58,13 @@ def test_config_from_yaml_with_overrides(tmp_path):
         ("", ["train.nope=1"], "train.nope: unknown key"),
         ("", ["train.steps"], "must look like key.path=value"),
         ("optim: [1, 2\n", [], "invalid YAML"),
+        ("", ["data.batch_size=0"], "data.batch_size: must be >= 1, got 0"),
+        ("", ["optim.lr=.inf"], "optim.lr: must be a finite number"),
+        ("", ["optim.lr=-1"], "optim.lr: must be > 0.0, got -1.0"),
+        ("", ["data.workers=-1"], "data.workers: must be >= 0"),
+        ("", ["optim.betas=[0.9, 1.5]"], "optim.betas[1]: must be in [0, 1)"),
+        ("train:\n  epochs: -3\n", [], "train.epochs: must be >= 0, got -3"),
+        ("train:\n  steps: 0\n", [], "no training at all"),
     ],
 )
 def test_config_errors_name_the_file_and_key(tmp_path, text, overrides, message):
@@ -69,6 +76,23 @@ def test_config_errors_name_the_file_and_key(tmp_path, text, overrides, message)
     if not overrides:
         assert str(p) in str(exc.value)
     assert "\n" not in str(exc.value)
+
+
+def test_steps_set_on_the_command_line_win_over_the_recipes_epochs(tmp_path):
+    p = tmp_path / "epochs.yaml"
+    p.write_text("train:\n  epochs: 30\n  steps: 1000\n")
+    assert load_config(p).train.epochs == 30
+    cfg = load_config(p, ["train.steps=6"])
+    assert (cfg.train.steps, cfg.train.epochs) == (6, 0)
+    cfg = load_config(p, ["train.steps=6", "train.epochs=2"])  # both given: as given (epochs win in the trainer)
+    assert (cfg.train.steps, cfg.train.epochs) == (6, 2)
+
+
+def test_a_model_keyword_it_does_not_take_is_a_config_error():
+    from handpose.registry import create_model
+
+    with pytest.raises(ConfigError, match="'toy_engine' cannot be built with \\['bogus'\\]"):
+        create_model("toy_engine", bogus=1)
 
 
 def test_missing_config_file(tmp_path):
@@ -215,6 +239,18 @@ def test_fit_learns_and_keeps_the_best(tmp_path):
     assert summary["steps"] == 40
     with pytest.raises(ConfigError, match="already holds a run"):
         fit(ToyModel(), data, make_config(steps=4), tmp_path / "run")
+
+
+def test_resuming_from_corrupt_weights_is_a_checkpoint_error(tmp_path):
+    torch.manual_seed(0)
+    data = ToyDataset()
+    fit(ToyModel(), data, make_config(steps=4), tmp_path / "run")
+    latest = json.loads((tmp_path / "run" / "latest.json").read_text())["checkpoint"]
+    weights = tmp_path / "run" / latest / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="checksum") as exc:
+        fit(ToyModel(), data, make_config(steps=8), tmp_path / "run", resume=True)
+    assert str(weights) in str(exc.value)
 
 
 def _run_toy(out: Path, *extra: str, sleep: float = 0.0) -> subprocess.Popen:

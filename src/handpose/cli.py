@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     except HandposeError as exc:
         sys.stderr.write(f"handpose: error: {one_line(exc)}\n")
         return EXIT_USAGE
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+    except (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         sys.stderr.write(f"handpose: error: {where}{exc.strerror or one_line(exc)}\n")
         return EXIT_USAGE

@@ -8,6 +8,7 @@ the dotted key (``configs/x.yaml: optim.lr: expected a number, got 'fast'``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
@@ -158,8 +159,64 @@ def load_config(
         if not isinstance(loaded, dict):
             raise ConfigError(f"expected a mapping at the top level, got {type(loaded).__name__}", path=p)
         raw = loaded
+    set_keys = {item.split("=", 1)[0].strip() for item in overrides or []}
     raw = apply_overrides(raw, overrides or [])
-    return from_dict(cls, raw, where)
+    if "train.steps" in set_keys and "train.epochs" not in set_keys and isinstance(raw.get("train"), dict):
+        raw["train"]["epochs"] = 0  # steps given on the command line win over the recipe's epochs
+    config = from_dict(cls, raw, where)
+    if isinstance(config, ExperimentConfig):
+        check_ranges(config, where)
+    return config
+
+
+#: (dotted key, lowest value, whether the lowest is excluded, highest value or None) of the numbers that must lie
+#: in a range; every float must also be finite
+RANGES: tuple[tuple[str, float, bool, float | None], ...] = (
+    ("data.batch_size", 1, False, None),
+    ("data.workers", 0, False, None),
+    ("data.max_train_samples", 0, False, None),
+    ("data.max_val_samples", 0, False, None),
+    ("optim.lr", 0.0, True, None),
+    ("optim.weight_decay", 0.0, False, None),
+    ("optim.momentum", 0.0, False, 1.0),
+    ("optim.grad_clip", 0.0, False, None),
+    ("schedule.warmup_steps", 0, False, None),
+    ("schedule.step_size", 0, False, None),
+    ("schedule.gamma", 0.0, True, None),
+    ("schedule.min_lr", 0.0, False, None),
+    ("train.steps", 0, False, None),
+    ("train.epochs", 0, False, None),
+    ("train.val_every", 0, False, None),
+    ("train.checkpoint_every", 0, False, None),
+    ("train.log_every", 0, False, None),
+    ("train.keep_checkpoints", 1, False, None),
+    ("train.threads", 0, False, None),
+)
+
+
+def check_ranges(config: ExperimentConfig, where: str = "config") -> None:
+    """Raise ConfigError naming the key when a number of ``config`` is out of its range (:data:`RANGES`), not
+    finite, or when the run would have no step at all."""
+
+    def get(key: str) -> Any:
+        node: Any = config
+        for part in key.split("."):
+            node = getattr(node, part)
+        return node
+
+    for key, low, low_open, high in RANGES:
+        value = get(key)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"must be a finite number, got {value!r}", path=where, field=key)
+        if (value <= low if low_open else value < low) or (high is not None and value > high):
+            bound = f"> {low}" if low_open else f">= {low}"
+            bound += f" and <= {high}" if high is not None else ""
+            raise ConfigError(f"must be {bound}, got {value!r}", path=where, field=key)
+    for k, beta in enumerate(config.optim.betas):
+        if not 0.0 <= beta < 1.0:
+            raise ConfigError(f"must be in [0, 1), got {beta!r}", path=where, field=f"optim.betas[{k}]")
+    if config.train.steps == 0 and config.train.epochs == 0:
+        raise ConfigError("no training at all: set train.steps or train.epochs above 0", path=where, field="train")
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

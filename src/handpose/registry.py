@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .errors import UnknownNameError
+from .errors import ConfigError, UnknownNameError
 
 _MODELS: dict[str, Callable[..., Any]] = {}
 
@@ -42,10 +42,18 @@ def create_model(name: str, /, *, seed: int | None = None, **kwargs: Any) -> Any
     _load_zoo()
     if name not in _MODELS:
         raise UnknownNameError(f"unknown model {name!r}; known: {', '.join(sorted(_MODELS))}", field="model")
-    if seed is None:
-        return _MODELS[name](**kwargs)
-    import torch
+    try:
+        if seed is None:
+            return _MODELS[name](**kwargs)
+        import torch
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        return _MODELS[name](**kwargs)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            return _MODELS[name](**kwargs)
+    except TypeError as exc:  # a keyword the model does not take (a config or sidecar for another model)
+        text = str(exc)
+        if "keyword argument" not in text and "required positional argument" not in text:
+            raise
+        raise ConfigError(
+            f"model {name!r} cannot be built with {sorted(kwargs)}: {text}", field="model.kwargs"
+        ) from None

@@ -14,6 +14,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ._args import positive_float, positive_int
+
 NAME = "bench"
 HELP = "inference speed: latency / throughput per model and for the pipeline, torch and ONNX Runtime"
 
@@ -22,8 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", default=[], metavar="CKPT",
                         help="checkpoint folder(s) (default: the shipped small models)")  # fmt: skip
     parser.add_argument("--backend", default="torch,onnx", help="comma-separated: torch, onnx")
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
-    parser.add_argument("--budget", type=float, default=2.0, help="seconds of timed runs per measurement")
+    parser.add_argument("--threads", type=positive_int, default=1, help="intra-op threads (default 1)")
+    parser.add_argument("--budget", type=positive_float, default=2.0, help="seconds of timed runs per measurement")
     parser.add_argument("--frame", type=Path, default=None, help="RGB image for the pipeline (resized to 320x240)")
     parser.add_argument("--no-pipeline", action="store_true", help="models only")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from ._args import positive_int
+
 NAME = "benchmark"
 HELP = "train and evaluate every system and baseline on the synthetic world and write the report"
 
@@ -27,9 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.set_defaults(mode="quick")
     parser.add_argument("--out", default=None, help="output folder (default runs/benchmark-quick or -full)")
-    parser.add_argument("--jobs", type=int, default=2, help="experiments trained at the same time (default 2)")
+    parser.add_argument("--jobs", type=positive_int, default=2, help="experiments trained at the same time (default 2)")
     parser.add_argument("--only", default=None, help="comma-separated experiment keys to run")
-    parser.add_argument("--data-workers", type=int, default=2, help="processes generating the synthetic data")
+    parser.add_argument("--data-workers", type=positive_int, default=2, help="processes generating the synthetic data")
     parser.add_argument(
         "--steps-scale",
         type=float,

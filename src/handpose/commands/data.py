@@ -12,6 +12,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ._args import positive_int
+
 NAME = "data"
 HELP = "inspect datasets: counts, joint statistics and an overlay sheet"
 
@@ -31,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="reader option, value in YAML (e.g. -o hands=both -o 'versions=[gs]'); repeatable",
     )
     p.add_argument("--out", type=Path, default=None, help="folder for overlay.png and stats.json")
-    p.add_argument("--count", type=int, default=32, help="samples on the overlay sheet (default 32)")
-    p.add_argument("--images", type=int, default=64, help="samples whose image size is measured (default 64)")
+    p.add_argument("--count", type=positive_int, default=32, help="samples on the overlay sheet (default 32)")
+    p.add_argument("--images", type=positive_int, default=64, help="samples whose image size is measured (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random selections (default 0)")
     sub.add_parser("formats", help="list the dataset format names")
 

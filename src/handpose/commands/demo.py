@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import positive_int
+
 NAME = "demo"
 HELP = "run the quick synthetic benchmark (what `make demo` does) and print the report's headline"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/benchmark-quick", help="output folder (default runs/benchmark-quick)")
-    parser.add_argument("--jobs", type=int, default=2, help="experiments trained at the same time")
+    parser.add_argument("--jobs", type=positive_int, default=2, help="experiments trained at the same time")
 
 
 def run(args: argparse.Namespace) -> int:

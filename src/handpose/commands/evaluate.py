@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import positive_int
+
 NAME = "evaluate"
 HELP = "evaluate a trained checkpoint on a dataset with its paper's metrics"
 
@@ -12,10 +14,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="checkpoint folder (or its model.safetensors / model.json)")
     parser.add_argument("--data", default=None, help="dataset root (default: the one the model was trained on)")
     parser.add_argument("--format", default=None, help="dataset format (default: the training format)")
-    parser.add_argument("--split", default=None, help="split to evaluate (default: the recipe's test split)")
+    parser.add_argument(
+        "--split",
+        default=None,
+        help="split to evaluate (default: the recipe's test split; '' or the folder format: the whole dataset)",
+    )
     parser.add_argument("--out", default=None, help="write metrics.json here")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 

@@ -14,6 +14,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ._args import nonnegative_float, positive_float, positive_int
+
 NAME = "gesture"
 HELP = "gesture recognition on keypoints: `handpose gesture train` trains GestureNet"
 
@@ -29,11 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--val-split", default="val", help="validation split ('' for none: 10%% of train is held out)")
     t.add_argument("--points", type=Path, default=None, help=".npz with joints_2d (N, 21, 2) and labels (N,)")
     t.add_argument("--out", type=Path, default=Path("runs/gesturenet"), help="run folder (default: %(default)s)")
-    t.add_argument("--steps", type=int, default=3000)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--jitter", type=float, default=0.1, help="noise on normalised points (index-bone units)")
-    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--steps", type=positive_int, default=3000)
+    t.add_argument("--batch-size", type=positive_int, default=64)
+    t.add_argument("--lr", type=positive_float, default=2e-3)
+    t.add_argument(
+        "--jitter", type=nonnegative_float, default=0.1, help="noise on normalised points (index-bone units)"
+    )
+    t.add_argument("--threads", type=positive_int, default=1)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true")
 

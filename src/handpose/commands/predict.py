@@ -25,6 +25,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from ._args import nonnegative_float, positive_float, positive_int, unit_float
+
 NAME = "predict"
 HELP = "detect hands and estimate their pose in an image, folder, video or camera (JSON + overlays)"
 
@@ -42,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-gesture", action="store_true", help="no gesture model, not even the shipped one")
     parser.add_argument("--out", type=Path, default=None, help="output folder for JSON and overlays")
     parser.add_argument("--backend", choices=("torch", "onnx"), default="torch")
-    parser.add_argument("--threads", type=int, default=None, help="intra-op threads per model")
+    parser.add_argument("--threads", type=positive_int, default=None, help="intra-op threads per model")
     parser.add_argument("--depth", action="store_true", help="inputs are depth frames (16-bit PNG in mm, ...)")
     parser.add_argument("--depth-encoding", default="auto", help="png16, nyu, stb, rhd, msra_bin or auto")
     parser.add_argument(
@@ -55,15 +57,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-hands", type=int, default=2)
     parser.add_argument(
         "--min-score",
-        type=float,
+        type=unit_float,
         default=None,
         help="hand score threshold (default: the pose model's calibrated value)",
     )
     parser.add_argument("--no-track", action="store_true", help="video: run the detector on every frame")
     parser.add_argument("--no-smooth", action="store_true", help="video: no One Euro smoothing")
-    parser.add_argument("--min-cutoff", type=float, default=None, help="One Euro min_cutoff (Hz)")
-    parser.add_argument("--beta", type=float, default=None, help="One Euro beta")
-    parser.add_argument("--max-frames", type=int, default=None, help="video / camera: stop after N frames")
+    parser.add_argument("--min-cutoff", type=positive_float, default=None, help="One Euro min_cutoff (Hz)")
+    parser.add_argument("--beta", type=nonnegative_float, default=None, help="One Euro beta")
+    parser.add_argument("--max-frames", type=positive_int, default=None, help="video / camera: stop after N frames")
     parser.add_argument("--no-overlay", action="store_true", help="write JSON only")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

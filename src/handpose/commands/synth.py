@@ -12,6 +12,8 @@ import argparse
 import json
 import sys
 
+from ._args import nonnegative_int, positive_int
+
 NAME = "synth"
 HELP = "generate, preview and measure the synthetic hand world (RGB and depth)"
 
@@ -52,10 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="FILE.png")
     p.add_argument("--split", default="train")
     p.add_argument("--modality", default=None, help="rgb or depth (default: rgb when the split has it)")
-    p.add_argument("--count", type=int, default=64, help="number of frames (default 64)")
-    p.add_argument("--columns", type=int, default=8)
-    p.add_argument("--start", type=int, default=0, help="first frame")
-    p.add_argument("--tile-width", type=int, default=None, help="resize each tile to this width (pixels)")
+    p.add_argument("--count", type=positive_int, default=64, help="number of frames (default 64)")
+    p.add_argument("--columns", type=positive_int, default=8)
+    p.add_argument("--start", type=nonnegative_int, default=0, help="first frame")
+    p.add_argument("--tile-width", type=positive_int, default=None, help="resize each tile to this width (pixels)")
     p.set_defaults(synth_run=_preview)
 
     s = sub.add_parser("stats", help="realism figures: self-occluded joints, hand size (vs real fixtures)")
@@ -123,7 +125,7 @@ def _preview(args: argparse.Namespace) -> int:
 
     if args.count < 1:
         raise ConfigError(f"--count must be a positive integer, got {args.count}", field="count")
-    probe = SyntheticDataset(args.data_dir, args.split, modality=_have(args.data_dir, args.split), skeleton=False)
+    probe = SyntheticDataset(args.data_dir, args.split, skeleton=False)  # every modality the split has
     modality = args.modality or ("rgb" if "rgb" in probe.modality else "depth")
     ds = SyntheticDataset(args.data_dir, args.split, modality=(modality,), skeleton=False)
     png = contact_sheet_png(ds, count=args.count, columns=args.columns, start=args.start, tile_width=args.tile_width)
@@ -134,13 +136,6 @@ def _preview(args: argparse.Namespace) -> int:
         raise DataError(f"cannot write the contact sheet ({exc.strerror or exc})", path=out) from None
     print(f"wrote {out} ({min(args.count, len(ds) - args.start)} {modality} frames)")
     return 0
-
-
-def _have(data_dir: str, split: str) -> tuple[str, ...]:
-    from ..data.synthetic.dataset import _split_dir
-    from ..io import read_json
-
-    return tuple(read_json(_split_dir(data_dir, split) / "index.json").get("modality", ["rgb"]))
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -154,7 +149,7 @@ def _stats(args: argparse.Namespace) -> int:
         synthetic_stats,
     )
 
-    ds = SyntheticDataset(args.data_dir, args.split, modality=_have(args.data_dir, args.split), skeleton=False)
+    ds = SyntheticDataset(args.data_dir, args.split, skeleton=False)
     subset = "nyu" if ds.intrinsics.width >= 640 else "icvl"
     rows = [synthetic_stats(ds)]
     depth_rows = [synthetic_depth_stats(ds, subset)]

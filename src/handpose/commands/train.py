@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config value, e.g. --set data.root=/data/freihand --set train.steps=500",
+        help="override a config value, e.g. --set data.root=/data/freihand --set train.steps=500 (steps set here win "
+        "over the recipe's train.epochs unless --set train.epochs is given too)",
     )
     parser.add_argument("--out", default=None, help="run folder (default: runs/<recipe name>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")

@@ -205,9 +205,6 @@ def load_checkpoint(
     Raises:
         CheckpointError: missing or corrupt files, a checksum mismatch, a different model, or weights that do not fit.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     from ..errors import HandposeError
     from ..registry import create_model
 
@@ -217,15 +214,7 @@ def load_checkpoint(
     if expected_model is not None and name != expected_model:
         raise CheckpointError(f"checkpoint holds model {name!r}, not {expected_model!r}", path=folder)
     weights = folder / WEIGHTS
-    if not weights.is_file():
-        raise CheckpointError(f"missing {WEIGHTS}", path=folder)
-    digest = info.get("weights_sha256")
-    if digest and sha256_file(weights) != digest:
-        raise CheckpointError("weights do not match the checksum in the sidecar (corrupt or replaced)", path=weights)
-    try:
-        state = load_file(str(weights), device=str(map_location))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"corrupt safetensors file ({exc})", path=weights) from None
+    state = load_weights(folder, info, map_location)
     try:
         model = create_model(name, **decode_state(info.get("model_kwargs") or {}))
     except HandposeError as exc:
@@ -241,6 +230,29 @@ def load_checkpoint(
     model.to(map_location)
     model.eval()
     return model, info
+
+
+def load_weights(
+    folder: Path, info: dict[str, Any], map_location: str | torch.device = "cpu"
+) -> dict[str, torch.Tensor]:
+    """The checkpoint's tensors, checked against the sidecar's checksum.
+
+    Raises:
+        CheckpointError: the weights file is missing, does not match the sidecar's checksum, or is not safetensors.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise CheckpointError(f"missing {WEIGHTS}", path=folder)
+    digest = info.get("weights_sha256")
+    if digest and sha256_file(weights) != digest:
+        raise CheckpointError("weights do not match the checksum in the sidecar (corrupt or replaced)", path=weights)
+    try:
+        return load_file(str(weights), device=str(map_location))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"corrupt safetensors file ({exc})", path=weights) from None
 
 
 def load_train_state(folder: str | Path) -> dict[str, Any]:

@@ -74,7 +74,9 @@ def run_evaluation(
         cfg.data.root = str(data_root)
     if fmt is not None:
         cfg.data.format = fmt
-    split = split or cfg.data.test_split
+    if split is None:  # the recipe's test split; the folder format holds one split per folder (no split name)
+        split = None if cfg.data.format == "folder" else cfg.data.test_split
+    split = split or None  # "" = the dataset as a whole
     cfg.data.max_val_samples = 0
     dataset = build_dataset(model, cfg, split, train=False)
     preds = predict(model, dataset, dev, batch_size)

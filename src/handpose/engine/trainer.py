@@ -486,19 +486,17 @@ def _resume(
     out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scaler: Any, device: torch.device
 ) -> dict[str, Any]:
     """Restore weights, optimiser, scaler and RNG state from the newest complete checkpoint."""
-    from safetensors.torch import load_file
-
     pointer = out_dir / LATEST
     if not pointer.is_file():
         raise CheckpointError("nothing to resume: no latest.json (was the run ever checkpointed?)", path=out_dir)
     folder = out_dir / read_json(pointer)["checkpoint"]
-    from .checkpoint import WEIGHTS, read_sidecar
+    from .checkpoint import load_weights, read_sidecar
 
     info = read_sidecar(folder)
     name = getattr(getattr(model, "spec", None), "name", None)
     if name is not None and info["model"] != name:
         raise CheckpointError(f"the run in {out_dir} trained {info['model']!r}, not {name!r}", path=folder)
-    model.load_state_dict(load_file(str(folder / WEIGHTS), device=str(device)), strict=True)
+    model.load_state_dict(load_weights(folder, info, device), strict=True)
     state = load_train_state(folder)
     if not isinstance(optimizer, _NoParameters):
         optimizer.load_state_dict(state["optimizer"])

@@ -35,7 +35,7 @@ def label_statistics(reader: Reader, images: int = 64, seed: int = 0) -> dict[st
     n = len(labels)
     stats: dict[str, Any] = {
         "format": reader.name,
-        "modality": reader.modality,
+        "modality": reader.modality if isinstance(reader.modality, str) else ",".join(reader.modality),
         "convention": reader.convention,
         "root": str(reader.root),
         "samples": n,

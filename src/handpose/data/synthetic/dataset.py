@@ -13,6 +13,7 @@ import numpy as np
 from ...errors import DataError
 from ...geometry import Intrinsics
 from ...io import read_json
+from ..readers.base import Labels
 from ..sample import Sample
 from ..skeleton_image import render_skeleton_image
 from .gestures import GESTURES
@@ -41,7 +42,8 @@ class SyntheticDataset(Sequence[Sample]):
     Args:
         root: the dataset root (holding ``train/``, ``val/``, ``test/``) or a split folder itself.
         split: which split.
-        modality: the images to load: ("rgb",), ("depth",) or both (the split must have them).
+        modality: the images to load: ("rgb",), ("depth",) or both (the split must have them); None: every
+            modality the split has.
         skeleton: render the skeleton image of each sample on access (the 002 target).
         masks: decode the segmentation (``hand_mask`` and ``meta["segmentation"]``); without it both are None and
             a read decodes one image less.
@@ -60,7 +62,7 @@ class SyntheticDataset(Sequence[Sample]):
         self,
         root: str | os.PathLike[str],
         split: str = "train",
-        modality: str | Iterable[str] = ("rgb", "depth"),
+        modality: str | Iterable[str] | None = None,
         skeleton: bool = True,
         masks: bool = True,
     ) -> None:
@@ -74,9 +76,11 @@ class SyntheticDataset(Sequence[Sample]):
                 f"schema version {self.index.get('schema_version')} is not supported (expected {SCHEMA_VERSION})",
                 path=index_path,
             )
+        have = self.index.get("modality", [])
+        if modality is None:
+            modality = tuple(have)
         mods = [modality] if isinstance(modality, str) else list(modality)
         mods = [m.strip() for part in mods for m in part.split(",") if m.strip()]
-        have = self.index.get("modality", [])
         missing = [m for m in mods if m not in have]
         if missing or not mods:
             raise DataError(
@@ -187,6 +191,36 @@ class SyntheticDataset(Sequence[Sample]):
             )
             self._labels = out
         return self._labels
+
+    # the attributes of a dataset reader (handpose.data.readers.base.Reader) that `handpose data inspect` reads
+    name = "synthetic"
+    convention = "canonical"
+
+    @property
+    def root(self) -> Path:
+        """The split folder."""
+        return self.split_dir
+
+    @property
+    def gesture_names(self) -> tuple[str, ...]:
+        return tuple(GESTURES)
+
+    def joints_all(self) -> Labels:
+        """Every label as the readers' :class:`~handpose.data.readers.base.Labels` (no image is decoded): the RGB
+        view's visibility when RGB is loaded, self-occlusion only for depth, as in :meth:`__getitem__`."""
+        lab = self.labels()
+        has_hand = lab["has_hand"].astype(bool)
+        rgb_view = "rgb" in self.modality
+        handed = lab["handedness"].astype(int)
+        return Labels(
+            joints_2d=lab["joints_2d"].astype(np.float32),
+            joints_3d=lab["joints_3d"].astype(np.float32),
+            visibility=(lab["visibility"] if rgb_view else lab["visibility_self"]).astype(bool) & has_hand[:, None],
+            joint_mask=np.repeat(has_hand[:, None], lab["joints_2d"].shape[1], axis=1),
+            bbox=np.where(has_hand[:, None], lab["bbox"], np.nan).astype(np.float32),
+            handedness=np.array([None if h < 0 else ("left" if h == 1 else "right") for h in handed], dtype=object),
+            gesture=lab["gesture"].astype(np.int64),
+        )
 
     def joints_2d_all(self) -> np.ndarray:
         """(N, 21, 2) float64 2D joints in pixels of every frame (NaN for no-hand frames)."""

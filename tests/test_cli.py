@@ -1,0 +1,111 @@
+"""The command line as a whole: out-of-range options and unusable output paths are one-line errors with exit code 2
+(before any work), `data inspect` reads the synthetic format, and `evaluate` reads the split-less folder format."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import cv2
+import numpy as np
+import pytest
+
+from handpose.cli import main
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["predict", "x.jpg", "--threads", "0"], "--threads: expected a positive integer, got '0'"),
+        (["predict", "x.jpg", "--min-score", "nan"], "--min-score: expected a number in [0, 1], got 'nan'"),
+        (["predict", "x.mp4", "--max-frames", "-1"], "--max-frames: expected a positive integer"),
+        (["predict", "x.jpg", "--beta", "-2"], "--beta: expected a number >= 0"),
+        (["evaluate", "ck", "--batch-size", "0"], "--batch-size: expected a positive integer"),
+        (["bench", "--budget", "inf"], "--budget: expected a positive number, got 'inf'"),
+        (["gesture", "train", "--lr", "-1"], "--lr: expected a positive number"),
+        (["gesture", "train", "--steps", "-3"], "--steps: expected a positive integer"),
+        (["synth", "preview", "d", "--columns", "0"], "--columns: expected a positive integer"),
+        (["synth", "preview", "d", "--start", "-3"], "--start: expected an integer >= 0"),
+        (["data", "inspect", "d", "--images", "-3"], "--images: expected a positive integer"),
+        (["demo", "--jobs", "0"], "--jobs: expected a positive integer"),
+    ],
+)
+def test_an_option_out_of_range_is_a_usage_error(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert message in _one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_an_output_folder_that_is_a_file_is_one_line(tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("keep me")
+    assert main(["benchmark", "--out", str(taken / "run"), "--only", "mean_pose_2d"]) == 2
+    assert str(taken) in _one_error_line(capsys)
+    assert taken.read_text() == "keep me"
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory):
+    from handpose.data.synthetic import generate
+
+    root = tmp_path_factory.mktemp("synth")
+    generate(root, 24, seed=5, preset="standard", modality="rgb", split="test", workers=1, progress=False)
+    return root
+
+
+def test_data_inspect_reads_the_synthetic_format(synthetic_root, tmp_path, capsys):
+    from handpose.data.synthetic import GESTURES, SyntheticDataset
+
+    assert (
+        main(["data", "inspect", str(synthetic_root), "-f", "synthetic", "--split", "test", "--out", str(tmp_path)])
+        == 0
+    )
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    labels = SyntheticDataset(synthetic_root, "test", ("rgb",)).labels()
+    hands = labels["has_hand"].astype(bool)
+    assert stats["samples"] == 24 and stats["with_joints"] == int(hands.sum())
+    side = {1: "left", 0: "right"}
+    expected = Counter(side.get(int(h), "unknown") for h in labels["handedness"])
+    assert stats["handedness"] == dict(expected)
+    gestures = Counter(GESTURES[g] for g in labels["gesture"] if g >= 0)
+    assert stats["gestures"] == dict(gestures)
+    visible = labels["visibility"][hands].sum(axis=0) / 24  # share of all samples, per joint
+    assert list(stats["joints_visible"].values()) == pytest.approx(visible.tolist())
+    assert (tmp_path / "overlay.png").stat().st_size > 0
+
+
+def test_evaluate_reads_the_folder_format_without_a_split(tmp_path, capsys):
+    """A folder dataset has no splits: `evaluate --format folder` scores the whole folder."""
+    from handpose.config import ExperimentConfig, to_dict
+    from handpose.engine.checkpoint import save_checkpoint
+    from handpose.registry import create_model
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "hands"
+    (folder / "images").mkdir(parents=True)
+    samples = []
+    for i in range(3):
+        cv2.imwrite(str(folder / "images" / f"{i}.png"), rng.integers(0, 255, (96, 128, 3), dtype=np.uint8))
+        joints = rng.uniform(30, 70, (21, 2)).round(1)
+        samples.append({"image": f"images/{i}.png", "keypoints": joints.tolist(), "handedness": "right"})
+    (folder / "labels.json").write_text(json.dumps({"samples": samples}))
+    cfg = ExperimentConfig(name="floor")
+    cfg.model.name = "mean_pose_2d"
+    cfg.model.kwargs = {"input_size": 64}
+    model = create_model("mean_pose_2d", input_size=64)
+    ckpt = save_checkpoint(tmp_path / "ck", model, config=to_dict(cfg))
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(ckpt), "--data", str(folder), "--format", "folder", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["metrics"]["samples"] == 3
+    assert main(["evaluate", str(ckpt), "--data", str(folder), "--format", "folder", "--split", "test"]) == 2
+    assert "no splits" in _one_error_line(capsys)
