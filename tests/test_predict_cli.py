@@ -162,11 +162,22 @@ def test_video_that_ends_early(tmp_path, capsys, synth_frames):
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: len(data) // 2])
     out = tmp_path / "out"
+    out.mkdir()
+    (out / "cut.jsonl").write_text("results of an earlier, complete run\n")
     assert cli(["predict", str(cut), "--out", str(out), "--quiet", "--no-overlay"]) == 2
     err = capsys.readouterr().err
-    assert "the video ended after" in err and "of the 12 frames" in err
-    footer = json.loads((out / "cut.jsonl").read_text().splitlines()[-1])["footer"]
+    assert "the video ended after" in err and "of the 12 frames" in err and "cut.partial.jsonl" in err
+    footer = json.loads((out / "cut.partial.jsonl").read_text().splitlines()[-1])["footer"]
     assert footer["complete"] is False and 0 < footer["frames"] < 12
+    assert (out / "cut.jsonl").read_text() == "results of an earlier, complete run\n"  # not replaced
+    # the whole video under the same name: its complete results replace the earlier ones, no partial file stays
+    (tmp_path / "whole").mkdir()
+    whole = tmp_path / "whole" / "cut.avi"
+    whole.write_bytes(data)
+    assert cli(["predict", str(whole), "--out", str(out), "--quiet", "--no-overlay"]) == 0
+    lines = (out / "cut.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["footer"]["complete"] is True and len(lines) == 14
+    assert not (out / "cut.partial.jsonl").exists()
 
 
 def test_gesture_train_on_keypoints(tmp_path, capsys):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -228,13 +229,17 @@ def run_video(est: Any, spec: Any, args: argparse.Namespace) -> int:
     tracker = VideoTracker(est, smoothing=smoothing, tracking=not args.no_track)
     stem = spec.path.stem if spec.path is not None else f"camera{spec.camera}"
     out: Path | None = args.out
+    # written as NAME.partial.*, renamed to NAME.* once the whole video is done: a video that ends early or an
+    # interrupted run keeps its frames without replacing the results of an earlier, complete run
+    part = {ext: out / f"{stem}.partial.{ext}" for ext in ("jsonl", "mp4")} if out is not None else {}
+    interrupted = False
     writer = None
     total = len(src) or None
     bar = _Bar(not args.quiet, total, "video")
     error: HandposeError | None = None
     frames = 0
     with ExitStack() as stack:
-        fh = stack.enter_context(atomic_write(out / f"{stem}.jsonl", "w")) if out is not None else None
+        fh = stack.enter_context(atomic_write(part["jsonl"], "w")) if out is not None else None
         try:
             if fh is not None:
                 header = {"source": spec.name, "fps": src.fps, "width": src.width, "height": src.height,
@@ -253,7 +258,7 @@ def run_video(est: Any, spec: Any, args: argparse.Namespace) -> int:
                         fh.write(json.dumps(rec) + "\n")
                         if not args.no_overlay:
                             if writer is None:
-                                writer = VideoWriter(out / f"{stem}.mp4", src.fps, (w, h))  # type: ignore[operator]
+                                writer = VideoWriter(part["mp4"], src.fps, (w, h))
                             writer.write(draw_hands(frame, hands))
                     elif i % max(int(src.fps), 1) == 0:
                         print(_summary(f"{spec.name} frame {i}", hands))
@@ -261,9 +266,11 @@ def run_video(est: Any, spec: Any, args: argparse.Namespace) -> int:
             except HandposeError as exc:
                 error = exc  # a video that ends early: keep what was done, report, exit 2
             except KeyboardInterrupt:
+                interrupted = True
                 sys.stderr.write("handpose: interrupted; keeping the frames done so far\n")
             if fh is not None:
-                footer = {"frames": frames, "complete": error is None, "detector_runs": tracker.detector_runs}
+                footer = {"frames": frames, "complete": error is None and not interrupted,
+                          "detector_runs": tracker.detector_runs}  # fmt: skip
                 fh.write(json.dumps({"footer": footer}) + "\n")
         except BaseException:
             if writer is not None:
@@ -273,11 +280,16 @@ def run_video(est: Any, spec: Any, args: argparse.Namespace) -> int:
             bar.close()
     if writer is not None:
         writer.close()
-    sys.stderr.write(f"handpose: {frames} frame(s), detector on {tracker.detector_runs}\n")
+    done = error is None and not interrupted
+    kept = [p for p in part.values() if p.is_file()]
+    for p in kept if done else ():
+        os.replace(p, p.with_name(p.name.replace(".partial.", ".")))
+    where = "" if done or not kept else f"; the frames done so far are in {', '.join(str(p) for p in kept)}"
+    sys.stderr.write(f"handpose: {frames} frame(s), detector on {tracker.detector_runs}{where}\n")
     if error is not None:
         sys.stderr.write(f"handpose: error: {one_line(error)}\n")
         return 2
-    return 0
+    return 130 if interrupted else 0
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -83,32 +82,15 @@ def worker_init_fn(worker_id: int) -> None:  # noqa: ARG001 - DataLoader's signa
 
 
 def label_table(reader: Any) -> Any | None:
-    """The reader's labels as one table with ``joints_2d`` (N, 21, 2), ``joint_mask`` (N, 21), ``gesture`` (N,)
-    (-1 = none) and ``handedness`` (N,) ("left" / "right" / None), read without decoding any image; None when the
-    reader has no label accessor.
-
-    Understands the readers' ``joints_all()`` (:class:`handpose.data.readers.Labels`) and the synthetic world's
-    ``labels()`` dict (``has_hand``, ``joints_2d``, ``gesture``, ``handedness`` as -1 / 0 = right / 1 = left).
-    """
+    """The reader's labels as one table (:class:`handpose.data.readers.Labels`: ``joints_2d`` (N, 21, 2),
+    ``joint_mask`` (N, 21), ``gesture`` (N,) (-1 = none), ``handedness`` (N,) "left" / "right" / None, ...) from its
+    ``joints_all()``, read without decoding any image (the synthetic world has one too); None when the reader has
+    no label accessor."""
     getter = getattr(reader, "joints_all", None)
     if callable(getter):
         table = getter()
         if hasattr(table, "joint_mask") and hasattr(table, "joints_2d"):
             return table
-    getter = getattr(reader, "labels", None)
-    if callable(getter):
-        lab = getter()
-        if isinstance(lab, dict) and {"has_hand", "joints_2d"} <= set(lab):
-            n = len(lab["joints_2d"])
-            has_hand = np.asarray(lab["has_hand"], bool).reshape(n)
-            hand_code = np.asarray(lab.get("handedness", np.full(n, -1))).reshape(n)
-            names = np.array([None, "right", "left"], dtype=object)
-            return SimpleNamespace(
-                joints_2d=np.asarray(lab["joints_2d"]),
-                joint_mask=np.repeat(has_hand[:, None], NUM_JOINTS, axis=1),
-                gesture=np.asarray(lab.get("gesture", np.full(n, -1))).astype(np.int64).reshape(n),
-                handedness=names[np.clip(hand_code.astype(int) + 1, 0, 2)],
-            )
     return None
 
 

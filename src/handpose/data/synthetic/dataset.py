@@ -213,8 +213,8 @@ class SyntheticDataset(Sequence[Sample]):
         rgb_view = "rgb" in self.modality
         handed = lab["handedness"].astype(int)
         return Labels(
-            joints_2d=lab["joints_2d"].astype(np.float32),
-            joints_3d=lab["joints_3d"].astype(np.float32),
+            joints_2d=lab["joints_2d"],  # float64, as the samples hold them
+            joints_3d=lab["joints_3d"],
             visibility=(lab["visibility"] if rgb_view else lab["visibility_self"]).astype(bool) & has_hand[:, None],
             joint_mask=np.repeat(has_hand[:, None], lab["joints_2d"].shape[1], axis=1),
             bbox=np.where(has_hand[:, None], lab["bbox"], np.nan).astype(np.float32),
