@@ -153,3 +153,35 @@ def test_export_cli_writes_graph_and_sidecar(tmp_path, capsys):
     assert cli(["export", str(tmp_path / "nope"), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "must end in .onnx" in err[0] and "not found" in err[1]
+
+
+def test_a_failed_export_leaves_earlier_files_as_they_were(tmp_path, capsys, monkeypatch):
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "ckpt", create_model("gesturenet").eval())
+    out = tmp_path / "deploy" / "g.onnx"
+    assert cli(["export", str(ckpt), "--out", str(out), "--no-check"]) == 0
+    graph, side = out.read_bytes(), out.with_suffix(".json").read_text()
+    # a failure on the way (here: writing the sidecar) leaves the earlier graph and sidecar untouched
+    import handpose.inference.export as export_module
+
+    def broken(path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export_module, "write_json_atomic", lambda path, obj: broken(path))
+    torch.manual_seed(1)
+    other = save_checkpoint(tmp_path / "other", create_model("gesturenet").eval())  # other weights, another graph
+    with pytest.raises(OSError):
+        export_onnx(other, out, check=False)
+    monkeypatch.undo()
+    assert out.read_bytes() == graph and out.with_suffix(".json").read_text() == side
+    assert sorted(p.name for p in out.parent.iterdir()) == ["g.json", "g.onnx"]  # no temporary left
+    # a JSON file of the user's where the sidecar would go, or a folder there: refused before anything is written
+    mine = tmp_path / "user.json"
+    mine.write_text('{"mine": 1}')
+    assert cli(["export", str(ckpt), "--out", str(tmp_path / "user.onnx"), "--no-check"]) == 2
+    (tmp_path / "dir.json").mkdir()
+    assert cli(["export", str(ckpt), "--out", str(tmp_path / "dir.onnx"), "--no-check"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "not a handpose ONNX sidecar" in err[0] and "replace this folder" in err[1]
+    assert mine.read_text() == '{"mine": 1}'
+    assert not (tmp_path / "user.onnx").exists() and not (tmp_path / "dir.onnx").exists()

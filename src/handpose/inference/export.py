@@ -18,6 +18,7 @@ difference between ONNX Runtime and PyTorch outputs on a random input at export 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import warnings
 from pathlib import Path
@@ -86,6 +87,8 @@ def export_onnx(
     if not 7 <= int(opset) <= 20:
         raise ConfigError(f"opset must be in 7..20 for the TorchScript exporter, got {opset}", field="--opset")
     folder = checkpoint_folder(checkpoint)
+    side_path = sidecar_path(out)
+    _check_sidecar_target(side_path)
     model, side = load_checkpoint(folder)
     spec = model.spec
     x = torch.from_numpy(example_input(spec, batch=2))
@@ -104,71 +107,98 @@ def export_onnx(
 
     dynamic = {"input": {0: "batch"}, **{n: {0: "batch"} for n in names}}
     out.parent.mkdir(parents=True, exist_ok=True)
+    # the graph and its sidecar go to temporary files (the graph is checked there) and replace ``out`` and its
+    # sidecar together at the end, so a failed export leaves an earlier export and its sidecar as they were
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.onnx")
+    side_tmp = side_path.with_name(f".{side_path.stem}.{os.getpid()}.tmp.json")
     try:
-        with atomic_write(out, "wb") as fh, warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer notes about Python-level shape checks, not errors
-            torch.onnx.export(
-                _Flat(model).eval(),
-                (x,),
-                fh,
-                dynamo=False,
-                opset_version=int(opset),
-                input_names=["input"],
-                output_names=names,
-                dynamic_axes=dynamic,
-                do_constant_folding=True,
-            )
-    except CheckpointError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - exporter failures come in many types
-        raise CheckpointError(f"cannot export {spec.name} to ONNX ({' '.join(str(exc).split())[:200]})",
-                              path=folder) from None  # fmt: skip
-    parity = None
-    if check:
-        import onnxruntime as ort
+        try:
+            with atomic_write(tmp, "wb") as fh, warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tracer notes about Python-level shape checks, not errors
+                torch.onnx.export(
+                    _Flat(model).eval(),
+                    (x,),
+                    fh,
+                    dynamo=False,
+                    opset_version=int(opset),
+                    input_names=["input"],
+                    output_names=names,
+                    dynamic_axes=dynamic,
+                    do_constant_folding=True,
+                )
+        except CheckpointError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - exporter failures come in many types
+            raise CheckpointError(f"cannot export {spec.name} to ONNX ({' '.join(str(exc).split())[:200]})",
+                                  path=folder) from None  # fmt: skip
+        parity = None
+        if check:
+            import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.log_severity_level = 3
-        sess = ort.InferenceSession(str(out), sess_options=opts, providers=["CPUExecutionProvider"])
-        got = sess.run(names, {"input": x.numpy()})
-        parity = max(float(np.max(np.abs(g - ref[n].numpy()))) if g.size else 0.0 for g, n in zip(got, names))
-    in_shape: list[int | None] = list(spec.input_shape(1))
-    in_shape[0] = None
-    sidecar = {
-        "format": ONNX_FORMAT,
-        "format_version": SIDECAR_VERSION,
-        "opset": int(opset),
-        "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
-        "input_name": "input",
-        "input_shape": in_shape,
-        "input_layout": "NCHW" if spec.input_size is not None else "N, 2, J",
-        "input_range": {
-            "rgb": "[0, 1] RGB (+ skeleton channel)",
-            "depth": "[-1, 1] cube-normalised depth",
-            "keypoints": "normalised 2D keypoints",
-        }[spec.modality],  # fmt: skip
-        "output_names": names,
-        "dynamic_batch": True,
-        "model": side.get("model"),
-        "model_kwargs": side.get("model_kwargs"),
-        "spec": side.get("spec"),
-        "codec": side.get("codec"),
-        "config": side.get("config") or {},
-        "inference": side.get("inference") or {},
-        "checkpoint": {
-            "path": str(folder),
-            "weights_sha256": side.get("weights_sha256"),
-            "step": side.get("step"),
-            "metrics": side.get("metrics") or {},
-        },
-        "onnx_sha256": _sha256(out),
-        "parity_max_abs": parity,
-        "handpose_version": __version__,
-        "torch_version": torch.__version__,
-    }
-    write_json_atomic(sidecar_path(out), sidecar)
-    return sidecar
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 1
+            opts.log_severity_level = 3
+            sess = ort.InferenceSession(str(tmp), sess_options=opts, providers=["CPUExecutionProvider"])
+            got = sess.run(names, {"input": x.numpy()})
+            parity = max(float(np.max(np.abs(g - ref[n].numpy()))) if g.size else 0.0 for g, n in zip(got, names))
+        in_shape: list[int | None] = list(spec.input_shape(1))
+        in_shape[0] = None
+        sidecar = {
+            "format": ONNX_FORMAT,
+            "format_version": SIDECAR_VERSION,
+            "opset": int(opset),
+            "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+            "input_name": "input",
+            "input_shape": in_shape,
+            "input_layout": "NCHW" if spec.input_size is not None else "N, 2, J",
+            "input_range": {
+                "rgb": "[0, 1] RGB (+ skeleton channel)",
+                "depth": "[-1, 1] cube-normalised depth",
+                "keypoints": "normalised 2D keypoints",
+            }[spec.modality],  # fmt: skip
+            "output_names": names,
+            "dynamic_batch": True,
+            "model": side.get("model"),
+            "model_kwargs": side.get("model_kwargs"),
+            "spec": side.get("spec"),
+            "codec": side.get("codec"),
+            "config": side.get("config") or {},
+            "inference": side.get("inference") or {},
+            "checkpoint": {
+                "path": str(folder),
+                "weights_sha256": side.get("weights_sha256"),
+                "step": side.get("step"),
+                "metrics": side.get("metrics") or {},
+            },
+            "onnx_sha256": _sha256(tmp),
+            "parity_max_abs": parity,
+            "handpose_version": __version__,
+            "torch_version": torch.__version__,
+        }
+        write_json_atomic(side_tmp, sidecar)
+        os.replace(tmp, out)  # two renames, nothing else can fail between them
+        os.replace(side_tmp, side_path)
+        return sidecar
+    finally:
+        tmp.unlink(missing_ok=True)
+        side_tmp.unlink(missing_ok=True)
+
+
+def _check_sidecar_target(path: Path) -> None:
+    """Refuse to write the sidecar over a folder or over a JSON file that is not an earlier export's sidecar."""
+    if path.is_dir():
+        raise ConfigError("the export's sidecar would replace this folder; choose another --out", path=path)
+    if path.exists():
+        try:
+            earlier = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            earlier = None
+        if not (isinstance(earlier, dict) and earlier.get("format") == ONNX_FORMAT):
+            raise ConfigError(
+                "the export's sidecar would replace this file, which is not a handpose ONNX sidecar; choose another "
+                "--out",
+                path=path,
+            )
 
 
 def default_cache_dir() -> Path:
