@@ -171,6 +171,21 @@ def test_resuming_with_other_settings_is_refused_and_loses_nothing(small, tmp_pa
     assert grown["reused"] == 8 and _shard_bytes(tmp_path / "train")["shard-00000.npz"] == before["shard-00000.npz"]
 
 
+def test_a_run_that_failed_before_its_first_shard_does_not_block_other_settings(tmp_path):
+    import cv2
+
+    bad, good = tmp_path / "bad", tmp_path / "good"
+    bad.mkdir()
+    good.mkdir()
+    (bad / "bg.jpg").write_bytes(b"not a jpeg at all")
+    cv2.imwrite(str(good / "bg.png"), np.full((72, 96, 3), 90, np.uint8))
+    with pytest.raises(DataError, match="bg.jpg"):
+        generate(tmp_path / "data", 4, seed=1, modality="rgb", background_dir=bad, **SMALL)
+    assert not list((tmp_path / "data" / "train").glob("shard-*.npz"))
+    summary = generate(tmp_path / "data", 4, seed=1, modality="rgb", background_dir=good, **SMALL)
+    assert summary["generated"] == 4 and len(SyntheticDataset(tmp_path / "data", "train")) == 4
+
+
 def test_corrupted_shards_raise_data_error_naming_the_shard(small, tmp_path):
     root, _ = small
     import shutil

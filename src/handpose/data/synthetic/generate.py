@@ -26,7 +26,7 @@ from ...io import read_json, write_json_atomic
 from ..backgrounds import list_images
 from .gestures import GESTURES
 from .presets import NYU_DISTANCE_FACTOR, get_camera, get_preset
-from .shards import SCHEMA_VERSION, encode_frame, read_meta, sha256_file, shard_name, write_shard
+from .shards import SCHEMA_VERSION, SHARD_GLOB, encode_frame, read_meta, sha256_file, shard_name, write_shard
 from .world import LABEL_FIELDS, SPLITS, World, WorldConfig
 
 DEFAULT_SHARD_SIZE = 256
@@ -190,10 +190,11 @@ def _leaves(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _check_settings(split_dir: Path, settings: dict) -> None:
-    """A resumed run must use the settings of the first one; otherwise refuse to mix shards."""
+    """A resumed run must use the settings of the first one; otherwise refuse to mix shards. A folder whose first
+    run wrote no shard (it failed before, e.g. on an unreadable background image) takes the new settings."""
     path = split_dir / "generation.json"
     settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back from JSON
-    if path.is_file():
+    if path.is_file() and any(split_dir.glob(SHARD_GLOB)):
         old, new = _leaves(read_json(path)), _leaves(settings)
         diffs = sorted(k for k in set(old) | set(new) if k != "fingerprint" and old.get(k) != new.get(k))
         if diffs:

@@ -46,6 +46,7 @@ from .world import LABEL_FIELDS, Frame
 
 SCHEMA_VERSION = 1
 SHARD_PATTERN = "shard-{:05d}.npz"
+SHARD_GLOB = "shard-*.npz"
 BLOBS = ("rgb", "depth", "seg")
 _DOS_DATE, _DOS_TIME = (0 << 9) | (1 << 5) | 1, 0  # 1980-01-01 00:00:00, the zip epoch
 # PNG settings. Depth: no deflate by default (0.3 ms and 154 KB for a 320x240 frame), or deflate level 1 with the
