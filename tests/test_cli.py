@@ -109,3 +109,26 @@ def test_evaluate_reads_the_folder_format_without_a_split(tmp_path, capsys):
     assert metrics["metrics"]["samples"] == 3
     assert main(["evaluate", str(ckpt), "--data", str(folder), "--format", "folder", "--split", "test"]) == 2
     assert "no splits" in _one_error_line(capsys)
+
+
+def test_predict_refuses_intrinsics_without_a_focal_length(tmp_path, capsys):
+    depth = tmp_path / "d.png"
+    cv2.imwrite(str(depth), np.full((240, 320), 400, np.uint16))
+    assert main(["predict", str(depth), "--depth", "--intrinsics", "0,0,160,120", "--out", str(tmp_path / "o")]) == 2
+    assert "--intrinsics: the focal lengths must be positive" in _one_error_line(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+def test_synth_preview_past_the_last_frame_is_one_line(synthetic_root, tmp_path, capsys):
+    out = tmp_path / "sheet.png"
+    assert main(["synth", "preview", str(synthetic_root), "--split", "test", "--start", "100", "--out", str(out)]) == 2
+    assert "no frames to show from frame 100: the split has 24" in _one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_a_broken_video_is_one_line_without_ffmpegs_own_notes(tmp_path, capfd):
+    video = tmp_path / "broken.mp4"
+    video.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    assert main(["predict", str(video), "--out", str(tmp_path / "o")]) == 2
+    err = capfd.readouterr().err.strip().splitlines()  # the file descriptor: FFmpeg writes there, not to sys.stderr
+    assert len(err) == 1 and "broken.mp4: cannot open the video" in err[0], err

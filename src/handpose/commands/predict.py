@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from contextlib import ExitStack
@@ -80,6 +81,11 @@ def _parse_intrinsics(args: argparse.Namespace) -> Any:
             fx, fy, cx, cy = (float(v) for v in args.intrinsics.split(","))
         except ValueError:
             raise ConfigError(f"expected FX,FY,CX,CY, got {args.intrinsics!r}", field="--intrinsics") from None
+        if not all(math.isfinite(v) for v in (fx, fy, cx, cy)) or fx <= 0 or fy <= 0:
+            raise ConfigError(
+                f"the focal lengths must be positive and every value finite, got {args.intrinsics!r}",
+                field="--intrinsics",
+            )
         return Intrinsics(fx, fy, cx, cy)
     if args.camera_preset:
         return intrinsics_for(args.camera_preset)

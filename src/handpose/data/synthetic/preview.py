@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ...errors import DataError
 from ...report.draw import contact_sheet, draw_hand
 from .dataset import SyntheticDataset
 
@@ -53,7 +54,7 @@ def contact_sheet_png(
     idx = range(max(0, start), min(len(ds), max(0, start) + count))
     tiles = [tile(ds[i], modality) for i in idx]
     if not tiles:
-        raise ValueError("no frames to show")
+        raise DataError(f"no frames to show from frame {start}: the split has {len(ds)}", path=ds.split_dir)
     if tile_width:
         h, w = tiles[0].shape[:2]
         size = (int(tile_width), max(1, round(h * tile_width / w)))
