@@ -88,6 +88,17 @@ def test_steps_set_on_the_command_line_win_over_the_recipes_epochs(tmp_path):
     assert (cfg.train.steps, cfg.train.epochs) == (6, 2)
 
 
+def test_a_bad_value_given_with_set_is_blamed_on_set_not_on_the_file(tmp_path):
+    p = tmp_path / "ok.yaml"
+    p.write_text("optim:\n  lr: 0.001\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(p, ["optim.lr=-1"])
+    assert str(exc.value) == "--set optim.lr: must be > 0.0, got -1.0"
+    p.write_text("optim:\n  lr: -1\n")
+    with pytest.raises(ConfigError, match="ok.yaml: optim.lr: must be > 0.0"):
+        load_config(p, ["train.steps=5"])
+
+
 def test_a_model_keyword_it_does_not_take_is_a_config_error():
     from handpose.registry import create_model
 

@@ -163,9 +163,14 @@ def load_config(
     raw = apply_overrides(raw, overrides or [])
     if "train.steps" in set_keys and "train.epochs" not in set_keys and isinstance(raw.get("train"), dict):
         raw["train"]["epochs"] = 0  # steps given on the command line win over the recipe's epochs
-    config = from_dict(cls, raw, where)
-    if isinstance(config, ExperimentConfig):
-        check_ranges(config, where)
+    try:
+        config = from_dict(cls, raw, where)
+        if isinstance(config, ExperimentConfig):
+            check_ranges(config, where)
+    except ConfigError as exc:
+        if exc.field in set_keys:  # the value came from the command line, not from the file
+            raise ConfigError(exc.problem, field=f"--set {exc.field}") from None
+        raise
     return config
 
 
