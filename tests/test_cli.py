@@ -132,3 +132,14 @@ def test_a_broken_video_is_one_line_without_ffmpegs_own_notes(tmp_path, capfd):
     assert main(["predict", str(video), "--out", str(tmp_path / "o")]) == 2
     err = capfd.readouterr().err.strip().splitlines()  # the file descriptor: FFmpeg writes there, not to sys.stderr
     assert len(err) == 1 and "broken.mp4: cannot open the video" in err[0], err
+
+
+def test_a_file_to_write_that_is_a_folder_is_named_in_one_line(tmp_path, capsys):
+    from handpose.io import write_json_atomic
+
+    folder = tmp_path / "metrics.json"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError) as exc:
+        write_json_atomic(folder, {"a": 1})
+    assert exc.value.filename == str(folder)  # not the temporary file beside it
+    assert list(tmp_path.iterdir()) == [folder] and list(folder.iterdir()) == []
