@@ -143,3 +143,15 @@ def test_a_file_to_write_that_is_a_folder_is_named_in_one_line(tmp_path, capsys)
         write_json_atomic(folder, {"a": 1})
     assert exc.value.filename == str(folder)  # not the temporary file beside it
     assert list(tmp_path.iterdir()) == [folder] and list(folder.iterdir()) == []
+
+
+def test_a_model_given_for_the_wrong_role_is_named(tmp_path, capsys):
+    from handpose.inference.estimator import PRETRAINED, pretrained_path
+
+    image = tmp_path / "f.png"
+    cv2.imwrite(str(image), np.full((240, 320, 3), 120, np.uint8))
+    detector = pretrained_path(PRETRAINED["detector"])
+    assert main(["predict", str(image), "--gesture", str(detector), "--out", str(tmp_path / "o")]) == 2
+    err = _one_error_line(capsys)
+    assert "given as the gesture model but holds a detector model (skeleton_unet_t)" in err
+    assert not (tmp_path / "o").exists()

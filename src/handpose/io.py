@@ -88,7 +88,8 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+        # json says "Invalid control character at" and leaves the position to its own message: give the column
+        raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno) from None
     except UnicodeDecodeError:
         raise DataError("not a UTF-8 text file", path=path) from None
 

@@ -102,10 +102,10 @@ def build_estimator(args: argparse.Namespace) -> Any:
         models = [pretrained_path(PRETRAINED[r]) for r in roles]
         if args.gesture is None and not args.no_gesture:
             models.append(pretrained_path(PRETRAINED["gesture"]))
-    if args.gesture and not args.no_gesture:
-        models.append(args.gesture)
-    est = HandPoseEstimator(models, backend=args.backend, threads=args.threads, max_hands=args.max_hands,
-                            min_hand_score=args.min_score, intrinsics=_parse_intrinsics(args))  # fmt: skip
+    gesture = args.gesture if args.gesture and not args.no_gesture else None
+    est = HandPoseEstimator(models, gesture=gesture, backend=args.backend, threads=args.threads,
+                            max_hands=args.max_hands, min_hand_score=args.min_score,
+                            intrinsics=_parse_intrinsics(args))  # fmt: skip
     want = "depth" if args.depth else "rgb"
     if want not in est.modalities:
         from ..errors import CheckpointError

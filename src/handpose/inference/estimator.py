@@ -155,7 +155,11 @@ class HandPoseEstimator:
             assign(role_of(m), m)
         for role, src in (("detector", detector), ("pose", pose), ("depth", depth), ("gesture", gesture)):
             if src is not None:
-                assign(role, load(src))
+                m = load(src)
+                if role_of(m) != role:
+                    raise CheckpointError(f"given as the {role} model but holds a {role_of(m)} model ({m.info.name})",
+                                          path=m.info.source)  # fmt: skip
+                assign(role, m)
         if not roles:
             raise ConfigError("no model given (pass checkpoints, or use HandPoseEstimator.from_pretrained())",
                               field="models")  # fmt: skip
