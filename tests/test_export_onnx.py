@@ -185,3 +185,20 @@ def test_a_failed_export_leaves_earlier_files_as_they_were(tmp_path, capsys, mon
     assert len(err) == 2 and "not a handpose ONNX sidecar" in err[0] and "replace this folder" in err[1]
     assert mine.read_text() == '{"mine": 1}'
     assert not (tmp_path / "user.onnx").exists() and not (tmp_path / "dir.onnx").exists()
+
+
+def test_an_unwritable_output_folder_is_not_blamed_on_the_checkpoint(tmp_path, capsys, monkeypatch):
+    import handpose.inference.export as export_module
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "ckpt", create_model("gesturenet").eval())
+    out = tmp_path / "ro" / "g.onnx"
+
+    def refuse(path, mode="wb"):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(export_module, "atomic_write", refuse)
+    assert cli(["export", str(ckpt), "--out", str(out), "--no-check"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Permission denied" in err[0] and "cannot export" not in err[0], err
+    assert str(tmp_path / "ro") in err[0]

@@ -126,7 +126,7 @@ def export_onnx(
                     dynamic_axes=dynamic,
                     do_constant_folding=True,
                 )
-        except CheckpointError:
+        except (CheckpointError, OSError):  # an unwritable output folder is not the checkpoint's fault
             raise
         except Exception as exc:  # noqa: BLE001 - exporter failures come in many types
             raise CheckpointError(f"cannot export {spec.name} to ONNX ({' '.join(str(exc).split())[:200]})",
