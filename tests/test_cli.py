@@ -155,3 +155,11 @@ def test_a_model_given_for_the_wrong_role_is_named(tmp_path, capsys):
     err = _one_error_line(capsys)
     assert "given as the gesture model but holds a detector model (skeleton_unet_t)" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_evaluate_names_the_option_and_the_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["evaluate", str(tmp_path / "empty")]) == 2
+    assert "empty: not a checkpoint folder (no model.json and no model.safetensors)" in _one_error_line(capsys)
+    assert main(["evaluate", str(tmp_path / "empty"), "--device", "tpu"]) == 2
+    assert "--device: unknown device 'tpu'" in _one_error_line(capsys)

@@ -177,6 +177,8 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     folder = checkpoint_folder(path)
     side = folder / SIDECAR
     if not side.is_file():
+        if not (folder / WEIGHTS).is_file():
+            raise CheckpointError(f"not a checkpoint folder (no {SIDECAR} and no {WEIGHTS})", path=folder)
         raise CheckpointError(f"missing {SIDECAR} beside the weights", path=folder)
     try:
         info = json.loads(side.read_text(encoding="utf-8"))

@@ -67,7 +67,7 @@ def run_evaluation(
     """
     from .checkpoint import load_checkpoint
 
-    dev = select_device(device)
+    dev = select_device(device, field="--device")
     model, info = load_checkpoint(checkpoint, map_location=dev)
     cfg = experiment_from_checkpoint(info)
     if data_root is not None:

@@ -65,16 +65,17 @@ class TrainResult:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def select_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU; ``cpu``, ``cuda``, ``cuda:N`` force one."""
+def select_device(name: str = "auto", field: str = "train.device") -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; ``cpu``, ``cuda``, ``cuda:N`` force one. ``field`` names
+    the setting in errors (the config key, or a command's option)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"unknown device {name!r} (auto, cpu, cuda, cuda:N)", field="train.device") from None
+        raise ConfigError(f"unknown device {name!r} (auto, cpu, cuda, cuda:N)", field=field) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("CUDA was asked for but is not available on this machine", field="train.device")
+        raise ConfigError("CUDA was asked for but is not available on this machine", field=field)
     return device
 
 
