@@ -163,3 +163,19 @@ def test_evaluate_names_the_option_and_the_folder(tmp_path, capsys):
     assert "empty: not a checkpoint folder (no model.json and no model.safetensors)" in _one_error_line(capsys)
     assert main(["evaluate", str(tmp_path / "empty"), "--device", "tpu"]) == 2
     assert "--device: unknown device 'tpu'" in _one_error_line(capsys)
+
+
+def test_a_text_file_given_as_npz_is_not_called_a_pickle(tmp_path, capsys):
+    from handpose.errors import DataError
+    from handpose.io import load_npz, save_npz_atomic
+
+    text = tmp_path / "p.npz"
+    text.write_text("1 2 3\n")
+    with pytest.raises(DataError, match="not an .npz file"):
+        load_npz(text)
+    good = tmp_path / "good.npz"
+    save_npz_atomic(good, a=np.arange(3))
+    assert load_npz(good)["a"].tolist() == [0, 1, 2]
+    good.write_bytes(good.read_bytes()[:40])  # a truncated zip still starts like one: reported as corrupt
+    with pytest.raises(DataError, match="corrupt"):
+        load_npz(good)

@@ -105,6 +105,10 @@ def load_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", path=path)
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic != b"PK":  # an .npz is a zip of .npy arrays; without this, numpy reports other files as pickles
+        raise DataError("not an .npz file (it does not start like a zip archive)", path=path)
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
