@@ -32,7 +32,7 @@ def _one_error_line(capsys) -> str:
         (["gesture", "train", "--steps", "-3"], "--steps: expected a positive integer"),
         (["synth", "preview", "d", "--columns", "0"], "--columns: expected a positive integer"),
         (["synth", "preview", "d", "--start", "-3"], "--start: expected an integer >= 0"),
-        (["data", "inspect", "d", "--images", "-3"], "--images: expected a positive integer"),
+        (["data", "inspect", "d", "--images", "-3"], "--images: expected an integer >= 0"),
         (["demo", "--jobs", "0"], "--jobs: expected a positive integer"),
     ],
 )
@@ -83,12 +83,35 @@ def test_data_inspect_reads_the_synthetic_format(synthetic_root, tmp_path, capsy
     assert (tmp_path / "overlay.png").stat().st_size > 0
 
 
-def test_evaluate_reads_the_folder_format_without_a_split(tmp_path, capsys):
-    """A folder dataset has no splits: `evaluate --format folder` scores the whole folder."""
+def _floor_checkpoint(tmp_path):
+    """An (untrained) 2D mean-pose checkpoint whose sidecar records a synthetic-data config."""
     from handpose.config import ExperimentConfig, to_dict
     from handpose.engine.checkpoint import save_checkpoint
     from handpose.registry import create_model
 
+    cfg = ExperimentConfig(name="floor")
+    cfg.model.name = "mean_pose_2d"
+    cfg.model.kwargs = {"input_size": 64}
+    return save_checkpoint(tmp_path / "ck", create_model("mean_pose_2d", input_size=64), config=to_dict(cfg))
+
+
+def test_an_empty_split_means_the_split_folder_given(synthetic_root, tmp_path, capsys):
+    ckpt = _floor_checkpoint(tmp_path)
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(ckpt), "--data", str(synthetic_root / "test"), "--split", "", "--out", str(out)]) == 0
+    from handpose.data.synthetic import SyntheticDataset
+
+    hands = int(SyntheticDataset(synthetic_root, "test", ("rgb",)).labels()["has_hand"].sum())
+    assert json.loads((out / "metrics.json").read_text())["metrics"]["samples"] == hands  # every hand of the split
+    assert main(["evaluate", str(ckpt), "--data", str(synthetic_root), "--split", ""]) == 2
+    assert "needs a split (train, val or test) unless this is a split folder" in _one_error_line(capsys)
+    # data inspect of a split folder needs no --split either; --images 0 reads no image
+    assert main(["data", "inspect", str(synthetic_root / "test"), "-f", "synthetic", "--images", "0"]) == 0
+    assert "synthetic (rgb, joint order canonical): 24 samples" in capsys.readouterr().out
+
+
+def test_evaluate_reads_the_folder_format_without_a_split(tmp_path, capsys):
+    """A folder dataset has no splits: `evaluate --format folder` scores the whole folder."""
     rng = np.random.default_rng(0)
     folder = tmp_path / "hands"
     (folder / "images").mkdir(parents=True)
@@ -98,11 +121,7 @@ def test_evaluate_reads_the_folder_format_without_a_split(tmp_path, capsys):
         joints = rng.uniform(30, 70, (21, 2)).round(1)
         samples.append({"image": f"images/{i}.png", "keypoints": joints.tolist(), "handedness": "right"})
     (folder / "labels.json").write_text(json.dumps({"samples": samples}))
-    cfg = ExperimentConfig(name="floor")
-    cfg.model.name = "mean_pose_2d"
-    cfg.model.kwargs = {"input_size": 64}
-    model = create_model("mean_pose_2d", input_size=64)
-    ckpt = save_checkpoint(tmp_path / "ck", model, config=to_dict(cfg))
+    ckpt = _floor_checkpoint(tmp_path)
     out = tmp_path / "eval"
     assert main(["evaluate", str(ckpt), "--data", str(folder), "--format", "folder", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -134,7 +153,7 @@ def test_a_broken_video_is_one_line_without_ffmpegs_own_notes(tmp_path, capfd):
     assert len(err) == 1 and "broken.mp4: cannot open the video" in err[0], err
 
 
-def test_a_file_to_write_that_is_a_folder_is_named_in_one_line(tmp_path, capsys):
+def test_an_atomic_write_onto_a_folder_names_the_folder(tmp_path):
     from handpose.io import write_json_atomic
 
     folder = tmp_path / "metrics.json"

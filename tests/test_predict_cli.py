@@ -178,6 +178,14 @@ def test_video_that_ends_early(tmp_path, capsys, synth_frames):
     lines = (out / "cut.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["footer"]["complete"] is True and len(lines) == 14
     assert not (out / "cut.partial.jsonl").exists()
+    # overlays: a cut run's partial video never replaces a complete one, not even through a later run without them
+    assert cli(["predict", str(whole), "--out", str(out), "--quiet"]) == 0
+    assert cli(["predict", str(cut), "--out", str(out), "--quiet"]) == 2
+    assert (out / "cut.partial.mp4").is_file()
+    assert cli(["predict", str(whole), "--out", str(out), "--quiet", "--no-overlay"]) == 0
+    cap = cv2.VideoCapture(str(out / "cut.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    assert not (out / "cut.partial.mp4").exists() and not (out / "cut.partial.jsonl").exists()
 
 
 def test_gesture_train_on_keypoints(tmp_path, capsys):

@@ -5,10 +5,16 @@ The flat public API is imported lazily so that ``import handpose`` stays fast an
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
 from typing import Any
 
 __version__ = "0.1.0"
+
+# FFmpeg prints its own notes on broken videos ("moov atom not found") to stderr while OpenCV opens or reads them;
+# handpose's errors say what went wrong in one line. OpenCV reads this once, at the first video it opens in the
+# process, so it is set here, before any; a user who wants FFmpeg's notes sets the variable.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 _LAZY = {
     "create_model": "handpose.registry",

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._args import positive_int
+from ._args import nonnegative_int, positive_int
 
 NAME = "data"
 HELP = "inspect datasets: counts, joint statistics and an overlay sheet"
@@ -34,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", type=Path, default=None, help="folder for overlay.png and stats.json")
     p.add_argument("--count", type=positive_int, default=32, help="samples on the overlay sheet (default 32)")
-    p.add_argument("--images", type=positive_int, default=64, help="samples whose image size is measured (default 64)")
+    p.add_argument(
+        "--images", type=nonnegative_int, default=64, help="samples whose image size is measured (default 64)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random selections (default 0)")
     sub.add_parser("formats", help="list the dataset format names")
 
@@ -68,12 +70,8 @@ def run(args: argparse.Namespace) -> int:
         print("usage: handpose data {inspect,formats} ... (see handpose data --help)")
         return 2
 
-    from ..errors import ConfigError
-    from ..io import write_json_atomic
-
-    if args.count < 1 or args.images < 0:
-        raise ConfigError("--count must be >= 1 and --images >= 0", field="--count")
     from ..data.readers.summary import format_statistics, label_statistics, reader_overlay, save_png
+    from ..io import write_json_atomic
 
     reader = open_dataset(args.root, args.format, split=args.split, **_options(args.option))
     stats = label_statistics(reader, images=args.images, seed=args.seed)

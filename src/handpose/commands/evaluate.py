@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--split",
         default=None,
-        help="split to evaluate (default: the recipe's test split; '' or the folder format: the whole dataset)",
+        help="split to evaluate (default: the recipe's test split; '' when --data is one split: a synthetic split "
+        "folder, or the folder format, which has no splits)",
     )
     parser.add_argument("--out", default=None, help="write metrics.json here")
     parser.add_argument("--device", default="auto")

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._args import nonnegative_float, positive_float, positive_int
+from ._args import nonnegative_float, nonnegative_int, positive_float, positive_int
 
 NAME = "gesture"
 HELP = "gesture recognition on keypoints: `handpose gesture train` trains GestureNet"
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--jitter", type=nonnegative_float, default=0.1, help="noise on normalised points (index-bone units)"
     )
-    t.add_argument("--threads", type=positive_int, default=1)
+    t.add_argument("--threads", type=nonnegative_int, default=1, help="CPU threads (0: torch's default)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true")
 

@@ -271,8 +271,8 @@ def run_video(est: Any, spec: Any, args: argparse.Namespace) -> int:
                     bar.advance()
             except HandposeError as exc:
                 error = exc  # a video that ends early: keep what was done, report, exit 2
-            except KeyboardInterrupt:
-                interrupted = True
+            except KeyboardInterrupt:  # the way a camera run ends; a video file stopped part-way is incomplete
+                interrupted = spec.kind != "camera"
                 sys.stderr.write("handpose: interrupted; keeping the frames done so far\n")
             if fh is not None:
                 footer = {"frames": frames, "complete": error is None and not interrupted,
@@ -287,9 +287,11 @@ def run_video(est: Any, spec: Any, args: argparse.Namespace) -> int:
     if writer is not None:
         writer.close()
     done = error is None and not interrupted
-    kept = [p for p in part.values() if p.is_file()]
+    kept = [part[ext] for ext, used in (("jsonl", fh is not None), ("mp4", writer is not None)) if used]
     for p in kept if done else ():
         os.replace(p, p.with_name(p.name.replace(".partial.", ".")))
+    for stale in set(part.values()) - set(kept) if done else ():  # an earlier failed run's, now superseded
+        stale.unlink(missing_ok=True)
     where = "" if done or not kept else f"; the frames done so far are in {', '.join(str(p) for p in kept)}"
     sys.stderr.write(f"handpose: {frames} frame(s), detector on {tracker.detector_runs}{where}\n")
     if error is not None:

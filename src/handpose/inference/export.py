@@ -87,6 +87,8 @@ def export_onnx(
     if not 7 <= int(opset) <= 20:
         raise ConfigError(f"opset must be in 7..20 for the TorchScript exporter, got {opset}", field="--opset")
     folder = checkpoint_folder(checkpoint)
+    if out.is_dir():
+        raise ConfigError("the output is a folder; give the .onnx file to write", path=out, field="--out")
     side_path = sidecar_path(out)
     _check_sidecar_target(side_path)
     model, side = load_checkpoint(folder)
@@ -179,6 +181,8 @@ def export_onnx(
         os.replace(tmp, out)  # two renames, nothing else can fail between them
         os.replace(side_tmp, side_path)
         return sidecar
+    except OSError as exc:  # name the file asked for, not the temporary beside it
+        raise type(exc)(exc.errno, exc.strerror, str(out)) from None
     finally:
         tmp.unlink(missing_ok=True)
         side_tmp.unlink(missing_ok=True)

@@ -18,10 +18,6 @@ import numpy as np
 
 from ..errors import DataError
 
-# FFmpeg prints its own notes on broken videos ("moov atom not found") to stderr while OpenCV opens or reads them;
-# the errors raised here say what went wrong in one line. A user who wants FFmpeg's notes sets the variable.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read by OpenCV each time it opens a video
-
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 DEPTH_SUFFIXES = (".png", ".bin", ".tif", ".tiff")

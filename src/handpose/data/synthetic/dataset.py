@@ -21,9 +21,15 @@ from .shards import SCHEMA_VERSION, ShardReader
 from .world import LABEL_FIELDS, SEG_HAND, SEG_HAND_OCCLUDED
 
 
-def _split_dir(root: str | os.PathLike[str], split: str) -> Path:
-    """``root/split`` (or ``root`` itself when it is a split folder); DataError when missing or incomplete."""
+def _split_dir(root: str | os.PathLike[str], split: str | None) -> Path:
+    """``root/split`` (or ``root`` itself when it is a split folder, the only choice when ``split`` is None);
+    DataError when missing or incomplete."""
     root = Path(root)
+    if split is None:
+        if (root / "index.json").is_file():
+            return root
+        raise DataError("the synthetic format needs a split (train, val or test) unless this is a split folder",
+                        path=root, field="split")  # fmt: skip
     if (root / split / "index.json").is_file():
         return root / split
     if (root / "index.json").is_file():
@@ -41,7 +47,7 @@ class SyntheticDataset(Sequence[Sample]):
 
     Args:
         root: the dataset root (holding ``train/``, ``val/``, ``test/``) or a split folder itself.
-        split: which split.
+        split: which split (None: ``root`` is a split folder).
         modality: the images to load: ("rgb",), ("depth",) or both (the split must have them); None: every
             modality the split has.
         skeleton: render the skeleton image of each sample on access (the 002 target).
@@ -61,7 +67,7 @@ class SyntheticDataset(Sequence[Sample]):
     def __init__(
         self,
         root: str | os.PathLike[str],
-        split: str = "train",
+        split: str | None = "train",
         modality: str | Iterable[str] | None = None,
         skeleton: bool = True,
         masks: bool = True,
