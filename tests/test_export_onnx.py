@@ -208,3 +208,19 @@ def test_an_unwritable_output_folder_is_not_blamed_on_the_checkpoint(tmp_path, c
         capsys.readouterr().err.strip()
         == f"handpose: error: {out}: --out: the output is a folder; give the .onnx file to write"
     )
+
+
+def test_a_graph_that_does_not_match_its_sidecar_is_refused(tmp_path):
+    from handpose.errors import CheckpointError
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "ckpt", create_model("gesturenet").eval())
+    out = tmp_path / "g.onnx"
+    export_onnx(ckpt, out, check=False)
+    OnnxModel(out)  # loads
+    torch.manual_seed(1)
+    other = save_checkpoint(tmp_path / "other", create_model("gesturenet").eval())
+    export_onnx(other, tmp_path / "h.onnx", check=False)
+    out.write_bytes((tmp_path / "h.onnx").read_bytes())  # another export's graph beside this sidecar
+    with pytest.raises(CheckpointError, match="does not match its sidecar's onnx_sha256"):
+        OnnxModel(out)

@@ -16,7 +16,6 @@ folder, its ``model.safetensors`` or its ``model.json``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,20 +27,12 @@ import torch
 
 from .. import __version__
 from ..errors import CheckpointError
-from ..io import decode_state, encode_state, write_bytes_atomic, write_json_atomic
+from ..io import decode_state, encode_state, sha256_file, write_bytes_atomic, write_json_atomic
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 SIDECAR = "model.json"
 TRAIN_STATE = "train_state.pt"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..codecs.base import Codec
 from ..errors import CheckpointError, ConfigError, ModelInputError
+from ..io import sha256_file
 from .decoders import build_codec
 
 BACKENDS = ("torch", "onnx")
@@ -196,6 +197,10 @@ class OnnxModel(Model):
         if not path.is_file():
             raise CheckpointError("ONNX file not found", path=path)
         side = read_onnx_sidecar(path)
+        digest = side.get("onnx_sha256")
+        if digest and sha256_file(path) != digest:
+            raise CheckpointError("the graph does not match its sidecar's onnx_sha256 (replaced or corrupt; export "
+                                  "it again)", path=path)  # fmt: skip
         self.sidecar = side
         self.info = ModelInfo.from_sidecar(side, str(path))
         self.codec = build_codec(self.info.codec_name, self.info.codec_state, source=str(path))

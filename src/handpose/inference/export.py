@@ -17,7 +17,6 @@ difference between ONNX Runtime and PyTorch outputs on a random input at export 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
@@ -28,19 +27,11 @@ import numpy as np
 
 from .. import __version__
 from ..errors import CheckpointError, ConfigError
-from ..io import atomic_write, write_json_atomic
+from ..io import atomic_write, sha256_file, write_json_atomic
 from .backends import ONNX_FORMAT, sidecar_path
 
 DEFAULT_OPSET = 17
 SIDECAR_VERSION = 1
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def example_input(spec: Any, batch: int = 1, seed: int = 0) -> np.ndarray:
@@ -172,7 +163,7 @@ def export_onnx(
                 "step": side.get("step"),
                 "metrics": side.get("metrics") or {},
             },
-            "onnx_sha256": _sha256(tmp),
+            "onnx_sha256": sha256_file(tmp),
             "parity_max_abs": parity,
             "handpose_version": __version__,
             "torch_version": torch.__version__,
@@ -220,7 +211,7 @@ def cached_export(
 
     folder = checkpoint_folder(checkpoint)
     side = read_sidecar(folder)
-    digest = side.get("weights_sha256") or _sha256(folder / WEIGHTS)
+    digest = side.get("weights_sha256") or sha256_file(folder / WEIGHTS)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     out = root / "onnx" / f"{side['model']}-{str(digest)[:16]}-op{int(opset)}.onnx"
     if not (out.is_file() and sidecar_path(out).is_file()):

@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from ...errors import DataError
-from ...io import atomic_write
+from ...io import atomic_write, sha256_file
 from .world import LABEL_FIELDS, Frame
 
 SCHEMA_VERSION = 1
@@ -197,17 +197,6 @@ def write_shard(
             put(entry)
         put(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(central), len(central), written - start, start, 0))
     return written, digest.hexdigest()
-
-
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(chunk)
-            if not block:
-                break
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_meta(path: str | os.PathLike[str]) -> dict:
