@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     plan = scaled(PLANS[args.mode], steps_fraction=factor) if factor != 1 else None
     out = args.out or (f"runs/benchmark-{args.mode}-steps{factor:g}x" if plan is not None else None)
     result = run_benchmark(
-        args.mode, out, jobs=max(1, args.jobs), only=only, data_workers=args.data_workers, log=console.print, plan=plan
+        args.mode, out, jobs=args.jobs, only=only, data_workers=args.data_workers, log=console.print, plan=plan
     )
     print_summary(console, result)
     return 0

@@ -120,11 +120,9 @@ def _preview(args: argparse.Namespace) -> int:
 
     from ..data.synthetic import SyntheticDataset
     from ..data.synthetic.preview import contact_sheet_png
-    from ..errors import ConfigError, DataError
+    from ..errors import DataError
     from ..io import write_bytes_atomic
 
-    if args.count < 1:
-        raise ConfigError(f"--count must be a positive integer, got {args.count}", field="count")
     probe = SyntheticDataset(args.data_dir, args.split, skeleton=False)  # every modality the split has
     modality = args.modality or ("rgb" if "rgb" in probe.modality else "depth")
     ds = SyntheticDataset(args.data_dir, args.split, modality=(modality,), skeleton=False)

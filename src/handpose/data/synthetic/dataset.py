@@ -42,6 +42,11 @@ def _split_dir(root: str | os.PathLike[str], split: str | None) -> Path:
     raise DataError(f"no synthetic {split!r} split here (expected {split}/index.json)", path=root)
 
 
+def _hand_name(code: int) -> str | None:
+    """The label's handedness code (-1 none, 0 right, 1 left) as a name."""
+    return None if code < 0 else ("left" if code == 1 else "right")
+
+
 class SyntheticDataset(Sequence[Sample]):
     """A split of the synthetic hand world, read from its shards.
 
@@ -161,7 +166,7 @@ class SyntheticDataset(Sequence[Sample]):
             joint_mask=np.full(21, has_hand, dtype=bool),
             bbox=bbox,
             intrinsics=self.intrinsics,
-            handedness=None if handed < 0 else ("left" if handed == 1 else "right"),
+            handedness=_hand_name(handed),
             gesture=None if gesture < 0 else gesture,
             gesture_name=None if gesture < 0 else GESTURES[gesture],
             hand_mask=hand_mask,
@@ -224,7 +229,7 @@ class SyntheticDataset(Sequence[Sample]):
             visibility=(lab["visibility"] if rgb_view else lab["visibility_self"]).astype(bool) & has_hand[:, None],
             joint_mask=np.repeat(has_hand[:, None], lab["joints_2d"].shape[1], axis=1),
             bbox=np.where(has_hand[:, None], lab["bbox"], np.nan).astype(np.float32),
-            handedness=np.array([None if h < 0 else ("left" if h == 1 else "right") for h in handed], dtype=object),
+            handedness=np.array([_hand_name(h) for h in handed], dtype=object),
             gesture=lab["gesture"].astype(np.int64),
         )
 

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError, DataError, HandposeError
-from ...io import read_json, write_json_atomic
+from ...io import read_json, sha256_file, write_json_atomic
 from ..backgrounds import list_images
 from .gestures import GESTURES
 from .presets import NYU_DISTANCE_FACTOR, get_camera, get_preset
-from .shards import SCHEMA_VERSION, SHARD_GLOB, encode_frame, read_meta, sha256_file, shard_name, write_shard
+from .shards import SCHEMA_VERSION, SHARD_GLOB, encode_frame, read_meta, shard_name, write_shard
 from .world import LABEL_FIELDS, SPLITS, World, WorldConfig
 
 DEFAULT_SHARD_SIZE = 256
