@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip install --quiet
 BASE := $(VENV)/.handpose-base
 STAMP := $(VENV)/.handpose-installed
 
-.PHONY: demo test setup lint clean
+.PHONY: demo test setup lint clean teacher
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,20 @@ demo: $(BASE)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The teacher model for labelling real photos (handpose data teacher-label): MediaPipe Hands in its own venv,
+# since it pins numpy < 2. handpose itself never needs it; the labels it made are committed.
+TEACHER_VENV ?= .venv-teacher
+MEDIAPIPE_SPEC ?= mediapipe==0.10.21
+
+teacher: $(TEACHER_VENV)/.installed
+
+$(TEACHER_VENV)/.installed:
+	$(PYTHON) -m venv $(TEACHER_VENV)
+	$(TEACHER_VENV)/bin/python -m pip install --quiet $(MEDIAPIPE_SPEC)
+	touch $@
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(TEACHER_VENV) build *.egg-info src/*.egg-info

@@ -73,6 +73,10 @@ class ModelInputError(HandposeError, ValueError):
     """A tensor given to a model has the wrong shape, dtype, or non-finite values."""
 
 
+class TeacherError(HandposeError, RuntimeError):
+    """A teacher model (its own environment, run as a separate process) is missing, failed, or answered nonsense."""
+
+
 def one_line(error: BaseException) -> str:
     """Return ``error`` as one line of text, for the CLI."""
     text = str(error) or type(error).__name__

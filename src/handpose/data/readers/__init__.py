@@ -37,6 +37,9 @@ FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
     "icvl": ("handpose.data.readers.icvl:IcvlReader", {}),
     "nyu": ("handpose.data.readers.nyu:NyuReader", {}),
     "rwth": ("handpose.data.readers.rwth:RwthFingerspellingReader", {}),
+    "sign_digits": ("handpose.data.readers.sign_digits:SignDigitsReader", {}),
+    "webcam_hands": ("handpose.data.readers.webcam_hands:WebcamHandsReader", {}),
+    "asl_video": ("handpose.data.readers.asl_video:AslVideoReader", {}),
     "folder": ("handpose.data.readers.folder:FolderReader", {}),
     "synthetic": ("handpose.data.synthetic:SyntheticDataset", {}),
 }
