@@ -59,6 +59,9 @@ class DataConfig:
     # checkpoint of a skeleton detector: a model with a skeleton input channel then gets the detector's predicted
     # map (the pipeline of "Skeleton-aware multi-scale heatmap regression") instead of one drawn from the labels
     skeleton_detector: str | None = None
+    # a dataset of photos with hand boxes ({format, root, split}) whose hand-free regions replace backgrounds (and
+    # fill a detector's frames); unset: procedural textures
+    backgrounds: dict[str, Any] | None = None
 
 
 @dataclass

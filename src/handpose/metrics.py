@@ -795,6 +795,90 @@ def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
     return float(np.sum((tpr[1:] + tpr[:-1]) * np.diff(fpr)) / 2.0)
 
 
+def match_detections(
+    pred_boxes: list[np.ndarray],
+    pred_scores: list[np.ndarray],
+    gt_boxes: list[np.ndarray],
+    iou_threshold: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Match the detections of several images to their ground-truth boxes, greedily by score (PASCAL VOC's rule):
+    each detection, best first, takes the unmatched ground-truth box it overlaps most if that IoU reaches
+    ``iou_threshold`` (a true positive), else it is a false positive.
+
+    Args:
+        pred_boxes, pred_scores: per image, (N_i, 4) boxes [x0, y0, x1, y1] px and (N_i,) scores.
+        gt_boxes: per image, (K_i, 4) boxes.
+    Returns:
+        (scores, is_tp, ious, n_gt): over all detections sorted by score (highest first) their scores, whether each
+        is a true positive and its IoU with the box it matched (0 for false positives), and the number of
+        ground-truth boxes.
+    """
+    if not len(pred_boxes) == len(pred_scores) == len(gt_boxes):
+        raise DataError(f"{len(pred_boxes)} images of boxes, {len(pred_scores)} of scores, {len(gt_boxes)} of truth",
+                        field="pred_boxes")  # fmt: skip
+    rows: list[tuple[float, bool, float]] = []
+    n_gt = 0
+    for boxes, scores, gt in zip(pred_boxes, pred_scores, gt_boxes):
+        g = _check_boxes(np.asarray(gt, np.float64).reshape(-1, 4), "gt_boxes")
+        b = _check_boxes(np.asarray(boxes, np.float64).reshape(-1, 4), "pred_boxes")
+        sc = np.asarray(scores, np.float64).reshape(-1)
+        if sc.shape[0] != b.shape[0]:
+            raise DataError(f"{b.shape[0]} boxes but {sc.shape[0]} scores", field="pred_scores")
+        n_gt += len(g)
+        taken = np.zeros(len(g), bool)
+        ious = _iou(b[:, None, :], g[None, :, :], "pred", "gt") if len(g) and len(b) else np.zeros((len(b), 0))
+        for i in np.argsort(-sc, kind="stable"):
+            best, best_iou = -1, iou_threshold
+            for k in range(len(g)):
+                if not taken[k] and ious[i, k] >= best_iou:
+                    best, best_iou = k, ious[i, k]
+            if best >= 0:
+                taken[best] = True
+                rows.append((float(sc[i]), True, float(ious[i, best])))
+            else:
+                rows.append((float(sc[i]), False, 0.0))
+    rows.sort(key=lambda r: -r[0])
+    scores_out = np.array([r[0] for r in rows], np.float64)
+    return scores_out, np.array([r[1] for r in rows], bool), np.array([r[2] for r in rows], np.float64), n_gt
+
+
+def detection_scores(
+    pred_boxes: list[np.ndarray],
+    pred_scores: list[np.ndarray],
+    gt_boxes: list[np.ndarray],
+    iou_threshold: float = 0.5,
+) -> dict[str, float]:
+    """Detection of several hands per image at one IoU threshold (see :func:`match_detections`).
+
+    Returns:
+        ``precision`` and ``recall`` of all the detections given, their ``f1``, ``tp`` / ``fp`` / ``fn``,
+        ``mean_iou`` of the true positives, and ``ap`` (average precision: the area under the precision-recall
+        curve of the detections ranked by score, with precision made monotone, VOC 2010's all-point rule).
+    """
+    scores, tp, ious, n_gt = match_detections(pred_boxes, pred_scores, gt_boxes, iou_threshold)
+    n_tp, n_fp = int(tp.sum()), int((~tp).sum())
+    precision = n_tp / (n_tp + n_fp) if n_tp + n_fp else 0.0
+    recall = n_tp / n_gt if n_gt else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    ap = 0.0
+    if n_gt and len(tp):
+        ctp = np.cumsum(tp)
+        prec = ctp / np.arange(1, len(tp) + 1)
+        rec = ctp / n_gt
+        prec = np.maximum.accumulate(prec[::-1])[::-1]  # monotone envelope
+        ap = float(np.sum(np.diff(np.r_[0.0, rec]) * prec))
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "tp": n_tp,
+        "fp": n_fp,
+        "fn": n_gt - n_tp,
+        "mean_iou": float(ious[tp].mean()) if n_tp else 0.0,
+        "ap": ap,
+    }
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Gestures (classification)
 # --------------------------------------------------------------------------------------------------------------

@@ -51,6 +51,8 @@ class AugmentConfig:
         color, brightness, contrast, saturation, hue_deg: colour jitter (relative amounts; hue in degrees).
         blur, blur_prob, blur_sigma_range: Gaussian blur (σ in px).
         noise, noise_prob, noise_std_range: additive Gaussian noise (σ in 0..255 grey levels).
+        jpeg, jpeg_prob, jpeg_quality_range: JPEG compression at a random quality (the artefacts of web and
+            webcam photos; off by default, so the synthetic recipes train as before).
     Depth:
         depth_noise, depth_noise_mm: Gaussian noise on valid depth (σ in mm).
         depth_holes, hole_prob, max_holes, hole_size_range, dropout_max: random elliptic holes (size as a fraction
@@ -85,6 +87,9 @@ class AugmentConfig:
     noise: bool = True
     noise_prob: float = 0.3
     noise_std_range: tuple[float, float] = (2.0, 8.0)
+    jpeg: bool = False
+    jpeg_prob: float = 0.5
+    jpeg_quality_range: tuple[float, float] = (30.0, 95.0)
     depth_noise: bool = True
     depth_noise_mm: float = 2.0
     depth_holes: bool = True
@@ -98,11 +103,13 @@ class AugmentConfig:
             lo, hi = getattr(self, name)
             if not 0 < lo <= hi:
                 raise ConfigError(f"must be 0 < low <= high, got {getattr(self, name)}", field=f"augment.{name}")
-        for name in ("flip_prob", "background_prob", "occlusion_prob", "blur_prob", "noise_prob", "hole_prob"):
+        for name in ("flip_prob", "background_prob", "occlusion_prob", "blur_prob", "noise_prob", "hole_prob",
+                     "jpeg_prob"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"must be a probability in [0, 1], got {value}", field=f"augment.{name}")
-        for name in ("rotation_range_deg", "occluder_size_range", "blur_sigma_range", "noise_std_range"):
+        for name in ("rotation_range_deg", "occluder_size_range", "blur_sigma_range", "noise_std_range",
+                     "jpeg_quality_range"):
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ConfigError(f"low must be <= high, got {getattr(self, name)}", field=f"augment.{name}")
@@ -351,7 +358,7 @@ def augment_appearance(
     joints_2d: np.ndarray | None = None,
     backgrounds: BackgroundSource | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The RGB appearance augmentations in order: background, occluders, colour, blur, noise.
+    """The RGB appearance augmentations in order: background, occluders, colour, blur, noise, JPEG.
 
     Args:
         image: (H, W, 3) uint8 RGB crop.
@@ -377,7 +384,18 @@ def augment_appearance(
         out = gaussian_blur(out, rng, cfg)
     if cfg.noise and rng.random() < cfg.noise_prob:
         out = gaussian_noise(out, rng, cfg)
+    if cfg.jpeg and rng.random() < cfg.jpeg_prob:
+        out = jpeg_compress(out, rng, cfg)
     return out, occluded
+
+
+def jpeg_compress(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Encode and decode an (H, W, 3) uint8 RGB image as JPEG at a quality drawn from ``cfg.jpeg_quality_range``."""
+    quality = int(round(rng.uniform(*cfg.jpeg_quality_range)))
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
+        return image
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
 
 
 # --------------------------------------------------------------------------------------------------------------

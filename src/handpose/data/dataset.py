@@ -368,6 +368,10 @@ class HandPoseDataset(Dataset):
         weight_m = conv.flags(weight) & np.all(np.isfinite(joints_m), axis=1)
         joints_m = np.where(weight_m[:, None], joints_m, 0.0)
         encoded = self.codec.encode(joints_m, weight_m)
+        scores = sample.meta.get("keypoint_scores")
+        if scores is not None and "weights" in encoded:  # a teacher's keypoints count as much as it agrees with itself
+            per_joint = np.nan_to_num(conv.joints(np.asarray(scores, np.float64)[:, None])[:, 0], nan=0.0)
+            encoded["weights"] = (encoded["weights"] * per_joint).astype(np.float32)
         targets = {k: _as_tensor(v) for k, v in encoded.items()}
 
         # meta: ground truth in the image frame, in the model's joint order

@@ -120,3 +120,29 @@ def bbox_from_joints(joints_2d: np.ndarray, valid: np.ndarray | None = None) -> 
         raise DataError("no valid joints to compute a bounding box from")
     p = pts[keep]
     return np.array([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()])
+
+
+#: the human hand-box convention, fitted to the 1,369 teacher-labelled hands of ``webcam_hands`` train (people drew
+#: boxes from the fingertips to a little below the wrist): median IoU 0.878 with the drawn boxes (0.685 for the
+#: joints' tight box), 99.8 % of them at IoU >= 0.5
+HAND_BOX_WRIST_EXTENSION = 0.2
+HAND_BOX_MARGIN = 0.05
+
+
+def hand_box(joints_2d: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """The box a person would draw around a hand, (4,) [x0, y0, x1, y1] px, from its (21, 2) joints: the tight box
+    of the joints and of a point beyond the wrist (wrist + 0.2 x (wrist - middle MCP), the start of the forearm),
+    grown by 5 % of its longer side on every side. Falls back to the joints' tight box (grown the same way) when the
+    wrist or the middle MCP is missing; raises :class:`DataError` when no joint is valid."""
+    pts = np.asarray(joints_2d, dtype=np.float64)
+    ok = np.all(np.isfinite(pts), axis=1)
+    if valid is not None:
+        ok &= np.asarray(valid, bool)
+    if not ok.any():
+        raise DataError("no valid joints to compute a hand box from")
+    use = pts[ok]
+    if ok[0] and ok[9]:
+        use = np.vstack([use, pts[0] + HAND_BOX_WRIST_EXTENSION * (pts[0] - pts[9])])
+    box = np.concatenate([use.min(axis=0), use.max(axis=0)])
+    grow = HAND_BOX_MARGIN * max(box[2] - box[0], box[3] - box[1])
+    return box + np.array([-grow, -grow, grow, grow])

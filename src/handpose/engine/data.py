@@ -6,6 +6,7 @@ the model's codec) or :class:`~handpose.data.dataset.KeypointGestureDataset` (Ge
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,8 @@ def build_dataset(model: nn.Module, cfg: ExperimentConfig, split: str, train: bo
     from ..data.dataset import HandPoseDataset, KeypointGestureDataset
 
     data = cfg.data
+    if model.spec.task == "boxes":
+        return build_detection_dataset(model, cfg, split, train)
     reader = open_model_split(model, cfg, split, train) if reader is None else reader
     limit = data.max_train_samples if train else data.max_val_samples
     spec = model.spec
@@ -87,6 +90,7 @@ def build_dataset(model: nn.Module, cfg: ExperimentConfig, split: str, train: bo
         augment=augment_config(data),
         train=train,
         seed=cfg.train.seed,
+        backgrounds=background_pool(data, cfg.train.seed) if train and data.backgrounds else None,
     )
     keep = _subset(len(ds), limit, cfg.train.seed)
     if keep is not None:
@@ -146,3 +150,136 @@ def data_fingerprint(reader: Any, cfg: DataConfig) -> str:
             if arr is not None:
                 h.update(np.ascontiguousarray(np.nan_to_num(np.asarray(arr, np.float64))).tobytes())
     return h.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Box detectors: whole frames from several sources
+# --------------------------------------------------------------------------------------------------------------
+
+#: kinds of detection sources (``data.options.sources[k].kind``)
+DETECTION_SOURCES = ("photos", "pasted", "frames")
+
+
+def background_pool(data: DataConfig, seed: int = 0) -> Any:
+    """The hand-free backgrounds of ``data.backgrounds`` ({format, root, split}: a dataset of photos with hand
+    boxes, whose regions away from every hand are used), or procedural textures only when unset."""
+    from ..data.readers import open_dataset
+    from ..data.scenes import BackgroundPool
+
+    spec = data.backgrounds
+    if not spec:
+        return BackgroundPool(seed=seed)
+    if not isinstance(spec, dict) or "format" not in spec or "root" not in spec:
+        raise ConfigError("data.backgrounds needs {format, root, split}", field="data.backgrounds")
+    reader = open_dataset(spec["root"], spec["format"], split=spec.get("split"))
+    if not hasattr(reader, "image_boxes"):
+        raise ConfigError(f"format {spec['format']!r} has no photos with hand boxes", field="data.backgrounds")
+    return BackgroundPool(photo_avoid_boxes(reader), seed=seed)
+
+
+def photo_avoid_boxes(reader: Any) -> list[tuple[Any, np.ndarray]]:
+    """(path, boxes to keep away from) per photo of a reader with ``image_boxes()``: its human boxes and the tight
+    boxes of its teacher hands."""
+    lab = reader.joints_all()
+    out = []
+    for (path, boxes), idx in zip(reader.image_boxes(), reader.by_image.values()):
+        extra = []
+        for i in idx:
+            if lab.joint_mask[i].any():
+                j = lab.joints_2d[i][lab.joint_mask[i]]
+                extra.append(np.concatenate([j.min(axis=0), j.max(axis=0)]))
+        out.append((path, np.vstack([boxes, *extra]) if extra else boxes))
+    return out
+
+
+def _detection_source(kind: str, reader: Any, backgrounds: Any, min_score: float) -> Any:
+    from ..data.scenes import PastedHands, PhotoFrames, ReaderFrames, cutout_from_sample
+
+    if kind == "photos":
+        lab = reader.joints_all()
+        items = []
+        for (path, boxes), idx in zip(reader.image_boxes(), reader.by_image.values()):
+            joints = np.where(lab.joint_mask[idx][..., None], lab.joints_2d[idx], np.nan).astype(np.float64)
+            items.append((path, boxes, joints))
+        return PhotoFrames(items)
+    if kind == "pasted":
+        cutouts = []
+        scores = getattr(reader, "keypoint_scores", None)
+        for i in range(len(reader)):
+            if not reader.labels.joint_mask[i].any() or (scores is not None and scores[i].mean() < min_score):
+                continue
+            s = reader[i]
+            if s.hand_mask is None or not s.hand_mask.any():
+                continue
+            cutouts.append(cutout_from_sample(s.image, s.hand_mask, s.joints_2d))
+        if not cutouts:
+            raise DataError("no hand to cut out (the pasted source needs masks and joints)", path=reader.root)
+        return PastedHands(cutouts, backgrounds)
+    return ReaderFrames(reader, backgrounds)
+
+
+def build_detection_dataset(model: nn.Module, cfg: ExperimentConfig, split: str | None, train: bool) -> Any:
+    """Frames for a box detector (see :mod:`handpose.data.detection_dataset`) from ``data.options``::
+
+        options:
+          size: 6000          # frames per training epoch
+          val_size: 0         # frames per validation pass (0: each photo of a single photo source once)
+          sources:
+            - {kind: photos, format: webcam_hands, root: ..., weight: 0.45, splits: {train: fit, val: holdout}}
+            - {kind: pasted, format: sign_digits, root: ..., weight: 0.35, splits: {train: train}}
+            - {kind: frames, format: synthetic, root: ..., weight: 0.2, splits: {train: train},
+               options: {modality: [rgb]}}
+
+    ``photos``: real photos with human boxes (readers with ``image_boxes()``); ``pasted``: hands cut out of
+    plain-background photos through their masks (opened with ``masks: true``) and pasted onto the backgrounds of
+    ``data.backgrounds``; ``frames``: whole frames with one hand or none (the synthetic world). A source is used in
+    the splits its ``splits`` map names (all splits without one).
+    """
+    from ..data.detection_dataset import DetectionDataset
+    from ..data.readers import open_dataset
+
+    opts = dict(cfg.data.options)
+    specs = opts.get("sources")
+    if not isinstance(specs, list) or not specs:
+        raise ConfigError("a detector recipe needs data.options.sources (a list)", field="data.options.sources")
+    pool = background_pool(cfg.data, cfg.train.seed)
+    sources, weights = [], []
+    for k, src in enumerate(specs):
+        where = f"data.options.sources[{k}]"
+        if not isinstance(src, dict) or src.get("kind") not in DETECTION_SOURCES or "format" not in src:
+            raise ConfigError(f"each source needs a kind ({', '.join(DETECTION_SOURCES)}) and a format", field=where)
+        splits = src.get("splits")
+        if splits is not None and split not in splits:
+            continue
+        own = splits[split] if splits is not None else split
+        options = dict(src.get("options") or {})
+        if src["kind"] == "pasted":
+            options.setdefault("masks", True)
+        reader = open_dataset(src.get("root", cfg.data.root), src["format"], split=own, **options)
+        if src["kind"] == "photos" and not hasattr(reader, "image_boxes"):
+            raise ConfigError(f"format {src['format']!r} has no photos with hand boxes", field=where)
+        sources.append(_detection_source(src["kind"], reader, pool, float(opts.get("min_teacher_score", 0.5))))
+        weights.append(float(src.get("weight", 1.0)))
+    if not sources:
+        raise DataError(f"no detection source has a {split!r} split", field="data.options.sources")
+    from ..data.augment import AugmentConfig
+
+    aug = augment_config(cfg.data) if cfg.data.augment else None
+    if aug is not None:
+        aug = dataclasses.replace(aug, background=False, occlusion=False) if isinstance(aug, AugmentConfig) else aug
+    geometry = {k: opts[k] for k in ("zoom", "rotation_deg", "shift") if k in opts}
+    if train:
+        length = int(opts.get("size", 4096))
+    else:
+        single = len(sources) == 1 and hasattr(sources[0], "items")
+        length = int(opts.get("val_size") or (len(sources[0].items) if single else 512))
+    return DetectionDataset(sources, weights, model.codec, length=length, train=train, seed=cfg.train.seed,
+                            backgrounds=pool, augment=aug, **geometry)  # fmt: skip
+
+
+def detection_fingerprint(cfg: ExperimentConfig) -> str:
+    """A short hash of a detector's data: its sources and backgrounds as configured."""
+    import json
+
+    text = json.dumps({"options": cfg.data.options, "backgrounds": cfg.data.backgrounds}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -9,6 +9,8 @@ One path for every task, decided by the model's spec:
   per-joint errors, success-frame rates (max joint error <= t, t = 0..80 mm) and 3D PCK AUC over 20–50 mm.
 - ``skeleton`` (hand detection): box IoU on frames with a hand, accuracy / precision / recall / F1 of the hand /
   no-hand decision, ROC AUC of its score.
+- ``boxes`` (a box detector, several hands per frame): precision, recall, F1 and the mean IoU of the matched
+  boxes at IoU >= 0.5 (:func:`handpose.metrics.detection_scores`), and the average precision ``ap50``.
 - ``gesture``: accuracy and error rate.
 """
 
@@ -76,6 +78,7 @@ def predict(
         dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate_fn(dataset)
     )
     parts: dict[str, list[np.ndarray]] = {}
+    pred: dict[str, list[Any]] = {}
 
     def add(key: str, value: Any) -> None:
         if value is None:
@@ -86,8 +89,14 @@ def predict(
     for batch in loader:
         x = batch["input"].to(device)
         outputs = model(x)
-        decoded = model.decode(outputs)
         meta = batch.get("meta", {})
+        if spec.task == "boxes":  # several boxes per frame, kept in the detector's input px (as the truth)
+            found = model.codec.detect({k: v.detach().float().cpu() for k, v in outputs.items()}, score_threshold=0.05)
+            pred.setdefault("det", []).extend(found)
+            pred.setdefault("gt", []).extend(b[np.all(np.isfinite(b), axis=1)] for b in meta["boxes"].numpy())
+            add("index", torch.arange(len(x)))
+            continue
+        decoded = model.decode(outputs)
         add("index", meta.get("index", torch.arange(len(x))))
         if spec.task == "gesture":
             add("labels", decoded["label"])
@@ -119,7 +128,8 @@ def predict(
     if was_training:
         model.train()
     arrays = {k: np.concatenate(v) for k, v in parts.items()}
-    return Predictions(task=spec.task, **arrays)
+    extra = {"detections": pred["det"], "gt_boxes": pred["gt"]} if pred else {}
+    return Predictions(task=spec.task, **arrays, extra=extra)
 
 
 def score(pred: Predictions) -> dict[str, float]:
@@ -128,6 +138,14 @@ def score(pred: Predictions) -> dict[str, float]:
     if pred.task == "gesture":
         out["accuracy"] = M.classification_accuracy(pred.gt_labels, pred.labels)
         out["error_rate"] = M.error_rate(pred.gt_labels, pred.labels)
+        return out
+    if pred.task == "boxes":
+        dets, gts = pred.extra["detections"], pred.extra["gt_boxes"]
+        ap = M.detection_scores([d[0] for d in dets], [d[1] for d in dets], gts)["ap"]
+        kept = [(b[s >= 0.5], s[s >= 0.5]) for b, s in dets]  # the detector's own operating point
+        at = M.detection_scores([k[0] for k in kept], [k[1] for k in kept], gts)
+        out.update({"ap50": ap, "precision": at["precision"], "recall": at["recall"], "f1": at["f1"],
+                    "iou": at["mean_iou"]})  # fmt: skip
         return out
     if pred.task == "skeleton":
         y = np.asarray(pred.gt_has_hand, bool)

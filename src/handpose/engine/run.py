@@ -8,7 +8,7 @@ from typing import Any
 from ..config import ExperimentConfig, from_dict
 from ..errors import CheckpointError
 from ..models.base import HandModel
-from .data import build_dataset, data_fingerprint, frame_joints, open_model_split
+from .data import build_dataset, data_fingerprint, detection_fingerprint, frame_joints, open_model_split
 from .evaluate import evaluate, predict, score
 from .trainer import TrainResult, fit, select_device
 
@@ -24,6 +24,11 @@ def run_training(cfg: ExperimentConfig, out_dir: str | Path, resume: bool = Fals
     from ..registry import create_model
 
     model = create_model(cfg.model.name, seed=cfg.train.seed, **cfg.model.kwargs)  # two runs: the same network
+    if model.spec.task == "boxes":  # frames from several sources, not one reader
+        train_set = build_dataset(model, cfg, cfg.data.train_split, train=True)
+        val_set = build_dataset(model, cfg, cfg.data.val_split, train=False) if cfg.data.val_split else None
+        return fit(model, train_set, cfg, out_dir, val_set=val_set, evaluate=evaluate, collate=collate, resume=resume,
+                   data_fingerprint=detection_fingerprint(cfg))  # fmt: skip
     reader = open_model_split(model, cfg, cfg.data.train_split, train=True)
     train_set = build_dataset(model, cfg, cfg.data.train_split, train=True, reader=reader)
     val_set = build_dataset(model, cfg, cfg.data.val_split, train=False)

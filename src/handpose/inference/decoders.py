@@ -34,6 +34,7 @@ CODEC_CLASSES: dict[str, str] = {
     "multiscale_heatmap": "multiscale:MultiScaleHeatmapCodec",
     "skeleton": "skeleton:SkeletonCodec",
     "box": "box:BoxCodec",
+    "anchors": "anchors:AnchorBoxCodec",
     "uvd": "uvd:UVDCodec",
     "pca": "pca:PCACodec",
     "regression2d": "regression2d:Regression2DCodec",

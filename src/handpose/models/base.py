@@ -31,7 +31,7 @@ from ..codecs.base import Codec
 from ..errors import ModelInputError
 
 MODALITIES = ("rgb", "depth", "keypoints")
-TASKS = ("pose2d", "pose3d", "skeleton", "gesture")
+TASKS = ("pose2d", "pose3d", "skeleton", "boxes", "gesture")
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ class ModelSpec:
         in_channels: input channels (3 RGB, 4 RGB + skeleton, 1 depth, 2 keypoints).
         input_size: (H, W) of the input in pixels, or None for keypoint input.
         num_joints: joints predicted (21 canonical unless trained on a dataset's own order).
-        task: "pose2d", "pose3d", "skeleton" (detection by skeleton segmentation) or "gesture".
+        task: "pose2d", "pose3d", "skeleton" (detection by skeleton segmentation), "boxes" (a box detector) or
+            "gesture".
         main_metric: the metric used for best-checkpoint selection ("pck@0.2", "epe", "mpjpe", "pa_mpjpe",
             "iou", "accuracy").
         higher_is_better: direction of ``main_metric``.

@@ -41,6 +41,7 @@ FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
     "webcam_hands": ("handpose.data.readers.webcam_hands:WebcamHandsReader", {}),
     "asl_video": ("handpose.data.readers.asl_video:AslVideoReader", {}),
     "folder": ("handpose.data.readers.folder:FolderReader", {}),
+    "mixture": ("handpose.data.readers.mixture:MixtureReader", {}),
     "synthetic": ("handpose.data.synthetic:SyntheticDataset", {}),
 }
 #: other spellings: name -> (format, preset options)
@@ -53,6 +54,22 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "rwth_fingerspelling": ("rwth", {}),
     "mhp": ("lsmv", {}),
 }
+
+
+#: roots written ``$HANDPOSE_REALDATA/...`` (the recipes for real photos) read the real-photo folder from this
+#: environment variable, by default the shared checkout's ``../shared/realdata``
+REALDATA_VARIABLE = "HANDPOSE_REALDATA"
+REALDATA_DEFAULT = "../shared/realdata"
+
+
+def expand_root(root: str | os.PathLike[str]) -> Path:
+    """``root`` as a path, with a leading ``$HANDPOSE_REALDATA`` replaced by that variable (default
+    ``../shared/realdata``)."""
+    text = os.fspath(root)
+    token = "$" + REALDATA_VARIABLE
+    if text.startswith(token):
+        text = os.environ.get(REALDATA_VARIABLE, REALDATA_DEFAULT) + text[len(token) :]
+    return Path(text)
 
 
 def list_formats() -> list[str]:
@@ -95,7 +112,7 @@ def open_dataset(root: str | os.PathLike[str], format: str, split: str | None = 
         DataError: missing or malformed files.
     """
     fmt, preset = _resolve(format)
-    root_path = Path(root)
+    root_path = expand_root(root)
     if not root_path.exists():
         raise DataError("dataset folder or file not found", path=root_path)
     if fmt in ("freihand", "rhd"):

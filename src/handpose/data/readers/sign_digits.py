@@ -57,6 +57,17 @@ def session_keys(numbers: dict[str, tuple[int | None, int]]) -> dict[str, str]:
     return out
 
 
+def mask_holds_joints(mask: np.ndarray, joints: np.ndarray, share: float = 0.9, reach_px: int = 3) -> bool:
+    """Whether at least ``share`` of the joints lie within ``reach_px`` of the mask (a sanity check of a matte)."""
+    h, w = mask.shape
+    j = np.round(np.asarray(joints, np.float64)).astype(int)
+    inside = 0
+    for x, y in j:
+        x0, x1, y0, y1 = max(x - reach_px, 0), min(x + reach_px + 1, w), max(y - reach_px, 0), min(y + reach_px + 1, h)
+        inside += bool(x0 < x1 and y0 < y1 and mask[y0:y1, x0:x1].any())
+    return inside >= share * len(j)
+
+
 def is_test_session(key: str) -> bool:
     return int(hashlib.sha1(key.encode()).hexdigest(), 16) % TEST_MODULUS == 0
 
@@ -69,6 +80,8 @@ class SignDigitsReader(Reader):
         split: None / "all", "train" or "test".
         teacher: "shipped" (default), a teacher label file, or None for no keypoints.
         min_teacher_score: teacher hands with a lower mean joint score are not attached.
+        masks: give each sample a hand mask (:func:`handpose.data.matting.plain_background_mask`; the photos'
+            backgrounds are plain), for pasting the hand elsewhere and for background replacement.
     """
 
     name = "sign_digits"
@@ -80,8 +93,10 @@ class SignDigitsReader(Reader):
         *,
         teacher: str | os.PathLike[str] | None = "shipped",
         min_teacher_score: float = 0.0,
+        masks: bool = False,
     ) -> None:
         super().__init__(root)
+        self.masks = bool(masks)
         base = require_dir(Path(root), "dataset folder")
         data = base / "Dataset" if (base / "Dataset").is_dir() else base
         folders = [data / d for d in DIGITS if (data / d).is_dir()]
@@ -137,7 +152,15 @@ class SignDigitsReader(Reader):
         return str(self._files[i])
 
     def _frame(self, i: int) -> dict[str, Any]:
-        return {"image": read_image(self._files[i])}
+        image = read_image(self._files[i])
+        if not self.masks:
+            return {"image": image}
+        from ..matting import plain_background_mask
+
+        mask = plain_background_mask(image)
+        if self.labels.joint_mask[i].any() and not mask_holds_joints(mask, self.labels.joints_2d[i]):
+            return {"image": image}  # the matting failed (a background like the skin): no mask rather than a wrong one
+        return {"image": image, "hand_mask": mask}
 
     def _meta(self, i: int) -> dict[str, Any]:
         meta = {"dataset": self.name, "index": i, "session": self._sessions[i], "label_source": self.label_sources}

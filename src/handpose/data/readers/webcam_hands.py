@@ -13,11 +13,17 @@ the hand matched to that box (source ``teacher:<name>``; per-joint scores in ``m
 :meth:`WebcamHandsReader.image_boxes` groups the boxes by photo for detection.
 
 The human boxes are in pixel-edge coordinates as drawn (Pascal VOC style); they are kept as they are.
+
+Splits: ``train`` and ``test`` as the dataset gives them, and two parts of ``train`` for model selection, by photo:
+``holdout`` (the photos whose ``sha1(file name) mod 10 == 0``, about 10 %) and ``fit`` (the others), so that the
+test split stays untouched for the final figures. The test photos come from the same recording sessions as the
+training photos.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -32,7 +38,7 @@ from .base import Labels, Reader, check_frame_size, find_split_dir, require_dir,
 
 COLUMNS = ("filename", "width", "height", "class", "xmin", "ymin", "xmax", "ymax")
 CLASSES: tuple[str, ...] = tuple(f"{k}-hand" for k in range(6))
-SPLITS = {"train": ("training",), "test": ("testing", "val", "validation")}
+SPLITS = {"train": ("training",), "test": ("testing",), "fit": ("train-fit",), "holdout": ("train-holdout", "val")}
 
 
 def read_box_csv(path: Path) -> list[dict[str, Any]]:
@@ -86,6 +92,11 @@ def read_box_csv(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def is_holdout(filename: str) -> bool:
+    """Whether a photo belongs to the ``holdout`` part (``sha1(name) mod 10 == 0``)."""
+    return int(hashlib.sha1(filename.encode()).hexdigest(), 16) % 10 == 0
+
+
 class WebcamHandsReader(Reader):
     """Webcam photos with human hand boxes and finger counts (see the module docstring).
 
@@ -110,8 +121,14 @@ class WebcamHandsReader(Reader):
         base = require_dir(Path(root), "dataset folder")
         own = find_split_dir(base, split, SPLITS)
         self.split = own
-        rows = read_box_csv(base / "data" / f"{own}_labels.csv")
-        self.image_dir = require_dir(base / "images" / own, "image folder")
+        folder = "test" if own == "test" else "train"
+        rows = read_box_csv(base / "data" / f"{folder}_labels.csv")
+        if own in ("fit", "holdout"):
+            rows = [r for r in rows if is_holdout(r["filename"]) == (own == "holdout")]
+            if not rows:
+                raise DataError(f"the {own} part of the train split is empty", path=base, field="split")
+        self.folder = folder
+        self.image_dir = require_dir(base / "images" / folder, "image folder")
         self.base_dir = base
         self._rows = rows
         self.gesture_names = CLASSES
@@ -141,7 +158,7 @@ class WebcamHandsReader(Reader):
         self.labels = lab
 
     def _key(self, filename: str) -> str:
-        return f"images/{self.split}/{filename}"
+        return f"images/{self.folder}/{filename}"
 
     def source_of(self, i: int) -> str:
         return str(self.image_dir / self._rows[i]["filename"])
@@ -169,7 +186,7 @@ class WebcamHandsReader(Reader):
 
     def photos(self) -> list[Photo]:
         """Every photo of the split with its human boxes, for teacher labelling."""
-        return [Photo(self._key(name), None, self.labels.bbox[idx].astype(np.float64), self.split)
+        return [Photo(self._key(name), None, self.labels.bbox[idx].astype(np.float64), self.folder)
                 for name, idx in self.by_image.items()]  # fmt: skip
 
     def read_photo(self, photo: Photo) -> np.ndarray:

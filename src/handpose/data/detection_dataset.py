@@ -1,0 +1,172 @@
+"""The torch dataset of a box detector: frame sources -> letterbox with a random affine -> appearance -> boxes
+encoded by the detector's codec (:class:`handpose.codecs.anchors.AnchorBoxCodec`).
+
+Geometry. Each frame is letterboxed into the detector input and, in training, zoomed by a log-uniform factor
+(``zoom``: below 1 the frame shrinks inside the input, so hands as small as a few pixels appear; above 1 it is
+cropped), turned by up to ``rotation_deg``, shifted and mirrored. Where the frame does not cover the input, a
+background from the pool shows (not a flat border). A box moves with the frame: hands known by their joints get the
+:func:`~handpose.data.sample.hand_box` of the moved joints; drawn boxes get the box of their moved corners. A box
+cut by the input's edge keeps its visible part when at least ``min_visible`` of it remains, and is ignored (its
+default boxes neither positive nor negative) otherwise; boxes smaller than ``min_box_px`` are ignored too.
+
+Items: ``input`` (3, H, W) float32 RGB in [0, 1], ``targets`` (the codec's ``labels`` (A,) and ``offsets`` (A, 4)),
+``meta`` (``boxes`` (max_boxes, 4) input px, NaN-padded, ``count``, ``affine`` (2, 3) frame -> input). Randomness:
+``np.random.default_rng([seed, epoch, index])``, as :class:`~handpose.data.dataset.HandPoseDataset`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .augment import AugmentConfig, augment_appearance
+from .dataset import item_rng
+from .sample import hand_box
+from .scenes import BackgroundPool, Frame
+
+
+class FrameSource(Protocol):
+    def draw(self, rng: np.random.Generator) -> Frame: ...
+
+
+def letterbox_affine(frame_size: tuple[int, int], input_size: tuple[int, int]) -> np.ndarray:
+    """(2, 3) affine of the plain letterbox of a (W, H) frame into an (H, W) input (centred, aspect kept)."""
+    fw, fh = frame_size
+    ih, iw = input_size
+    s = min(iw / fw, ih / fh)
+    return np.array([[s, 0, (iw - s * fw) / 2], [0, s, (ih - s * fh) / 2]], np.float64)
+
+
+def _moved_boxes(boxes: np.ndarray, joints: np.ndarray, m: np.ndarray) -> np.ndarray:
+    out = np.empty((len(boxes), 4))
+    for k in range(len(boxes)):
+        j = joints[k]
+        if np.isfinite(j).all(axis=1).sum() >= 5:
+            jm = j @ m[:, :2].T + m[:, 2]
+            out[k] = hand_box(jm)
+        else:
+            x0, y0, x1, y1 = boxes[k]
+            c = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]) @ m[:, :2].T + m[:, 2]
+            out[k] = np.concatenate([c.min(axis=0), c.max(axis=0)])
+    return out
+
+
+class DetectionDataset(Dataset):
+    """Frames from several sources for a box detector.
+
+    Args:
+        sources: frame sources (see :mod:`handpose.data.scenes`).
+        weights: how often each source is drawn (normalised).
+        codec: the detector's codec (``input_size``, ``encode(boxes, keep)``).
+        length: items per epoch.
+        train: augment (random geometry and appearance) or not (plain letterbox).
+        seed: the run's seed.
+        backgrounds: fills the input where the frame does not reach (default: procedural textures).
+        augment: appearance augmentation (colour, blur, noise, JPEG; background replacement and occluders off).
+        zoom: (min, max) zoom factor, log-uniform.
+        rotation_deg: largest turn either way.
+        shift: largest shift as a share of the input size.
+        min_visible, min_box_px: see the module docstring.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[FrameSource],
+        weights: Sequence[float],
+        codec: Any,
+        *,
+        length: int = 4096,
+        train: bool = True,
+        seed: int = 0,
+        backgrounds: BackgroundPool | None = None,
+        augment: AugmentConfig | None = None,
+        zoom: tuple[float, float] = (0.35, 1.6),
+        rotation_deg: float = 15.0,
+        shift: float = 0.25,
+        min_visible: float = 0.4,
+        min_box_px: float = 4.0,
+    ) -> None:
+        if not sources or len(sources) != len(weights):
+            raise ValueError("one weight per source, and at least one source")
+        w = np.asarray(weights, np.float64)
+        if np.any(w < 0) or w.sum() <= 0:
+            raise ValueError(f"weights must be >= 0 with a positive sum, got {list(weights)}")
+        self.sources = list(sources)
+        self.weights = w / w.sum()
+        self.codec = codec
+        self.input_size = tuple(codec.input_size)
+        self.length = int(length)
+        self.train = bool(train)
+        self.seed = int(seed)
+        self.epoch = 0
+        self.backgrounds = backgrounds or BackgroundPool()
+        self.augment = augment or AugmentConfig(
+            background=False, occlusion=False, rotation=False, scale=False, translation=False, flip=False,
+            jpeg=True, blur_prob=0.3, noise_prob=0.3,
+        )  # fmt: skip
+        self.zoom = (float(zoom[0]), float(zoom[1]))
+        self.rotation_deg = float(rotation_deg)
+        self.shift = float(shift)
+        self.min_visible = float(min_visible)
+        self.min_box_px = float(min_box_px)
+        self.max_boxes = int(getattr(codec, "max_boxes", 4))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} items")
+        rng = item_rng(self.seed, self.epoch, index)
+        if not self.train and len(self.sources) == 1 and hasattr(self.sources[0], "frame"):
+            image, boxes, joints = self.sources[0].frame(index % len(self.sources[0]))  # each photo in turn
+        else:
+            source = self.sources[int(rng.choice(len(self.sources), p=self.weights))]
+            image, boxes, joints = source.draw(rng)
+        return self.build(image, boxes, joints, rng)
+
+    def build(self, image: np.ndarray, boxes: np.ndarray, joints: np.ndarray, rng: np.random.Generator) -> dict:
+        """One item from a frame, its (K, 4) boxes and (K, 21, 2) joints (NaN where unknown)."""
+        ih, iw = self.input_size
+        fh, fw = image.shape[:2]
+        m = letterbox_affine((fw, fh), (ih, iw))
+        if self.train:
+            zoom = float(np.exp(rng.uniform(np.log(self.zoom[0]), np.log(self.zoom[1]))))
+            angle = float(rng.uniform(-self.rotation_deg, self.rotation_deg))
+            flip = bool(rng.random() < 0.5)
+            around = cv2.getRotationMatrix2D((iw / 2 - 0.5, ih / 2 - 0.5), angle, zoom)
+            around[:, 2] += rng.uniform(-self.shift, self.shift, size=2) * np.array([iw, ih])
+            full = np.vstack([around, [0, 0, 1]]) @ np.vstack([m, [0, 0, 1]])
+            if flip:
+                full = np.array([[-1, 0, iw - 1], [0, 1, 0], [0, 0, 1]], np.float64) @ full
+            m = full[:2]
+        warped = cv2.warpAffine(image, m, (iw, ih), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        cover = cv2.warpAffine(np.ones((fh, fw), np.float32), m, (iw, ih), flags=cv2.INTER_LINEAR)[..., None]
+        if float(cover.min()) < 1.0:
+            fill = self.backgrounds.draw(rng, iw, ih) if self.train else np.full((ih, iw, 3), 114, np.uint8)
+            warped = (warped * cover + fill * (1 - cover)).astype(np.uint8)
+        if self.train:
+            warped, _ = augment_appearance(warped, rng, self.augment)
+        moved = _moved_boxes(np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(joints, np.float64), m)
+        clipped = moved.copy()
+        clipped[:, [0, 2]] = np.clip(moved[:, [0, 2]], -0.5, iw - 0.5)
+        clipped[:, [1, 3]] = np.clip(moved[:, [1, 3]], -0.5, ih - 0.5)
+        area = np.prod(np.maximum(moved[:, 2:] - moved[:, :2], 1e-9), axis=1)
+        seen = np.prod(np.maximum(clipped[:, 2:] - clipped[:, :2], 0.0), axis=1) / area
+        side = np.max(clipped[:, 2:] - clipped[:, :2], axis=1) if len(clipped) else np.zeros(0)
+        keep = (seen >= self.min_visible) & (side >= self.min_box_px)
+        targets = self.codec.encode(clipped, keep)
+        x = torch.from_numpy(np.ascontiguousarray(warped.transpose(2, 0, 1), dtype=np.float32) / 255.0)
+        out_boxes = np.full((self.max_boxes, 4), np.nan)
+        kept = clipped[keep][: self.max_boxes]
+        out_boxes[: len(kept)] = kept
+        meta = {"boxes": out_boxes, "count": int(len(kept)), "affine": m}
+        return {"input": x, "targets": {k: torch.from_numpy(v) for k, v in targets.items()}, "meta": meta}
