@@ -1,6 +1,7 @@
 # The two commands: `make demo` (the main job) and `make test` (the test suite).
 # Both create .venv if missing, install CPU torch first (override with TORCH_SPEC), then the package; `make test`
-# adds the dev and deploy extras (pytest, ruff, ONNX), which the demo does not need.
+# adds the dev, deploy, serve and serve-test extras (pytest, ruff, ONNX, FastAPI, Selenium), which the demo does not
+# need.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -21,7 +22,7 @@ $(BASE): $(BIN)/python pyproject.toml
 	touch $(BASE)
 
 $(STAMP): $(BASE) pyproject.toml
-	$(PIP) -e ".[dev,deploy]"
+	$(PIP) -e ".[dev,deploy,serve,serve-test]"
 	touch $(STAMP)
 
 setup: $(STAMP)
