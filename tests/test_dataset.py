@@ -348,8 +348,9 @@ def test_configuration_and_data_errors(reader):
 
 
 def test_real_heatmap_codec_through_the_pipeline(reader):
-    heatmap = pytest.importorskip("handpose.codecs.heatmap")
-    codec = heatmap.HeatmapCodec(input_size=(128, 128), heatmap_size=(64, 64))
+    from handpose.codecs.heatmap import HeatmapCodec
+
+    codec = HeatmapCodec(input_size=(128, 128), heatmap_size=(64, 64))
     ds = HandPoseDataset(reader, spec(), codec, train=True, seed=4)
     batch = batch_of(ds, [0, 1])
     decoded = codec.decode({k: v for k, v in batch["targets"].items()})
@@ -374,9 +375,10 @@ def test_keypoint_gesture_dataset_normalisation(rng):
     assert x.shape == (2, 21) and item["targets"]["label"].item() == 1
     bone = np.linalg.norm(pts[3, 6] - pts[3, 5])
     np.testing.assert_allclose(x.T, (pts[3] - pts[3, 0]) / bone, rtol=1e-6, atol=1e-6)
-    gesture = pytest.importorskip("handpose.codecs.gesture")
-    np.testing.assert_allclose(x, gesture.GestureCodec.keypoints(pts[3]), rtol=1e-6, atol=1e-6)
-    coded = KeypointGestureDataset(pts, labels, codec=gesture.GestureCodec(3))
+    from handpose.codecs.gesture import GestureCodec
+
+    np.testing.assert_allclose(x, GestureCodec.keypoints(pts[3]), rtol=1e-6, atol=1e-6)
+    coded = KeypointGestureDataset(pts, labels, codec=GestureCodec(3))
     assert coded[2]["targets"]["label"].item() == 2
 
 
@@ -466,7 +468,8 @@ def test_real_onehand10k_missing_joints_get_no_weight():
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
-    synth = pytest.importorskip("handpose.data.synthetic")
+    from handpose.data import synthetic as synth
+
     root = tmp_path_factory.mktemp("synth")
     synth.generate(root, 12, seed=3, no_hand_rate=0.25, progress=False, split="train")
     return synth.SyntheticDataset(root, split="train", skeleton=False)

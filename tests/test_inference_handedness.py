@@ -11,13 +11,13 @@ from handpose.inference.handedness import chirality, handedness_from_3d
 def labelled_hands(count: int = 40) -> list[tuple[np.ndarray, str]]:
     world = World(WorldConfig(seed=3, split="val", modality=("depth",)))
     out = []
-    i = 0
-    while len(out) < count:
+    for i in range(4 * count):  # bounded: about 85 % of frames show a hand
         lab = world.render(i).labels
         if bool(lab["has_hand"]):
             out.append((lab["joints_3d"], "left" if int(lab["handedness"]) == 1 else "right"))
-        i += 1
-    return out
+        if len(out) == count:
+            return out
+    raise AssertionError(f"only {len(out)} hands in the first {4 * count} synthetic frames")
 
 
 def test_labelled_hands_are_told_apart_and_mirrors_flip():

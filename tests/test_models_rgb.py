@@ -169,16 +169,13 @@ def test_gesturenet_matches_table3() -> None:
 
 
 def test_gesturenet_default_classes_are_the_synthetic_vocabulary() -> None:
+    from handpose.data.synthetic import GESTURES
+
     model = create_model("gesturenet")
-    try:
-        from handpose.data.synthetic import GESTURES
-    except ImportError:
-        try:
-            from handpose.data.synthetic.gestures import GESTURES
-        except ImportError:
-            GESTURES = None
-    expected = 12 if GESTURES is None else len(GESTURES)
+    expected = len(GESTURES)
+    assert expected == 13  # the synthetic world's 13 named gestures (docs/synthetic.md)
     assert model.codec.num_classes == expected
+    assert list(model.codec.class_names) == list(GESTURES)
     assert tuple(model(torch.zeros(1, 2, 21))["logits"].shape) == (1, expected)
 
 
