@@ -22,13 +22,13 @@ from .conftest import fixture_path
 def synth_frames():
     world = World(WorldConfig(seed=0, split="test"))
     out = []
-    i = 0
-    while len(out) < 3:
+    for i in range(60):  # bounded: about 85 % of test frames show a hand
         f = world.render(i)
         if bool(f.labels["has_hand"]):
             out.append(f)
-        i += 1
-    return out
+        if len(out) == 12:
+            return out
+    raise AssertionError(f"only {len(out)} of the first 60 synthetic test frames show a hand")
 
 
 def write_rgb(path: Path, rgb: np.ndarray) -> Path:
@@ -43,17 +43,46 @@ def one_error_line(capsys) -> str:
     return err[0]
 
 
-def test_predict_image_writes_json_and_overlay(tmp_path, capsys):
-    img = fixture_path("mmpose", "onehand10k", "9.jpg")
+def labelled_hand(folder: str, label_file: str, image: str) -> tuple[np.ndarray, np.ndarray]:
+    """The labelled hand of ``image`` read straight from the fixture's COCO JSON (independently of our readers):
+    ((21, 2) px joints, NaN where v == 0; (4,) [x0, y0, x1, y1] box from the COCO [x, y, w, h])."""
+    data = json.loads(fixture_path("mmpose", folder, label_file).read_text())
+    image_id = next(im["id"] for im in data["images"] if im["file_name"] == image)
+    ann = next(a for a in data["annotations"] if a["image_id"] == image_id)
+    kp = np.asarray(ann["keypoints"], dtype=np.float64).reshape(21, 3)
+    x, y, w, h = ann["bbox"]
+    return np.where(kp[:, 2:] > 0, kp[:, :2], np.nan), np.array([x, y, x + w, y + h], dtype=np.float64)
+
+
+def test_predict_image_poses_the_labelled_hand(tmp_path, capsys):
+    img = fixture_path("mmpose", "onehand10k", "1402.jpg")
+    truth, box = labelled_hand("onehand10k", "test_onehand10k.json", "1402.jpg")
     assert cli(["predict", str(img), "--out", str(tmp_path / "out")]) == 0
-    rec = json.loads((tmp_path / "out" / "9.json").read_text())
-    assert rec["source"] == str(img) and rec["width"] > 0 and len(rec["joint_names"]) == 21
-    assert len(rec["hands"]) == len(rec["annotations"])
-    for hand, ann in zip(rec["hands"], rec["annotations"]):
-        assert len(hand["joints_2d"]) == 21 and len(ann["keypoints"]) == 63 and ann["image_id"] == "9"
-        assert hand["gesture"] is not None  # the shipped GestureNet labels each hand
-    overlay = cv2.imread(str(tmp_path / "out" / "9.png"))
-    assert overlay is not None and overlay.shape[:2] == (rec["height"], rec["width"])
+    rec = json.loads((tmp_path / "out" / "1402.json").read_text())
+    height, width = cv2.imread(str(img)).shape[:2]
+    assert rec["source"] == str(img) and (rec["width"], rec["height"]) == (width, height)
+    assert len(rec["joint_names"]) == 21 and len(rec["hands"]) == len(rec["annotations"])
+    assert rec["hands"], "no hand found in a photo with one labelled hand"
+    labelled = np.all(np.isfinite(truth), axis=1)
+    size = max(box[2] - box[0], box[3] - box[1])
+    medians = [np.median(np.linalg.norm(np.asarray(h["joints_2d"])[labelled] - truth[labelled], axis=1))
+               for h in rec["hands"]]  # fmt: skip
+    k = int(np.argmin(medians))
+    hand, ann = rec["hands"][k], rec["annotations"][k]
+    x0, y0, x1, y1 = hand["bbox_xyxy"]
+    assert box[0] <= (x0 + x1) / 2 <= box[2] and box[1] <= (y0 + y1) / 2 <= box[3]  # the labelled hand was found
+    # Bar from a measurement: with the shipped (synthetic-only) models of commit bd82163 the median joint error is
+    # 28.3 px, 0.135 of the labelled box's 210 px; all 21 joints at the labelled box's centre give 0.28 of it. To be
+    # re-measured when the shipped models change.
+    assert medians[k] < 0.22 * size, (medians[k], size)
+    # the COCO annotation is the same hand: keypoints = joints_2d with their confidences, bbox = the xyxy box as xywh
+    kp = np.reshape(ann["keypoints"], (21, 3))
+    np.testing.assert_allclose(kp[:, :2], hand["joints_2d"])
+    np.testing.assert_allclose(kp[:, 2], hand["confidence"])
+    np.testing.assert_allclose(ann["bbox"], [x0, y0, x1 - x0, y1 - y0])
+    assert ann["image_id"] == "1402" and hand["gesture"] is not None  # the shipped GestureNet labels each hand
+    overlay = cv2.imread(str(tmp_path / "out" / "1402.png"))
+    assert overlay is not None and overlay.shape[:2] == (height, width)
 
 
 def test_folder_with_bad_files_reports_skips_and_goes_on(tmp_path, capsys, synth_frames):
@@ -117,14 +146,46 @@ def test_checkpoint_of_the_wrong_modality(tmp_path, capsys, synth_frames):
     assert "RGB input needs an RGB model" in one_error_line(capsys)
 
 
-def test_depth_png_gives_3d_joints(tmp_path, capsys, synth_frames):
-    depth_png = tmp_path / "d.png"
-    cv2.imwrite(str(depth_png), synth_frames[0].depth.astype(np.uint16))
-    assert cli(["predict", str(depth_png), "--depth", "--camera-preset", "synthetic", "--out", str(tmp_path)]) == 0
-    rec = json.loads((tmp_path / "d.json").read_text())
-    assert len(rec["hands"]) == 1 and len(rec["hands"][0]["joints_3d_mm"]) == 21
-    err = np.linalg.norm(np.asarray(rec["hands"][0]["joints_3d_mm"]) - synth_frames[0].labels["joints_3d"], axis=1)
-    assert np.median(err) < 40.0
+def test_depth_pngs_give_3d_joints_well_below_a_mean_pose_floor(tmp_path, capsys, synth_frames):
+    folder = tmp_path / "depth"
+    folder.mkdir()
+    for k in range(3):
+        cv2.imwrite(str(folder / f"d{k}.png"), synth_frames[k].depth.astype(np.uint16))
+    out = tmp_path / "out"
+    assert cli(["predict", str(folder), "--depth", "--camera-preset", "synthetic", "--out", str(out), "--quiet"]) == 0
+    truth = np.stack([f.labels["joints_3d"] for f in synth_frames])  # (12, 21, 3) mm
+    centred = truth - truth.mean(axis=1, keepdims=True)
+    errors, floor = [], []
+    for k in range(3):
+        rec = json.loads((out / f"d{k}.json").read_text())
+        assert len(rec["hands"]) == 1 and rec["hands"][0]["joints_3d_frame"] == "camera"
+        errors.append(np.linalg.norm(np.asarray(rec["hands"][0]["joints_3d_mm"]) - truth[k], axis=1))
+        # model-free floor: the mean of the other 11 frames' poses, placed at this hand's true centre
+        mean_pose = np.delete(centred, k, axis=0).mean(axis=0) + truth[k].mean(axis=0)
+        floor.append(np.linalg.norm(mean_pose - truth[k], axis=1))
+    model, baseline = float(np.median(errors)), float(np.median(floor))
+    # Measured with the shipped light_depth_s (commit bd82163): a median of 16 mm over these 3 x 21 joints, where the
+    # floor gives 48 mm. The bar (30 mm) keeps a wide margin on both sides; re-measure when the shipped model changes.
+    assert baseline > 40.0, baseline
+    assert model < 30.0, (model, baseline)
+
+
+def test_depth_encodings_read_the_same_millimetres(tmp_path, capsys, synth_frames):
+    """--depth-encoding nyu (d = 256 G + B in an 8-bit RGB PNG) gives the same joints as the 16-bit PNG of the
+    same frame; the wrong encoding for a file is a one-line error."""
+    depth = synth_frames[0].depth.astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "d16.png"), depth)
+    bgr = np.stack([depth & 255, depth >> 8, np.zeros_like(depth)], axis=-1).astype(np.uint8)  # B low, G high
+    cv2.imwrite(str(tmp_path / "nyu.png"), bgr)
+    out = tmp_path / "out"
+    for name, encoding in (("d16", "png16"), ("nyu", "nyu")):
+        args = ["predict", str(tmp_path / f"{name}.png"), "--depth", "--depth-encoding", encoding]
+        assert cli([*args, "--camera-preset", "synthetic", "--out", str(out), "--no-overlay"]) == 0
+    a, b = (json.loads((out / f"{n}.json").read_text())["hands"] for n in ("d16", "nyu"))
+    assert len(a) == len(b) == 1
+    np.testing.assert_allclose(b[0]["joints_3d_mm"], a[0]["joints_3d_mm"], atol=1e-4)
+    assert cli(["predict", str(tmp_path / "nyu.png"), "--depth", "--depth-encoding", "png16"]) == 2
+    assert "expected a single-channel 16-bit depth image" in one_error_line(capsys)
 
 
 def write_video(path: Path, frames: list[np.ndarray], fourcc: str) -> Path:
@@ -137,20 +198,67 @@ def write_video(path: Path, frames: list[np.ndarray], fourcc: str) -> Path:
     return path
 
 
+def video_records(folder: Path, stem: str) -> tuple[list[dict], dict]:
+    lines = [json.loads(x) for x in (folder / f"{stem}.jsonl").read_text().splitlines()]
+    assert "header" in lines[0] and "footer" in lines[-1]
+    return lines[1:-1], lines[-1]["footer"]
+
+
+def joints_of(records: list[dict]) -> np.ndarray:
+    """(frames, 21, 2) joints of the one hand of each frame record."""
+    assert all(len(r["hands"]) == 1 for r in records), [len(r["hands"]) for r in records]
+    return np.stack([np.asarray(r["hands"][0]["joints_2d"], dtype=np.float64) for r in records])
+
+
+def decoded_frames(video: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    for _ in range(100):  # bounded
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return frames
+
+
 def test_video_in_mp4_and_jsonl_out(tmp_path, capsys, synth_frames):
+    """A clip of two still hands (4 frames each): the per-frame joints follow each hand's labels; --no-track runs
+    the detector on every frame, --no-smooth gives exactly the single-image results of the decoded frames, and a
+    One Euro filter with a very high --min-cutoff passes the raw joints through."""
+    from handpose.inference import HandPoseEstimator
+
     frames = [synth_frames[0].image] * 4 + [synth_frames[1].image] * 4
     video = write_video(tmp_path / "clip.mp4", frames, "mp4v")
-    out = tmp_path / "out"
-    assert cli(["predict", str(video), "--out", str(out), "--quiet"]) == 0
-    lines = [json.loads(x) for x in (out / "clip.jsonl").read_text().splitlines()]
-    assert "header" in lines[0] and lines[-1]["footer"] == {
-        "frames": 8,
-        "complete": True,
-        "detector_runs": lines[-1]["footer"]["detector_runs"],
-    }
-    assert [rec["frame"] for rec in lines[1:-1]] == list(range(8))
-    cap = cv2.VideoCapture(str(out / "clip.mp4"))
+    runs = {}
+    for name, options in (("default", []), ("raw", ["--no-track", "--no-smooth"]),
+                          ("open", ["--no-track", "--min-cutoff", "1e6"])):  # fmt: skip
+        out = tmp_path / name
+        assert cli(["predict", str(video), "--out", str(out), "--quiet", "--max-hands", "1", *options]) == 0
+        records, footer = video_records(out, "clip")
+        assert footer["frames"] == 8 and footer["complete"] is True
+        assert [rec["frame"] for rec in records] == list(range(8))
+        runs[name] = (joints_of(records), footer["detector_runs"])
+    cap = cv2.VideoCapture(str(tmp_path / "default" / "clip.mp4"))
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
+    # detector runs: every frame without tracking; with tracking at least the first, fewer than all eight
+    assert runs["raw"][1] == 8 and runs["open"][1] == 8
+    assert 1 <= runs["default"][1] < 8, runs["default"][1]
+    # --no-track --no-smooth: each frame's hand is what the estimator finds in that decoded frame alone
+    est = HandPoseEstimator.from_pretrained("rgb", gesture=False, max_hands=1)
+    single = np.stack([est(f)[0].joints_2d for f in decoded_frames(video)])
+    np.testing.assert_allclose(runs["raw"][0], single, atol=1e-3)
+    # a cut-off of 1e6 Hz lets everything through: the raw joints again (to 0.01 px)
+    np.testing.assert_allclose(runs["open"][0], runs["raw"][0], atol=1e-2)
+    # the joints are those of the hand on screen: each frame's median error as a share of the labelled hand's size.
+    # Measured with the shipped models of commit bd82163 (a small pose model trained on synthetic frames only):
+    # 0.32 on frames 0-3 and 0.38 on frames 4-7 of the raw run (the first hand's labels give 0.77 on frames 0-3 of the
+    # other hand). The tracked run is not held to it: following a still hand from these joints lets the crop slip
+    # (0.84-0.87 on frames 2-3 before the re-detection). To be re-measured when the shipped models change.
+    truth = np.stack([synth_frames[0].labels["joints_2d"]] * 4 + [synth_frames[1].labels["joints_2d"]] * 4)
+    size = np.max(truth.max(axis=1) - truth.min(axis=1), axis=-1)  # (8,) px
+    raw = np.median(np.linalg.norm(runs["raw"][0] - truth, axis=-1), axis=1) / size
+    assert np.all(raw < 0.45), raw
 
 
 def test_video_that_ends_early(tmp_path, capsys, synth_frames):
@@ -211,3 +319,36 @@ def test_gesture_train_on_keypoints(tmp_path, capsys):
     assert len(GESTURES) > 2  # the default vocabulary is the synthetic world's
     assert cli(["gesture", "train", "--data", str(tmp_path / "no-data"), "--out", str(tmp_path / "r2")]) == 2
     assert "dataset folder or file not found" in one_error_line(capsys)
+
+
+def test_predict_backend_gesture_and_max_hands_options(tmp_path, capsys, monkeypatch, synth_frames):
+    """--backend onnx gives the torch backend's hands (the models exported once into $HANDPOSE_CACHE), --no-gesture
+    drops the shipped GestureNet, --max-hands caps the hands of a two-hand frame."""
+    from .test_inference_pipeline import two_hand_frame
+
+    monkeypatch.setenv("HANDPOSE_CACHE", str(tmp_path / "cache"))
+    frame, truth = two_hand_frame(synth_frames)
+    img = write_rgb(tmp_path / "two.png", frame)
+    records = {}
+    for name, options in (("torch", []), ("onnx", ["--backend", "onnx"]), ("plain", ["--no-gesture"]),
+                          ("one", ["--max-hands", "1"])):  # fmt: skip
+        assert cli(["predict", str(img), "--out", str(tmp_path / name), "--no-overlay", *options]) == 0
+        records[name] = json.loads((tmp_path / name / "two.json").read_text())["hands"]
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / "onnx").glob("*.onnx")) == [
+        "gesturenet", "multiscale_heatmap_t", "skeleton_unet_t"]  # fmt: skip
+    torch_hands, onnx_hands = records["torch"], records["onnx"]
+    assert len(torch_hands) == len(onnx_hands) == 2
+    for a, b in zip(torch_hands, onnx_hands):  # measured: 6e-5 px apart, the same boxes and gestures
+        np.testing.assert_allclose(b["joints_2d"], a["joints_2d"], atol=1e-3)
+        np.testing.assert_allclose(b["bbox_xyxy"], a["bbox_xyxy"], atol=1e-3)
+        assert b["gesture"] == a["gesture"] and abs(b["gesture_score"] - a["gesture_score"]) < 1e-4
+    for hand, joints in zip(sorted(torch_hands, key=lambda h: h["bbox_xyxy"][0]), truth):  # left hand first
+        x0, y0, x1, y1 = hand["bbox_xyxy"]
+        lo, hi = joints.min(axis=0), joints.max(axis=0)
+        assert lo[0] <= (x0 + x1) / 2 <= hi[0] and lo[1] <= (y0 + y1) / 2 <= hi[1]  # each hand found where it is
+    assert [h["gesture"] for h in records["plain"]] == [None, None] and all(h["gesture"] for h in torch_hands)
+    np.testing.assert_allclose([h["joints_2d"] for h in records["plain"]], [h["joints_2d"] for h in torch_hands])
+    # --max-hands 1 keeps the better-scored hand of the two
+    best = max(torch_hands, key=lambda h: h["score"])
+    assert len(records["one"]) == 1
+    np.testing.assert_allclose(records["one"][0]["joints_2d"], best["joints_2d"], atol=1e-3)  # batch of 1, not 2
