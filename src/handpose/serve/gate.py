@@ -64,7 +64,8 @@ class InferenceGate:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            await asyncio.wait_for(waiter, self.queue_timeout_s)
+            async with asyncio.timeout(self.queue_timeout_s):
+                await waiter
         except TimeoutError:
             if waiter.done() and not waiter.cancelled():  # handed a worker just as the wait ran out: give it back
                 self._release()
@@ -99,7 +100,8 @@ class InferenceGate:
             raise
         future.add_done_callback(self._done)  # called on the loop when the work really ends
         try:
-            result = await asyncio.wait_for(asyncio.shield(future), self.run_timeout_s)
+            async with asyncio.timeout(self.run_timeout_s):
+                result = await asyncio.shield(future)
         except TimeoutError:
             self.timed_out += 1
             raise RequestError(f"the inference took longer than {self.run_timeout_s:g} s", status=504,
