@@ -36,15 +36,15 @@ def synth():
     """Rendered synthetic test frames (seed 0): those with a hand fully labelled, and those without."""
     world = World(WorldConfig(seed=0, split="test"))
     hands, empty = [], []
-    i = 0
-    while len(hands) < 24 or len(empty) < 10:
+    for i in range(600):  # bounded: the 10th no-hand frame is frame 294
         f = world.render(i)
         if not bool(f.labels["has_hand"]):
             empty.append(f)
         elif len(hands) < 24:
             hands.append(f)
-        i += 1
-    return hands, empty[:10]
+        if len(hands) == 24 and len(empty) >= 10:
+            return hands, empty[:10]
+    raise AssertionError(f"{len(hands)} hand and {len(empty)} no-hand frames in the first 600 synthetic test frames")
 
 
 def check_well_formed(hands: list[Hand], w: int, h: int) -> None:
@@ -63,6 +63,17 @@ def check_well_formed(hands: list[Hand], w: int, h: int) -> None:
     json.dumps(rec, allow_nan=False)  # strict JSON: no NaN anywhere
 
 
+#: every labelled hand of the mmpose fixtures: (folder, format, root inside the folder)
+LABELLED = [
+    ("freihand", "freihand", ""),
+    ("onehand10k", "onehand10k", ""),
+    ("panoptic", "panoptic", ""),
+    ("rhd", "rhd", ""),
+    ("coco", "coco_wholebody", "test_coco_wholebody.json"),
+    ("interhand2.6m", "interhand", ""),
+]
+
+
 def test_every_fixture_image_gives_well_formed_hands(rgb_est):
     images = sorted(p for p in fixture_path("mmpose").rglob("*") if p.suffix.lower() in (".jpg", ".png"))
     assert len(images) == 27
@@ -76,6 +87,48 @@ def test_every_fixture_image_gives_well_formed_hands(rgb_est):
         for hand in hands:
             assert hand.gesture in rgb_est.gesture.class_names
     assert sum(c > 0 for c in counts) >= 10  # hands are found in real photos, not only in synthetic frames
+
+
+def test_real_photos_hands_found_and_posed_against_their_labels(rgb_est):
+    """The 35 labelled hands of the fixture photos: where the detector puts its boxes, and how the pose model does
+    inside the labelled boxes, each against a model-free floor.
+
+    Bars from measurements with the shipped models of commit bd82163 (trained on synthetic frames only; to be
+    re-measured when the shipped models change): 19 of the 35 labelled boxes hold a detected box's centre, where a
+    box at the image centre would be inside 13; given the labelled boxes, 25.4 % of the labelled joints lie within
+    0.2 of the box size (PCK@0.2), where all joints at the box centre give 20.7 %."""
+    from handpose.data.readers import open_dataset
+
+    found = image_centre = 0
+    pred, centre, truth, norm, valid = [], [], [], [], []
+    detections: dict[str, list] = {}
+    for folder, fmt, name in LABELLED:
+        reader = open_dataset(fixture_path("mmpose", folder, *([name] if name else [])), fmt)
+        for i in range(len(reader)):
+            s = reader[i]
+            box = np.asarray(s.bbox, dtype=np.float64)
+            if s.source not in detections:
+                detections[s.source] = rgb_est(s.image)
+            centres = [((h.bbox[0] + h.bbox[2]) / 2, (h.bbox[1] + h.bbox[3]) / 2) for h in detections[s.source]]
+            found += any(box[0] <= x <= box[2] and box[1] <= y <= box[3] for x, y in centres)
+            height, width = s.image.shape[:2]
+            image_centre += box[0] <= width / 2 <= box[2] and box[1] <= height / 2 <= box[3]
+            hands = rgb_est(s.image, boxes=[box])
+            assert len(hands) == 1
+            np.testing.assert_array_equal(hands[0].bbox, box)
+            pred.append(hands[0].joints_2d)
+            centre.append(np.tile([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], (21, 1)))
+            truth.append(s.joints_2d)
+            norm.append(max(box[2] - box[0], box[3] - box[1]))
+            valid.append(s.joint_mask & np.all(np.isfinite(s.joints_2d), axis=1))
+    assert len(truth) == 35 and image_centre == 13
+    assert found >= 16, found
+    valid = np.stack(valid)
+    hits = np.linalg.norm(np.stack(pred) - np.stack(truth), axis=-1) / np.asarray(norm)[:, None] < 0.2
+    floor = np.linalg.norm(np.stack(centre) - np.stack(truth), axis=-1) / np.asarray(norm)[:, None] < 0.2
+    pck, floor_pck = hits[valid].mean(), floor[valid].mean()
+    assert floor_pck == pytest.approx(0.2073, abs=1e-3)
+    assert pck > 0.23, (pck, floor_pck)
 
 
 def test_synthetic_frames_are_found_and_posed(rgb_est, synth):

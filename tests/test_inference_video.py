@@ -21,10 +21,8 @@ def clip(est):
     """The first test frame whose hand stays inside the panning frame and that the shipped models pose well (median
     error under 8 % of the hand's size: the tests measure tracking and smoothing, not the small pose model)."""
     world = World(WorldConfig(seed=0, split="test"))
-    i = 0
-    while True:
+    for i in range(300):  # bounded: with the shipped models frame 34 is the first such frame
         f = world.render(i)
-        i += 1
         j = f.labels["joints_2d"]
         inside = np.isfinite(j).all() and j.min() > 40 and j[:, 0].max() < 320 - 40 - FRAMES * SPEED[0]
         if not (bool(f.labels["has_hand"]) and inside):
@@ -33,6 +31,8 @@ def clip(est):
         size = np.max(j.max(0) - j.min(0))
         if len(hands) == 1 and np.median(np.linalg.norm(hands[0].joints_2d - j, axis=1)) < 0.08 * size:
             break
+    else:
+        raise AssertionError("no frame among the first 300 that the shipped models pose within 8 % of the hand size")
     rng = np.random.default_rng(1)
     frames, truth = [], []
     for t in range(FRAMES):
@@ -72,6 +72,16 @@ def test_one_euro_makes_trajectories_smoother(est, clip):
     err_raw = np.linalg.norm(raw[5:] - truth[5:], axis=-1).mean()
     err_smooth = np.linalg.norm(smooth[5:] - truth[5:], axis=-1).mean()
     assert err_smooth < err_raw + 3.0
+    # and both are near the moving hand: median joint errors as a share of the hand's size, against a floor that
+    # holds the first frame's joints still while the camera pans. Measured with the shipped models of commit bd82163
+    # (a 104 px hand, tracking on as track() does by default): raw 0.235, smoothed 0.222, floor 0.38 (detecting on
+    # every frame instead: 0.12). Re-measure when the shipped models change.
+    size = np.max(truth[0].max(axis=0) - truth[0].min(axis=0))
+    frozen = np.repeat(raw[:1], FRAMES, axis=0)
+    floor = np.median(np.linalg.norm(frozen - truth, axis=-1)) / size
+    assert floor > 0.35, floor
+    assert np.median(np.linalg.norm(raw - truth, axis=-1)) / size < 0.31
+    assert np.median(np.linalg.norm(smooth - truth, axis=-1)) / size < 0.31
 
 
 def test_tracking_runs_the_detector_only_when_needed(est, clip):
@@ -91,7 +101,11 @@ def test_tracking_runs_the_detector_only_when_needed(est, clip):
     for i in range(1, FRAMES):
         assert runs[i] == int(not followed[i] or i % 10 == 0), (i, followed[i], runs[i])
     assert sum(followed) >= FRAMES // 2, followed  # mostly followed, not re-detected
-    assert len(trajectory(out)) == FRAMES
+    # the followed hand stays on the moving hand: median joint error as a share of the 104 px hand, measured 0.24
+    # with the shipped models of commit bd82163 (detecting on every frame: 0.12; the first frame's joints held still
+    # while the camera pans: 0.38). Re-measure when the shipped models change.
+    size = np.max(truth[0].max(axis=0) - truth[0].min(axis=0))
+    assert np.median(np.linalg.norm(trajectory(out) - truth, axis=-1)) / size < 0.31
     every = VideoTracker(est, smoothing=False, tracking=False)
     for i, f in enumerate(frames[:5]):
         every.update(f, i / 30)
@@ -109,3 +123,4 @@ def test_results_are_streamed_one_frame_at_a_time(est, clip):
 
     for k, _hands in enumerate(est.track(source(), fps=30)):
         assert pulled[-1] == k  # frame k was read only when its result was asked for
+
