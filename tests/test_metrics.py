@@ -142,6 +142,86 @@ def test_pck_auc_mmpose_convention(data2d) -> None:
     assert metrics.pck_auc(pred, gt, valid=valid, lo=5, hi=25, num_thresholds=10) == pytest.approx(expected)
 
 
+# ----- golden values from MMPose's definitions ---------------------------------------------------------------
+# mmpose/evaluation/functional/keypoint_eval.py defines, for (N, K, 2) points, a (N, K) mask and (N, 2) norms:
+#   distance = |(pred - gt) / norm| for masked-in joints of samples whose norms are all non-zero, else "missing";
+#   per-joint PCK = share of a joint's non-missing distances strictly below thr (-1 when it has none); the mean PCK
+#   averages the joints that have one; AUC (keypoint_auc) = the mean over thr = k / n (k = 0..n-1) of that mean PCK,
+#   with every distance divided by one scalar norm; EPE (keypoint_epe) = the mean pixel distance over masked-in
+#   joints. The cases below are the examples of MMPose's own tests (tests/test_evaluation/test_functional/
+#   test_keypoint_eval.py), each worked out by hand in the comments, not by running MMPose.
+
+
+def _mmpose_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MMPose's PCK example: 2 samples, 5 joints, joint 2 masked out; sample 1 is all zeros (errors 0)."""
+    pred, gt = np.zeros((2, 5, 2)), np.zeros((2, 5, 2))
+    pred[0, :, :] = [[10, 0], [20, 20], [0, 0], [30, 30], [0, 10]]
+    gt[0, :, :] = [[10, 0], [10, 10], [-1, 0], [30, 30], [0, 10]]
+    mask = np.array([[True, True, False, True, True]] * 2)
+    return pred, gt, mask
+
+
+def test_pck_golden_values_from_mmpose() -> None:
+    pred, gt, mask = _mmpose_case()
+    # norm 10 px: sample 0 errors 0, sqrt(200)/10 = 1.414, (masked), 0, 0; sample 1 all 0. At thr 0.5:
+    # joint 0 passes 2/2, joint 1 1/2, joint 3 2/2, joint 4 2/2 -> per joint [1, 0.5, -, 1, 1], mean 3.5 / 4 = 0.875
+    res = metrics.pck(pred, gt, 0.5, valid=mask, norm=np.full(2, 10.0))
+    np.testing.assert_allclose(res.per_joint[[0, 1, 3, 4]], [1.0, 0.5, 1.0, 1.0])
+    assert math.isnan(res.per_joint[2]) and res.num_joints == 4
+    assert res.mean == pytest.approx(0.875, abs=1e-12)
+    # a zero norm drops the sample: with sample 0's norm 0 only sample 1 (all errors 0) is left -> every joint 1
+    res = metrics.pck(pred, gt, 0.5, valid=mask, norm=np.array([0.0, 10.0]))
+    np.testing.assert_allclose(res.per_joint[[0, 1, 3, 4]], 1.0)
+    assert res.mean == 1.0 and res.num_joints == 4
+    # zero-size boxes (bbox_norm 0) do the same: box 0 is a point, box 1 is 10 px wide and 4 px high
+    boxes = np.array([[5.0, 5.0, 5.0, 5.0], [0.0, 0.0, 10.0, 4.0]])
+    np.testing.assert_array_equal(metrics.bbox_norm(boxes), [0.0, 10.0])
+    assert metrics.pck(pred, gt, 0.5, valid=mask, norm=metrics.bbox_norm(boxes)).mean == 1.0
+    # MMPose returns 0 when every sample is dropped; here that is an error, never a silent number
+    with pytest.raises(DataError, match="no valid joints"):
+        metrics.pck(pred, gt, 0.5, valid=mask, norm=np.zeros(2))
+
+
+def test_auc_and_epe_golden_values_from_mmpose() -> None:
+    pred, gt = np.zeros((1, 5, 2)), np.zeros((1, 5, 2))
+    pred[0] = [[10, 4], [10, 18], [0, 0], [40, 40], [20, 10]]
+    gt[0] = [[10, 0], [10, 10], [0, -1], [30, 30], [0, 10]]
+    mask = np.array([[True, True, False, True, True]])
+    # errors 4, 8, (masked), sqrt(200) = 14.14, 20 px; AUC with norm 20 and 4 thresholds 0, 0.25, 0.5, 0.75: the
+    # normalised errors 0.2, 0.4, 0.707, 1.0 give mean PCKs 0, 1/4, 2/4, 3/4 -> AUC = (0 + .25 + .5 + .75) / 4 = 0.375
+    assert metrics.pck_auc(pred, gt, valid=mask, lo=0.0, hi=20.0, num_thresholds=4) == pytest.approx(0.375, abs=1e-12)
+    # EPE = (4 + 8 + 14.1421356 + 20) / 4 = 11.5355339 px (joint 2 masked out)
+    assert metrics.epe(pred, gt, mask) == pytest.approx((4 + 8 + math.sqrt(200) + 20) / 4, abs=1e-12)
+    assert metrics.epe(pred, gt, mask) == pytest.approx(11.5355339, abs=1e-7)
+    # MMPose's hand AUC (0-30 px, 20 thresholds k * 1.5 px): 4 px passes k >= 3 (17 of 20), 8 px k >= 6 (14),
+    # 14.14 px k >= 10 (10), 20 px k >= 14 (6) -> (17 + 14 + 10 + 6) / (4 * 20) = 47 / 80
+    assert metrics.pck_auc(pred, gt, valid=mask) == pytest.approx(47 / 80, abs=1e-12)
+
+
+def test_joint_errors_by_hand() -> None:
+    pred = np.array([[[3.0, 4.0], [0.0, 1.0], [np.nan, 0.0]], [[6.0, 8.0], [0.0, 0.0], [1.0, 0.0]]])
+    gt = np.zeros((2, 3, 2))
+    valid = np.array([[True, True, False], [True, True, True]])
+    errors, mask = metrics.joint_errors(pred, gt, valid)
+    np.testing.assert_array_equal(errors, [[5.0, 1.0, 0.0], [10.0, 0.0, 1.0]])  # 0 where masked out (the NaN)
+    np.testing.assert_array_equal(mask, valid)
+    assert errors.dtype == np.float64 and errors.shape == (2, 3)
+    # normalised per sample; a zero or NaN normaliser drops its sample from the mask
+    errors, mask = metrics.joint_errors(pred, gt, valid, norm=np.array([10.0, 0.0]))
+    np.testing.assert_array_equal(errors[0], [0.5, 0.1, 0.0])
+    np.testing.assert_array_equal(mask, [[True, True, False], [False, False, False]])
+    errors, mask = metrics.joint_errors(pred[1:], gt[1:], norm=2.0)  # a scalar, no mask: every joint counts
+    np.testing.assert_array_equal(errors, [[5.0, 0.0, 0.5]])
+    assert mask.all()
+    # float32 in, float32 out
+    errors32, _ = metrics.joint_errors(pred[1:].astype(np.float32), gt[1:].astype(np.float32))
+    assert errors32.dtype == np.float32 and errors32.tolist() == [[10.0, 0.0, 1.0]]
+    with pytest.raises(DataError, match="non-finite prediction at frame 0, joint 2"):
+        metrics.joint_errors(pred, gt)  # the NaN at a joint that counts
+    with pytest.raises(DataError, match="valid mask shape"):
+        metrics.joint_errors(pred, gt, valid[:, :2])
+
+
 def test_epe_and_median(data2d) -> None:
     pred, gt, valid = data2d
     errs = naive_errors(np.where(valid[..., None], pred, 0), gt)[valid]
