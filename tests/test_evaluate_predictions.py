@@ -195,11 +195,63 @@ def test_coco_json_predictions_matched_by_image_id(tmp_path, rng) -> None:
         errors.extend(np.linalg.norm(pred[labelled] - kp[labelled, :2], axis=1))
     assert report["epe_px"] == pytest.approx(np.mean(errors))
     assert report["frames"] == 4 and set(report["pck_bbox"]) == {"0.05", "0.1", "0.2"}
-    assert 0.0 <= report["auc_0_30px"] <= 1.0
+    # every number of the report from its definition, written out here (PCK normalised by max(w, h) of the COCO box)
+    size = {image_id: max(a["bbox"][2:]) for image_id, a in ((a["image_id"], a) for a in data["annotations"])}
+    errs = {i: (np.linalg.norm(p[kp[:, 2] > 0] - kp[kp[:, 2] > 0, :2], axis=1)) for i, (kp, p) in truth.items()}
+    for thr in (0.05, 0.1, 0.2):
+        per_joint = []
+        for j in range(21):
+            hits = [np.linalg.norm(p[j] - kp[j, :2]) / size[i] < thr for i, (kp, p) in truth.items() if kp[j, 2] > 0]
+            if hits:
+                per_joint.append(np.mean(hits))
+        assert report["pck_bbox"][f"{thr:g}"] == pytest.approx(np.mean(per_joint), abs=1e-12)
+    assert report["median_error_px"] == pytest.approx(np.median(np.concatenate(list(errs.values()))))
     results.pop()
     pred_path.write_text(json.dumps(results))
     with pytest.raises(DataError, match="no prediction for 1 ground-truth frame"):
         evaluate_files("onehand10k", gt_path, pred_path)
+
+
+def _coco_hand(image_id: int, bbox: list[float], unlabelled: tuple[int, ...] = ()) -> tuple[dict, dict]:
+    """A ground-truth hand (joints on a 7 px grid inside its box) and its prediction: joints 0-10 off by (2.4, 3.2),
+    4 px, and joints 11-20 off by (5, 12), 13 px. ``unlabelled`` joints get v = 0 (and (0, 0), as OneHand10K)."""
+    x, y = bbox[0] + 2.0, bbox[1] + 2.0
+    gt = np.array([[x + 7 * (j % 5), y + 7 * (j // 5), 2.0] for j in range(21)])
+    pred = gt[:, :2] + np.where(np.arange(21)[:, None] <= 10, [2.4, 3.2], [5.0, 12.0])
+    gt[list(unlabelled)] = 0.0
+    ann = {"id": image_id, "image_id": image_id, "category_id": 1, "bbox": bbox, "keypoints": gt.ravel().tolist()}
+    res = {"image_id": image_id, "category_id": 1, "score": 0.9, "keypoints": np.c_[pred, np.ones(21)].ravel().tolist()}
+    return ann, res
+
+
+def test_coco_2d_metrics_computed_by_hand(tmp_path, capsys) -> None:
+    """Three hands: boxes [x, y, w, h] of max side 100 and 90 px and a zero-size box (left out of PCK, as MMPose
+    drops samples whose normaliser is 0); joint 20 of the second hand unlabelled (v = 0)."""
+    hands = [_coco_hand(1, [50.0, 60.0, 100.0, 40.0]), _coco_hand(2, [10.0, 20.0, 45.0, 90.0], unlabelled=(20,)),
+             _coco_hand(3, [70.0, 70.0, 0.0, 0.0])]  # fmt: skip
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"images": [{"id": i, "file_name": f"{i}.jpg"} for i in (1, 2, 3)],
+                              "annotations": [a for a, _ in hands]}))  # fmt: skip
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps([r for _, r in reversed(hands)]))
+    assert main(["evaluate-predictions", "--dataset", "onehand10k", "--gt", str(gt), "--pred", str(pred), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == evaluate_files("onehand10k", gt, pred) | {"gt": str(gt), "pred": str(pred)}
+    assert report["frames"] == 3 and report["gt_space"] == "uv"
+    # 62 labelled joints: 33 off by 4 px, 29 off by 13 px
+    assert report["epe_px"] == pytest.approx((33 * 4 + 29 * 13) / 62, abs=1e-9)
+    assert report["median_error_px"] == pytest.approx(4.0) and report["max_error_px"] == pytest.approx(13.0)
+    assert report["per_joint_error_px"] == pytest.approx([4.0] * 11 + [13.0] * 10)
+    # PCK of the box size (100 px and 90 px; the zero-size box is left out): 4 px passes 0.05 (5 px, 4.5 px);
+    # 13 px passes only 0.2 -> 11 of 21 joints, then all 21. (max(x1, y1) of an xyxy box, 150 px for the first
+    # hand, would let 13 px pass 0.1 as well.)
+    assert report["pck_bbox"] == pytest.approx({"0.05": 11 / 21, "0.1": 11 / 21, "0.2": 1.0}, abs=1e-12)
+    # MMPose's AUC over 0-30 px at k * 1.5 px, k = 0..19: 4 px passes 17 thresholds, 13 px 11
+    assert report["auc_0_30px"] == pytest.approx((11 * 17 + 10 * 11) / (21 * 20), abs=1e-12)
+    # the PCK curve at whole pixels (strictly below): 0 up to 3 px, 11/21 from 5 px to 13 px, 1 from 14 px
+    curve = report["pck_px"]["mean"]
+    assert curve[3] == 0.0 and curve[5] == pytest.approx(11 / 21) and curve[13] == pytest.approx(11 / 21)
+    assert curve[14] == 1.0
 
 
 def _write_lines(path: Path, rows: list[list[str]]) -> Path:
