@@ -234,7 +234,8 @@ def test_coco_2d_metrics_computed_by_hand(tmp_path, capsys) -> None:
                               "annotations": [a for a, _ in hands]}))  # fmt: skip
     pred = tmp_path / "pred.json"
     pred.write_text(json.dumps([r for _, r in reversed(hands)]))
-    assert main(["evaluate-predictions", "--dataset", "onehand10k", "--gt", str(gt), "--pred", str(pred), "--json"]) == 0
+    argv = ["evaluate-predictions", "--dataset", "onehand10k", "--gt", str(gt), "--pred", str(pred), "--json"]
+    assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert report == evaluate_files("onehand10k", gt, pred) | {"gt": str(gt), "pred": str(pred)}
     assert report["frames"] == 3 and report["gt_space"] == "uv"

@@ -123,4 +123,3 @@ def test_results_are_streamed_one_frame_at_a_time(est, clip):
 
     for k, _hands in enumerate(est.track(source(), fps=30)):
         assert pulled[-1] == k  # frame k was read only when its result was asked for
-
