@@ -41,6 +41,12 @@
   let running = false;
   let inFlight = null;     // {frame, t0, width, height}
   let stream = null;       // the camera's MediaStream
+  // new camera / video frames: requestVideoFrameCallback says when one is presented, so a frame is sent once; where
+  // the browser does not call it back (no support, a hidden element), every answer takes the current frame
+  const hasFrameCallback = "requestVideoFrameCallback" in HTMLVideoElement.prototype;
+  let frameCallbacks = false;  // the callback has fired for this source
+  let framesPresented = 0;
+  let framesTaken = -1;
   const answerTimes = [];
   const latencies = [];
 
@@ -181,10 +187,26 @@
     }
   }
 
+  function onVideoFrame(_now, meta) {
+    frameCallbacks = true;
+    framesPresented = meta.presentedFrames;
+    if (running) video.requestVideoFrameCallback(onVideoFrame);
+    pump();
+  }
+
+  function watchFrames() {
+    frameCallbacks = false;
+    framesPresented = 0;
+    framesTaken = -1;
+    if (hasFrameCallback) video.requestVideoFrameCallback(onVideoFrame);
+  }
+
   function pump() {
     if (!running || inFlight || !ws || ws.readyState !== WebSocket.OPEN) return;
     if (video.readyState < 2 || !video.videoWidth) { setTimeout(pump, 20); return; }
     if (demo.source === "video" && video.ended) { finishVideo(); return; }
+    if (frameCallbacks && framesPresented === framesTaken) return;  // the next presented frame calls pump again
+    framesTaken = framesPresented;
     const vw = video.videoWidth, vh = video.videoHeight;
     const scale = Math.min(1, MAX_SIDE / Math.max(vw, vh));
     const w = Math.max(1, Math.round(vw * scale)), h = Math.max(1, Math.round(vh * scale));
@@ -206,7 +228,7 @@
   }
 
   async function startStreaming(source, name) {
-    stopStreaming();
+    closeSocket();
     resetDemo(source, name);
     try {
       ws = await openStream();
@@ -215,16 +237,23 @@
       return;
     }
     running = true;
+    watchFrames();
     $("stop").disabled = false;
+    $("camera").disabled = source === "camera";
     $("drop").classList.add("hidden");
     setStatus(source === "camera" ? "tracking the camera" : `tracking ${name}`);
     pump();
   }
 
-  function stopStreaming() {
+  function closeSocket() {
     running = false;
     inFlight = null;
+    $("camera").disabled = false;
     if (ws) { const s = ws; ws = null; try { s.close(1000, "stopped"); } catch (e) { /* already closed */ } }
+  }
+
+  function stopStreaming() {          // the socket, the camera and the video all stop
+    closeSocket();
     if (stream) { stream.getTracks().forEach((t) => t.stop()); stream = null; }
     if (demo.source === "video") video.pause();
     $("stop").disabled = true;
@@ -242,6 +271,7 @@
     demo.log.length = 0;
     demo.records.length = 0;
     demo.lastError = null;
+    demo.frameCallbacks = () => frameCallbacks;
     latencies.length = 0;
     answerTimes.length = 0;
     $("download").disabled = true;
@@ -333,10 +363,13 @@
 
   // ------------------------------------------------------------------------------------------------ download
 
+  function payload() {                 // what "Download JSON" saves
+    return demo.source === "image" ? demo.records[0] : { source: demo.sourceName, frames: demo.records };
+  }
+  demo.payload = payload;
+
   function download() {
-    const payload = demo.source === "image" ? demo.records[0]
-      : { source: demo.sourceName, frames: demo.records };
-    const blob = new Blob([JSON.stringify(payload, null, 1)], { type: "application/json" });
+    const blob = new Blob([JSON.stringify(payload(), null, 1)], { type: "application/json" });
     const a = document.createElement("a");
     const base = (demo.sourceName || "handpose").replace(/\.[^.]*$/, "");
     a.href = URL.createObjectURL(blob);
