@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -393,3 +394,49 @@ def test_a_seeded_model_is_the_same_network_and_leaves_the_global_rng_alone():
     assert torch.equal(after_a, torch.rand(3))  # building the model drew nothing from the global RNG
     assert weights_digest(a) == weights_digest(b)
     assert weights_digest(create_model("gesturenet", seed=6)) != weights_digest(a)
+
+
+def _run_real(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "tests.resume_real", str(data), str(out), *extra]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_real_pipeline_killed_at_a_fixed_step_resumes_exactly(tmp_path):
+    """handpose train's own path (recipe, synthetic frames, every augmentation, 2 DataLoader workers, warm-up then a
+    learning rate halved every epoch) killed by SIGKILL when step 9 starts (mid-epoch 2, after the warm-up and the
+    first epoch's decay), then resumed: the final weights equal an uninterrupted run's bit for bit."""
+    from handpose.data.synthetic import generate
+
+    from .resume_real import BATCH, CHECKPOINT_EVERY, EPOCHS, WARMUP
+
+    data = tmp_path / "data"
+    generate(data, 40, seed=4, preset="easy", modality="rgb", split="train", workers=1, progress=False, no_hand_rate=0)
+    generate(data, 8, seed=4, preset="easy", modality="rgb", split="val", workers=1, progress=False, no_hand_rate=0)
+    per_epoch = 40 // BATCH
+    kill_at = 9
+    assert WARMUP < kill_at and per_epoch < kill_at < 2 * per_epoch and (kill_at - 1) % CHECKPOINT_EVERY == 0
+    ref = _run_real(data, tmp_path / "ref", "--report", str(tmp_path / "ref.json"))
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    victim = _run_real(data, tmp_path / "run", "--kill-at", str(kill_at))
+    assert victim.returncode == -signal.SIGKILL, victim.stderr[-3000:]
+    latest = json.loads((tmp_path / "run" / "latest.json").read_text())
+    assert latest["step"] == kill_at - 1  # killed in step 9: the checkpoint of step 8 is the newest
+    assert not (tmp_path / "run" / "summary.json").exists()
+    resumed = _run_real(data, tmp_path / "run", "--resume", "--report", str(tmp_path / "resumed.json"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("ref", "resumed"))
+    assert a["steps"] == b["steps"] == EPOCHS * per_epoch
+    assert a["digest"] == b["digest"]
+    # the logged learning rates across the kill are the schedule's: warm-up, then halved at each epoch
+    # the learning rates logged across the kill are the schedule's: a linear warm-up over 7 steps, then 0.003 halved
+    # at each epoch (row k is step k, which ran with the rate of its start, step index k - 1)
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").read_text().splitlines()))
+    lrs = {int(r["step"]): float(r["lr"]) for r in rows if r.get("lr")}
+    assert sorted(lrs) == list(range(1, EPOCHS * per_epoch + 1))
+    for k, lr in lrs.items():
+        s = k - 1
+        expected = 0.003 * 0.5 ** (s // per_epoch) * ((s + 1) / WARMUP if s < WARMUP else 1.0)
+        assert lr == pytest.approx(expected, rel=1e-12), (k, lr, expected)
