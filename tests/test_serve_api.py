@@ -347,6 +347,19 @@ def test_stream_garbage_and_limits_then_a_good_frame(client, photo):
     assert_still_serving(client, photo)
 
 
+def test_a_page_from_another_origin_cannot_stream(client, photo):
+    with client.websocket_connect("/v1/stream", headers={"origin": "http://evil.example"}) as ws:
+        err = ws.receive_json()["error"]
+        assert err["status"] == 403 and err["code"] == "forbidden_origin"
+        with pytest.raises(WebSocketDisconnect) as info:
+            ws.receive_json()
+        assert info.value.code == 1008
+    with client.websocket_connect("/v1/stream", headers={"origin": "http://testserver"}) as ws:  # its own page
+        ws.send_bytes(photo.read_bytes())
+        assert ws.receive_json()["frame"] == 0
+    assert client.get("/healthz").json()["streams"] == 0
+
+
 def test_too_many_streams_is_a_503_message(est, photo):
     with TestClient(create_app(est, ServeConfig(max_streams=1))) as c:
         with c.websocket_connect("/v1/stream") as first:

@@ -11,11 +11,11 @@ Routes:
     binary messages, each one encoded frame (JPEG, PNG, ...) -> one JSON text message per frame, in order: the
     frame's record (as a line of ``handpose predict VIDEO``'s JSONL, with ``frame``, ``timestamp_s`` and
     ``timing_ms``) or ``{"frame": N, "error": {...}}``. The text message ``{"reset": true}`` forgets the tracked
-    hands. Tracking and smoothing state is kept per connection.
+    hands. Tracking and smoothing state is kept per connection. A browser page from another origin is refused.
 ``GET /healthz``, ``GET /v1/models``
     liveness and load; the loaded models with their cost and card.
-``GET /openapi.json``, ``GET /docs``
-    FastAPI's schema and its viewer.
+``GET /openapi.json``
+    FastAPI's schema of the API (its viewers at /docs and /redoc are off: they load scripts from a CDN).
 
 Every error is JSON, ``{"error": {"status", "code", "message"}}``, with a 4xx status (503 + ``Retry-After`` when
 busy, 504 past the inference timeout); nothing a client sends names a file or a model on the server.
@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
@@ -147,6 +148,8 @@ def create_app(
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's schema viewers load their scripts from a CDN; the schema itself is served
+        redoc_url=None,
         title="handpose",
         version=__version__,
         description="Hand detection, 2D pose and gestures over HTTP and WebSocket (handpose serve).",
@@ -245,6 +248,15 @@ def create_app(
 
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket) -> None:
+        origin = ws.headers.get("origin")
+        if origin and urlsplit(origin).netloc.lower() != ws.headers.get("host", "").lower():
+            # browsers let any page open a WebSocket anywhere: only this server's own page may stream
+            await ws.accept()
+            refused = RequestError(f"streams are accepted from this server's own page, not from {origin[:80]!r}",
+                                   status=403, code="forbidden_origin")  # fmt: skip
+            await ws.send_text(json.dumps(refused.to_json()))
+            await ws.close(code=1008, reason="origin not allowed")
+            return
         if state["streams"] >= cfg.max_streams:
             await ws.accept()
             busy = RequestError(f"too many streams open ({cfg.max_streams})", status=503, code="busy",
