@@ -1,15 +1,16 @@
 """The web page in a real browser: headless Chromium (Debian's ``chromium`` + ``chromium-driver``, driven by
 Selenium) whose fake camera plays the ASL fingerspelling video of ``realdata/asl_video``.
 
-The test converts the video to the Motion-JPEG file Chromium's ``--use-file-for-fake-video-capture`` reads, serves
-the app on 127.0.0.1, clicks "Start camera" and lets the page stream for a while. The server records the bytes of
-every frame the page sends; each is matched to the video frame it shows (nearest thumbnail), so the landmarks the
-page drew (read back from the page, in the video's pixels) can be compared with the video's reference landmarks
-(``asl_hand.full.json``, MediaPipe Hands' outputs). The bar is the pipeline's own figure, measured here on the same
-video frames at the size the page sends them: the page must draw landmarks on at least 90 % of its frames (or, while
-the shipped models find the hand on fewer than 95 % of the frames themselves, on no fewer frames than they do minus
-5 points) and reach the pipeline's PCK@0.2 of the hand box minus 5 points. The screenshot is saved to
-``docs/img/web_demo.png`` (the README shows it).
+The test serves the app on 127.0.0.1, opens an image and then the video file through the page's file input (each
+drawn, each kept for "Download JSON"), converts the video to the Motion-JPEG file Chromium's
+``--use-file-for-fake-video-capture`` reads, clicks "Start camera" and lets the page stream for a while. The
+server records the bytes of every frame the page sends; each is matched to the video frame it shows (thumbnail
+correlation), so the landmarks the page drew (read back from the page, in the video's pixels) can be compared with
+the video's reference landmarks (``asl_hand.full.json``, MediaPipe Hands' outputs). The bar is the pipeline's own
+figure, measured here on the same video at the size the page sends its frames: the page must draw landmarks on at
+least 90 % of its frames (or, while the shipped models find the hand on fewer than 95 % of the frames themselves,
+on no fewer frames than they do minus 5 points) and reach the pipeline's PCK@0.2 of the hand box minus 5 points.
+The screenshot is saved to ``docs/img/web_demo.png`` (the README shows it).
 
 Without a browser (or Selenium) the test is skipped with the reason; under ``CI=true`` it fails instead
 (``.ci/run`` installs the browser when it is missing).
@@ -211,7 +212,21 @@ def test_the_page_tracks_the_fake_camera_like_the_pipeline(monkeypatch, tmp_path
                 time.sleep(0.1)
             image_log = driver.execute_script("return window.handposeDemo.log;")
             image_payload = driver.execute_script("return window.handposeDemo.payload();")
-            # 2. the camera
+            # 2. a video file through the same input: streamed and drawn while it plays (a few seconds of it)
+            driver.execute_script("arguments[0].hidden = false;", file_input)
+            file_input.send_keys(str(video))
+            driver.execute_script("arguments[0].hidden = true;", file_input)
+            video_stats: dict = {}
+            for _ in range(150):
+                time.sleep(0.1)
+                video_stats = driver.execute_script(
+                    "const d = window.handposeDemo; return {source: d.source, answered: d.answered, drawn: d.drawn,"
+                    " errors: d.errors, frames: d.payload().frames.length};"
+                )
+                if video_stats["answered"] >= 30:
+                    break
+            driver.find_element(By.ID, "stop").click()
+            # 3. the camera
             driver.find_element(By.ID, "camera").click()
             t0 = time.monotonic()
             stats: dict = {}
@@ -240,6 +255,10 @@ def test_the_page_tracks_the_fake_camera_like_the_pipeline(monkeypatch, tmp_path
         ask = Request(base + "/v1/predict", data=photo.read_bytes(), headers={"Content-Type": "image/jpeg"})
         want = json.loads(urlopen(ask, timeout=60).read())
 
+    # the video file: played, streamed, drawn, kept for the download
+    assert video_stats["source"] == "video" and video_stats["errors"] == 0, video_stats
+    assert video_stats["answered"] >= 30 and video_stats["drawn"] >= 15, video_stats
+    assert video_stats["frames"] == video_stats["answered"]
     # the image: the page drew the API's joints (its canvas is the image's size) and offers the API's record
     assert image_payload["source"] == photo.name and image_payload["hands"] == want["hands"]
     assert [len(e["hands"]) for e in image_log] == [len(want["hands"])] and want["hands"]
