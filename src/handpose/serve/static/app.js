@@ -88,10 +88,11 @@
         const tw = ctx.measureText(label).width;
         const th = Math.max(13, size / 45) * 1.3;
         const ty = Math.max(0, b[1] * sy - th);
+        const tx = Math.max(0, Math.min(b[0] * sx, view.width - tw - 8));   // inside the picture
         ctx.fillStyle = "rgba(0, 0, 0, 0.6)";
-        ctx.fillRect(b[0] * sx, ty, tw + 8, th);
+        ctx.fillRect(tx, ty, tw + 8, th);
         ctx.fillStyle = "#fff";
-        ctx.fillText(label, b[0] * sx + 4, ty + th * 0.78);
+        ctx.fillText(label, tx + 4, ty + th * 0.78);
       }
       if (skeleton) {
         skeleton.bones.forEach(([a, c], k) => {
