@@ -32,6 +32,8 @@ import torch
 from handpose import create_model, list_models
 from handpose.data.crop import joints_to_frame
 from handpose.data.dataset import HandPoseDataset, KeypointGestureDataset, collate, crop_infos
+from handpose.data.detection_dataset import DetectionDataset
+from handpose.data.scenes import ReaderFrames
 from handpose.data.synthetic import SyntheticDataset, generate
 from handpose.errors import ModelInputError
 
@@ -39,6 +41,10 @@ from handpose.errors import ModelInputError
 SMALL: dict[str, dict[str, Any]] = {
     "msahp": dict(input_size=64, widths=(8, 8, 16, 32), refine_width=16, heads=2, sigma=1.0),
     "msahp_s": dict(input_size=64, widths=(8, 8, 16, 32), refine_width=16, heads=2, sigma=1.0),
+    "msahp_t": dict(input_size=64, widths=(8, 8, 16, 32), refine_width=16, heads=2, sigma=1.0),
+    "ssd_hand": dict(
+        input_size=(64, 96), widths=(8, 8, 16, 16, 32), fpn_width=16, sizes=((8.0, 14.0), (20.0, 30.0), (40.0, 60.0))
+    ),
     "cpm": dict(input_size=64, widths=(8, 8, 16, 32), stage_width=16, kernel=3, stages=2, sigma=1.0),
     "cpm_s": dict(input_size=64, widths=(8, 8, 16, 32), stage_width=16, kernel=3, sigma=1.0),
     "unet_heatmap": dict(input_size=32, width=8, depth=2, sigma=1.5),
@@ -91,6 +97,10 @@ def make_batch(model: Any, reader: SyntheticDataset) -> dict[str, Any]:
     """8 samples for ``model`` through the data pipeline: the input, the stacked targets, and the ground truth in
     the codec's frame (pixels of the crop, normalised uvd of the cube, root-relative millimetres, or labels)."""
     spec, codec = model.spec, model.codec
+    if spec.task == "boxes":  # a box detector: whole frames, the hand's box as truth
+        frames = DetectionDataset([ReaderFrames(reader)], [1.0], codec, length=BATCH, train=False)
+        batch = collate([frames[i] for i in range(BATCH)])
+        return {"x": batch["input"], "targets": batch["targets"], "truth": batch["meta"]["boxes"].numpy()[:, 0]}
     if codec.frame == "label":
         ds: Any = KeypointGestureDataset.from_reader(reader, codec=codec)
         items = [ds[i] for i in range(BATCH)]
@@ -115,6 +125,10 @@ def decoded_error(model: Any, outputs: dict[str, torch.Tensor], truth: np.ndarra
     frame = model.codec.frame
     if frame == "label":
         return float(np.mean(dec["label"] != truth))
+    if model.spec.task == "boxes":  # the best-scoring box, whatever its score, against the frame's hand box (px)
+        best = np.stack([b[0] if len(b) else np.full(4, 1e3) for b, _ in model.codec.detect(outputs, 0.0)])
+        have = np.all(np.isfinite(truth), axis=1)
+        return float(np.abs(best[have] - truth[have]).mean())
     if model.spec.task == "skeleton":
         # the decoded box against the box the same decoding finds in the targets (for the skeleton UNet: the box the
         # same post-processing finds on the target map)
@@ -168,7 +182,7 @@ def test_model_contract_and_overfit(name: str, synthetic_reader: SyntheticDatase
         assert bool(torch.isfinite(value).all()), f"{key} has non-finite values"
 
     # fit the label-derived parts (PCA prior, mean pose) from the 8 samples, as the trainer does before training
-    if model.codec.frame != "label" and spec.task != "skeleton":
+    if model.codec.frame != "label" and spec.task not in ("skeleton", "boxes"):
         model.fit_data(truth.astype(np.float64))
 
     # a backward pass reaches every trainable parameter
@@ -193,6 +207,8 @@ def test_model_contract_and_overfit(name: str, synthetic_reader: SyntheticDatase
         assert np.all((0 <= dec["label"]) & (dec["label"] < model.codec.num_classes))
     elif spec.task == "skeleton":
         assert dec["boxes"].shape == (BATCH, 4) and dec["has_hand"].shape == (BATCH,)
+    elif spec.task == "boxes":
+        assert dec["boxes"].shape == (BATCH, model.codec.max_boxes, 4) and dec["count"].shape == (BATCH,)
     else:
         dims = {"crop_px": 2, "crop_uvd": 3, "root_relative_mm": 3}[frame]
         assert dec["joints"].shape == (BATCH, spec.num_joints, dims)

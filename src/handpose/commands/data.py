@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._args import nonnegative_int, positive_int, unit_float
+from ._args import nonnegative_int, positive_float, positive_int, unit_float
 
 NAME = "data"
 HELP = "inspect datasets: counts, joint statistics and an overlay sheet"
@@ -58,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--min-detection-confidence", type=unit_float, default=0.5, help="teacher setting (default 0.5)")
     t.add_argument("--model-complexity", type=int, choices=(0, 1), default=1, help="teacher setting (default 1)")
     t.add_argument("--limit", type=positive_int, default=None, help="label only the first N photos (a trial run)")
+    t.add_argument("--teacher-timeout", type=positive_float, default=120.0,
+                   help="seconds to wait for the teacher's answer to one photo (default 120)")  # fmt: skip
 
 
 def _options(items: list[str]) -> dict[str, Any]:
@@ -146,7 +148,7 @@ def teacher_label(args: argparse.Namespace) -> int:
         if done % 100 == 0 or done == total:
             print(f"  {done}/{total} photos", file=sys.stderr, flush=True)
 
-    with TeacherProcess(args.teacher, args.teacher_python, settings) as teacher:
+    with TeacherProcess(args.teacher, args.teacher_python, settings, timeout_s=args.teacher_timeout) as teacher:
         images, annotations, coverage = teacher_label_dataset(
             photos,
             lambda p: owner[id(p)].read_photo(p),

@@ -36,14 +36,19 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.run import run_evaluation
     from ..io import write_json_atomic
 
-    metrics, _, info = run_evaluation(args.checkpoint, args.data, args.format, args.split, args.device, args.batch_size)
-    record = {"checkpoint": str(args.checkpoint), "model": info["model"], "metrics": metrics}
+    metrics, preds, info = run_evaluation(args.checkpoint, args.data, args.format, args.split, args.device,
+                                          args.batch_size)  # fmt: skip
+    reference = preds.extra.get("reference", "human")
+    record = {"checkpoint": str(args.checkpoint), "model": info["model"], "reference": reference, "metrics": metrics}
     if args.out:
         write_json_atomic(Path(args.out) / "metrics.json", record)
     if args.json:
         print(json.dumps(record, indent=2))
         return 0
-    table = Table(title=f"{info['model']} on {args.data or 'its test split'}")
+    title = f"{info['model']} on {args.data or 'its test split'}"
+    if reference != "human":  # a teacher's or a model's labels are never reported as ground truth
+        title += f": agreement with {reference} (a model's labels, not ground truth)"
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in metrics.items():

@@ -103,13 +103,25 @@ class AugmentConfig:
             lo, hi = getattr(self, name)
             if not 0 < lo <= hi:
                 raise ConfigError(f"must be 0 < low <= high, got {getattr(self, name)}", field=f"augment.{name}")
-        for name in ("flip_prob", "background_prob", "occlusion_prob", "blur_prob", "noise_prob", "hole_prob",
-                     "jpeg_prob"):
+        for name in (
+            "flip_prob",
+            "background_prob",
+            "occlusion_prob",
+            "blur_prob",
+            "noise_prob",
+            "hole_prob",
+            "jpeg_prob",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"must be a probability in [0, 1], got {value}", field=f"augment.{name}")
-        for name in ("rotation_range_deg", "occluder_size_range", "blur_sigma_range", "noise_std_range",
-                     "jpeg_quality_range"):
+        for name in (
+            "rotation_range_deg",
+            "occluder_size_range",
+            "blur_sigma_range",
+            "noise_std_range",
+            "jpeg_quality_range",
+        ):
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ConfigError(f"low must be <= high, got {getattr(self, name)}", field=f"augment.{name}")

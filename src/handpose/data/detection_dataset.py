@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .augment import AugmentConfig, augment_appearance
+from .crop import plan_whole_frame
 from .dataset import item_rng
 from .sample import hand_box
 from .scenes import BackgroundPool, Frame
@@ -32,14 +33,6 @@ from .scenes import BackgroundPool, Frame
 
 class FrameSource(Protocol):
     def draw(self, rng: np.random.Generator) -> Frame: ...
-
-
-def letterbox_affine(frame_size: tuple[int, int], input_size: tuple[int, int]) -> np.ndarray:
-    """(2, 3) affine of the plain letterbox of a (W, H) frame into an (H, W) input (centred, aspect kept)."""
-    fw, fh = frame_size
-    ih, iw = input_size
-    s = min(iw / fw, ih / fh)
-    return np.array([[s, 0, (iw - s * fw) / 2], [0, s, (ih - s * fh) / 2]], np.float64)
 
 
 def _moved_boxes(boxes: np.ndarray, joints: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -137,7 +130,7 @@ class DetectionDataset(Dataset):
         """One item from a frame, its (K, 4) boxes and (K, 21, 2) joints (NaN where unknown)."""
         ih, iw = self.input_size
         fh, fw = image.shape[:2]
-        m = letterbox_affine((fw, fh), (ih, iw))
+        m = np.asarray(plan_whole_frame((fw, fh), (ih, iw)).affine, np.float64)  # the pipeline's letterbox
         if self.train:
             zoom = float(np.exp(rng.uniform(np.log(self.zoom[0]), np.log(self.zoom[1]))))
             angle = float(rng.uniform(-self.rotation_deg, self.rotation_deg))

@@ -85,4 +85,19 @@ def run_evaluation(
     cfg.data.max_val_samples = 0
     dataset = build_dataset(model, cfg, split, train=False)
     preds = predict(model, dataset, dev, batch_size)
+    preds.extra["reference"] = label_reference(getattr(dataset, "reader", None), model.spec.task)
     return score(preds), preds, info
+
+
+def label_reference(reader: Any, task: str) -> str:
+    """Who made the labels a model is scored against: "human", or "teacher:NAME" / "model:NAME" (then the figures
+    are agreement with that model, not accuracy) — from the reader's ``label_sources`` (joints for pose models, boxes
+    for detectors, gestures for classifiers); "human" for readers that do not say."""
+    sources = getattr(reader, "label_sources", None) or {}
+    key = {"pose2d": "joints_2d", "pose3d": "joints_2d", "gesture": "gesture"}.get(task, "bbox")
+    if sources and all(isinstance(v, dict) for v in sources.values()):  # a mixture: one map per source
+        found = sorted({str(v.get(key, "human")) for v in sources.values()})
+    else:
+        found = [str(sources.get(key, "human"))]
+    made = [f for f in found if f != "human"]
+    return ", ".join(made) if made else "human"

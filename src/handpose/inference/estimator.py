@@ -410,7 +410,7 @@ class HandPoseEstimator:
 def role_of(model: Model) -> str:
     """The pipeline role of a loaded model: "detector", "pose", "depth" or "gesture"."""
     info = model.info
-    if info.task in ("skeleton", "box"):
+    if info.task in ("skeleton", "box", "boxes"):
         return "detector"
     if info.task == "gesture":
         return "gesture"

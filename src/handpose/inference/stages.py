@@ -137,16 +137,21 @@ def group_regions(regions: list[tuple[np.ndarray, int]], gap_fraction: float = 0
 
 
 class DetectorStage:
-    """Hand detection by the skeleton UNet (or a box regressor) on the letterboxed frame.
+    """Hand detection on the letterboxed frame: by the skeleton UNet, a box regressor, or the SSD hand detector
+    ("boxes": several scored boxes per frame, kept above ``min_score`` after non-maximum suppression).
 
     Args:
-        model: a model with task "skeleton" (or "box").
+        model: a model with task "skeleton", "box" or "boxes".
         max_hands: keep at most this many hands (largest skeleton areas first).
         min_foreground: skeleton pixels (detector px) a hand needs; default: the model's codec setting.
+        min_score: a box detector's score a hand needs; default: the value calibrated with the model (its
+            sidecar's ``inference.min_score``), else its codec's threshold.
     """
 
-    def __init__(self, model: Model, max_hands: int = 2, min_foreground: float | None = None) -> None:
-        require_task(model, "detector", "rgb", ("skeleton", "box"))
+    def __init__(
+        self, model: Model, max_hands: int = 2, min_foreground: float | None = None, min_score: float | None = None
+    ) -> None:
+        require_task(model, "detector", "rgb", ("skeleton", "box", "boxes"))
         self.model = model
         self.codec = model.codec
         self.input_size: tuple[int, int] = model.info.input_size  # type: ignore[assignment]
@@ -156,6 +161,8 @@ class DetectorStage:
             else float(min_foreground)  # fmt: skip
         self.line_width = float(getattr(self.codec, "line_width", DEFAULT_DETECTOR_LINE_WIDTH))
         self.blob_sigma = float(getattr(self.codec, "blob_sigma", DEFAULT_DETECTOR_BLOB_SIGMA))
+        default_score = float(model.info.extra.get("min_score", getattr(self.codec, "score_threshold", 0.5)))
+        self.min_score = default_score if min_score is None else float(min_score)
         #: the detector box overshoots the joints by about the skeleton's half line width / blob radius
         self.box_shrink = float(model.info.extra.get("box_shrink_px", max(self.line_width / 2, 1.18 * self.blob_sigma)))
 
@@ -180,6 +187,10 @@ class DetectorStage:
     def postprocess(self, outputs: dict[str, np.ndarray], info: CropInfo) -> DetectorOutput:
         """Outputs of one frame -> hands with boxes in frame px."""
         inv = info.inverse_affine
+        if self.model.info.task == "boxes":
+            boxes, scores = self.codec.detect(outputs, score_threshold=self.min_score)[0]
+            dets = [Detection(self._to_frame(b, inv, 0.0), float(sc)) for b, sc in zip(boxes, scores)]
+            return DetectorOutput(dets[: self.max_hands], None, info)
         if self.model.info.task == "box":
             dec = self.codec.decode(outputs)
             dets = []

@@ -41,6 +41,7 @@ def label_statistics(reader: Reader, images: int = 64, seed: int = 0) -> dict[st
         "samples": n,
         "with_joints": int(labels.joint_mask.any(axis=1).sum()) if n else 0,
         "with_3d": labels.joints_3d is not None,
+        "label_sources": dict(getattr(reader, "label_sources", None) or {}),
     }
     denom = max(n, 1)
     stats["joints_labelled"] = {JOINT_NAMES[j]: float(labels.joint_mask[:, j].sum() / denom) for j in range(NUM_JOINTS)}
@@ -71,6 +72,13 @@ def format_statistics(stats: dict[str, Any]) -> str:
         f"{stats['with_joints']} with joints, 3D: {'yes' if stats['with_3d'] else 'no'}",
         f"  root: {stats['root']}",
     ]
+    made = {k: v for k, v in stats.get("label_sources", {}).items() if isinstance(v, str) and v != "human"}
+    if stats.get("label_sources"):
+        lines.append(
+            "  labels by: "
+            + ", ".join(f"{k} {v}" for k, v in stats["label_sources"].items() if isinstance(v, str))
+            + (" (a model's labels: training targets, not ground truth)" if made else "")
+        )
     if stats["handedness"]:
         lines.append("  handedness: " + ", ".join(f"{k} {v}" for k, v in stats["handedness"].items()))
     if stats["gestures"]:

@@ -1,0 +1,143 @@
+"""The SSD hand detector's default boxes (encode / decode / NMS), detection metrics against hand-computed values, the
+frames a detector trains on (boxes move with the pixels), the mixture of datasets, the human box convention and the
+plain-background matting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from handpose import metrics as M
+from handpose.codecs.anchors import AnchorBoxCodec, box_iou_matrix, nms
+from handpose.data.augment import AugmentConfig
+from handpose.data.detection_dataset import DetectionDataset
+from handpose.data.matting import plain_background_mask
+from handpose.data.sample import hand_box
+from handpose.data.scenes import BackgroundPool, PhotoFrames
+from handpose.engine.run import label_reference
+
+
+def test_anchor_layout() -> None:
+    codec = AnchorBoxCodec((64, 96), (8, 16, 32), ((10.0,), (20.0,), (40.0,)), (1.0, 2.0))
+    # ceil(64/s) x ceil(96/s) cells per level, 1 size x 2 aspects each
+    assert codec.num_anchors == (8 * 12 + 4 * 6 + 2 * 3) * 2
+    a = codec.anchors
+    assert np.allclose(a[0], [3.5, 3.5, 10.0, 10.0])  # cell (0, 0) of stride 8: centre (0.5 * 8 - 0.5)
+    assert np.allclose(a[1], [3.5, 3.5, 10 / np.sqrt(2), 10 * np.sqrt(2)])  # aspect 2 = twice as tall as wide
+    assert np.allclose(a[2], [11.5, 3.5, 10.0, 10.0])  # then the next column
+    first16 = 8 * 12 * 2
+    assert np.allclose(a[first16], [7.5, 7.5, 20.0, 20.0])
+
+
+def test_encode_decode_round_trip_and_best_anchor_claim() -> None:
+    codec = AnchorBoxCodec((128, 160), score_threshold=0.5, max_boxes=4)
+    boxes = np.array([[20.0, 30.0, 60.0, 90.0], [100.0, 40.0, 120.0, 70.0], [140.0, 100.0, 143.0, 104.0]])
+    t = codec.encode(boxes)
+    labels, offsets = t["labels"], t["offsets"]
+    assert labels.shape == (codec.num_anchors,) and offsets.shape == (codec.num_anchors, 4)
+    iou = box_iou_matrix(codec.anchor_boxes, boxes)
+    # the 3 x 4 px box overlaps no default box by 0.5, yet its best one is positive
+    assert iou[:, 2].max() < 0.5 and labels[int(iou[:, 2].argmax())] == 1
+    assert np.all(labels[iou.max(axis=1) >= 0.5] == 1)
+    between = (iou.max(axis=1) >= 0.4) & (iou.max(axis=1) < 0.5) & (labels != 1)
+    assert np.all(labels[between] == -1)
+    logits = np.where(labels > 0, 8.0, -8.0)[None]
+    decoded = codec.detect({"scores": logits, "offsets": offsets[None]})[0]
+    found = decoded[0]
+    # every positive decodes to its own box; NMS keeps one per hand
+    assert len(found) == 3
+    for b in boxes:
+        assert np.abs(found - b).sum(axis=1).min() < 1e-4
+
+
+def test_ignored_boxes_are_neither_positive_nor_negative() -> None:
+    codec = AnchorBoxCodec((128, 160))
+    boxes = np.array([[20.0, 30.0, 60.0, 90.0], [80.0, 20.0, 140.0, 110.0]])
+    t = codec.encode(boxes, np.array([True, False]))
+    a = codec.anchors
+    inside = (a[:, 0] >= 80) & (a[:, 0] <= 140) & (a[:, 1] >= 20) & (a[:, 1] <= 110)
+    assert np.all(t["labels"][inside] == -1)
+    assert (t["labels"] == 1).sum() > 0 and not np.any(t["labels"][inside] == 1)
+
+
+def test_nms_keeps_the_best_of_overlapping_boxes() -> None:
+    boxes = np.array([[0.0, 0, 10, 10], [1.0, 1, 11, 11], [50.0, 50, 60, 60], [0.0, 0, 10, 9]])
+    keep = nms(boxes, np.array([0.7, 0.9, 0.5, 0.8]), iou=0.5, limit=10)
+    assert keep.tolist() == [1, 2]
+
+
+def test_detection_scores_match_a_hand_computed_example() -> None:
+    gt = [np.array([[0.0, 0, 10, 10], [20.0, 20, 30, 30]]), np.zeros((0, 4))]
+    pred = [np.array([[0.0, 0, 10, 10], [0.0, 0, 10, 5], [21.0, 21, 31, 31]]), np.array([[5.0, 5, 8, 8]])]
+    scores = [np.array([0.9, 0.8, 0.7]), np.array([0.95])]
+    out = M.detection_scores(pred, scores, gt, 0.5)
+    # ranked: 0.95 FP (no truth), 0.9 TP (IoU 1), 0.8 FP (IoU 0.5 but its box is taken), 0.7 TP (IoU 81 / 119)
+    assert (out["tp"], out["fp"], out["fn"]) == (2, 2, 0)
+    assert out["precision"] == pytest.approx(0.5) and out["recall"] == pytest.approx(1.0)
+    assert out["f1"] == pytest.approx(2 / 3)
+    assert out["mean_iou"] == pytest.approx((1.0 + 81 / 119) / 2)
+    # precision at each rank 0, 1/2, 1/3, 2/4 -> envelope 1/2 everywhere; recall steps 1/2 at ranks 2 and 4
+    assert out["ap"] == pytest.approx(0.5)
+    miss = M.detection_scores([np.zeros((0, 4))], [np.zeros(0)], [gt[0]])
+    assert (miss["recall"], miss["fn"], miss["ap"]) == (0.0, 2, 0.0)
+
+
+def test_detector_frames_move_boxes_with_the_pixels() -> None:
+    frame = np.zeros((300, 400, 3), np.uint8)
+    frame[80:220, 100:200] = (255, 0, 0)  # the "hand": a red block, box edges at 100 / 200 and 80 / 220
+    source = PhotoFrames([("unused.jpg", np.array([[100.0, 80.0, 200.0, 220.0]]), None)])
+    source.cache.images["unused.jpg"] = frame
+    codec = AnchorBoxCodec((128, 160))
+    ds = DetectionDataset([source], [1.0], codec, length=12, train=True, augment=AugmentConfig.off(),
+                          backgrounds=BackgroundPool(texture_share=1.0), rotation_deg=0.0)  # fmt: skip
+    for i in range(12):
+        item = ds[i]
+        img = item["input"].numpy().transpose(1, 2, 0)
+        red = (img[..., 0] > 0.8) & (img[..., 1] < 0.2) & (img[..., 2] < 0.2)
+        box = item["meta"]["boxes"][0]
+        if item["meta"]["count"] == 0:  # pushed out of the frame or cut by its edge: nothing to find
+            continue
+        ys, xs = np.nonzero(red)
+        # pixel centres of the red block lie within the box's edges (half a pixel of resampling either way)
+        assert xs.min() >= box[0] - 1 and xs.max() <= box[2] + 1 and ys.min() >= box[1] - 1 and ys.max() <= box[3] + 1
+        assert (xs.max() - xs.min()) >= 0.85 * (box[2] - box[0]) - 2
+        assert item["targets"]["labels"].max() == 1
+        assert isinstance(item["input"], torch.Tensor) and item["input"].shape == (3, 128, 160)
+
+
+def test_hand_box_convention() -> None:
+    joints = np.zeros((21, 2))
+    joints[:, 0] = np.linspace(100, 160, 21)
+    joints[:, 1] = np.linspace(200, 100, 21)  # wrist at the bottom
+    joints[0] = [130.0, 200.0]
+    joints[9] = [130.0, 140.0]
+    box = hand_box(joints)
+    # the joints span x 103..160 (the wrist moved to 130), y 100..200; the wrist continues 0.2 x 60 px below
+    # itself (to y 212), then 5 % of the longer side (112 px) on every side
+    g = 0.05 * (212.0 - 100.0)
+    assert box == pytest.approx([103 - g, 100 - g, 160 + g, 212 + g])
+
+
+def test_plain_background_matting_finds_the_hand() -> None:
+    yy, xx = np.mgrid[0:100, 0:100]
+    img = np.stack([200 - 0.3 * yy, 205 - 0.2 * xx, 210 - 0.25 * yy], axis=-1).astype(np.uint8)  # shaded grey
+    hand = ((xx - 50) / 18.0) ** 2 + ((yy - 70) / 35.0) ** 2 <= 1  # an ellipse entering from the bottom edge
+    img[hand] = (205, 150, 120)  # skin
+    mask = plain_background_mask(img)
+    iou = (mask & hand).sum() / (mask | hand).sum()
+    assert iou > 0.9
+
+
+def test_label_reference_names_who_made_the_labels() -> None:
+    class R:
+        label_sources = {"bbox": "human", "joints_2d": "teacher:mediapipe-hands-0.10.21"}
+
+    assert label_reference(R(), "pose2d") == "teacher:mediapipe-hands-0.10.21"
+    assert label_reference(R(), "boxes") == "human"
+    assert label_reference(object(), "pose2d") == "human"
+
+    class Mix:
+        label_sources = {"webcam_hands": {"joints_2d": "teacher:x"}, "synthetic": {}}
+
+    assert label_reference(Mix(), "pose2d") == "teacher:x"
