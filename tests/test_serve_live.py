@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from handpose.inference.estimator import PRETRAINED, pretrained_path
+
 from .conftest import IN_CI, REPO, fixture_path
 
 if not IN_CI:
@@ -218,6 +220,31 @@ def test_api_latency_is_within_2_ms_of_the_in_process_pipeline(served, photo):
     assert api_ms - local_ms <= 2.0, f"(API ms, in-process ms) per try: {tries}"
 
 
+def test_a_body_that_stops_arriving_is_a_408_and_the_server_goes_on(photo):
+    from handpose.inference import HandPoseEstimator
+    from handpose.serve import ServeConfig, create_app
+
+    est = HandPoseEstimator.from_pretrained(backend="onnx")
+    with live_server(create_app(est, ServeConfig(read_timeout_s=0.5))) as base:
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            raw.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                        b"Content-Length: 50000\r\n\r\n" + photo.read_bytes()[:1000])  # fmt: skip
+            t0 = time.monotonic()
+            answer = b""
+            while b"}}" not in answer:
+                chunk = raw.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            waited = time.monotonic() - t0
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408") and 0.4 < waited < 5, (head, waited)
+        assert json.loads(body)["error"]["code"] == "timeout"
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        assert post_image(conn, photo.read_bytes())[0] == 200
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "handpose", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=STARTUP_S)  # fmt: skip
@@ -229,6 +256,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["--port", "70000"], "port number"),
         (["--max-upload-mb", "0"], "positive number"),
         (["--model", "/no/such/checkpoint"], "/no/such/checkpoint"),
+        (["--model", str(pretrained_path(PRETRAINED["depth"])), "--backend", "torch"], "needs an RGB model"),
     ],
 )
 def test_bad_command_lines_are_one_line_errors(args, words):

@@ -40,7 +40,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..errors import HandposeError, one_line
+from ..errors import CheckpointError, HandposeError, one_line
 from ..inference.estimator import HandPoseEstimator
 from .config import RequestError, ServeConfig
 from .gate import InferenceGate
@@ -133,7 +133,8 @@ def create_app(
     """The application serving ``estimator`` (which needs an RGB pipeline) within ``config``'s limits."""
     cfg = config or ServeConfig()
     if "rgb" not in estimator.modalities:
-        raise RequestError("the server needs an RGB model (a detector and / or an RGB pose model)", status=500)
+        raise CheckpointError("the server needs an RGB model (a detector and / or an RGB pose model); the models "
+                              f"given are for {', '.join(estimator.modalities)} frames")  # fmt: skip
     gate = InferenceGate(cfg.max_concurrent, cfg.max_queue, cfg.queue_timeout_s, cfg.inference_timeout_s,
                          cfg.retry_after_s)  # fmt: skip
     page = _static("index.html")

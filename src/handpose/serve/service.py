@@ -54,8 +54,6 @@ def run_rgb(est: HandPoseEstimator, frame: np.ndarray) -> list:
     """The hands of one RGB frame, as ``handpose predict`` finds them (the estimator's RGB path)."""
     try:
         return est(frame, modality="rgb")
-    except RequestError:
-        raise
     except HandposeError as exc:  # an image the pipeline cannot take (too small, ...): the client's input
         raise RequestError(str(exc), status=422, code="unprocessable_image", field="image") from None
 
