@@ -139,3 +139,60 @@ def test_masks(tmp_path):
     assert mask.dtype == bool and mask.sum() == 4 and mask[1, 1]
     labels = np.array([[0, 1, 2], [17, 18, 33]], np.uint8)
     np.testing.assert_array_equal(read_label_image(_write(tmp_path / "l.png", labels)), labels)
+
+
+def _with_png_size(data: bytes, width: int, height: int) -> bytes:
+    """The PNG ``data`` with its IHDR chunk declaring ``width`` x ``height`` (and a CRC that matches)."""
+    import zlib
+
+    ihdr = b"IHDR" + struct.pack(">II", width, height) + data[24:29]
+    return data[:12] + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + data[33:]
+
+
+def _with_jpeg_size(data: bytes, width: int, height: int) -> bytes:
+    i = data.index(b"\xff\xc0")  # the baseline frame header: FF C0, length, precision, height, width
+    return data[: i + 5] + struct.pack(">HH", height, width) + data[i + 9 :]
+
+
+def test_a_huge_declared_image_is_refused_before_decoding(tmp_path, monkeypatch):
+    """A header declaring 100,000 x 100,000 pixels (30 GB as RGB) is refused from the header alone, for PNG and
+    JPEG, photos and depth maps; the limit (8192 x 8192 by default) moves with HANDPOSE_MAX_IMAGE_PIXELS."""
+    from handpose.data.image_io import MAX_IMAGE_PIXELS, declared_size
+
+    png = cv2.imencode(".png", np.zeros((6, 8, 3), np.uint8))[1].tobytes()
+    jpg = cv2.imencode(".jpg", np.zeros((6, 8, 3), np.uint8))[1].tobytes()
+    png16 = cv2.imencode(".png", np.full((6, 8), 500, np.uint16))[1].tobytes()
+    assert declared_size(png) == declared_size(jpg) == declared_size(png16) == (8, 6)
+    assert MAX_IMAGE_PIXELS == 8192 * 8192
+    cases = [("big.png", _with_png_size(png, 100_000, 100_000), read_image),
+             ("big.jpg", _with_jpeg_size(jpg, 65_000, 60_000), read_image),
+             ("big16.png", _with_png_size(png16, 100_000, 100_000), read_depth)]  # fmt: skip
+    for name, data, read in cases:
+        path = tmp_path / name
+        path.write_bytes(data)
+        message = rf"{name}: the header declares a \d+ x \d+ image \([\d,]+ pixels\), more than the 67,108,864"
+        with pytest.raises(DataError, match=message):
+            read(path)
+    zero = tmp_path / "zero.png"
+    zero.write_bytes(_with_png_size(png, 0, 6))
+    with pytest.raises(DataError, match="declares a 0 x 6 image"):
+        read_image(zero)
+    # a lower limit refuses the small image too; a malformed setting is named
+    small = tmp_path / "small.png"
+    small.write_bytes(png)
+    monkeypatch.setenv("HANDPOSE_MAX_IMAGE_PIXELS", "40")
+    with pytest.raises(DataError, match=r"8 x 6 image \(48 pixels\), more than the 40 that are read"):
+        read_image(small)
+    monkeypatch.setenv("HANDPOSE_MAX_IMAGE_PIXELS", "48")
+    assert read_image(small).shape == (6, 8, 3)
+    monkeypatch.setenv("HANDPOSE_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(DataError, match="HANDPOSE_MAX_IMAGE_PIXELS: must be a positive integer"):
+        read_image(small)
+
+
+def test_opencv_gets_the_same_limit_for_other_formats():
+    import os
+
+    import handpose  # noqa: F401 - sets the variable before cv2 is loaded
+
+    assert os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] == str(1 << 26)

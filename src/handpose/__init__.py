@@ -15,6 +15,10 @@ __version__ = "0.1.0"
 # handpose's errors say what went wrong in one line. OpenCV reads this once, at the first video it opens in the
 # process, so it is set here, before any; a user who wants FFmpeg's notes sets the variable.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+# The same limit on decoded image size as handpose.data.image_io.MAX_IMAGE_PIXELS, for the image formats whose
+# headers handpose does not read itself (OpenCV's default, 2^30 pixels, lets one corrupt header ask for 3 GB). OpenCV
+# reads it when it is loaded, so it is set here, before cv2 is imported.
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 26))
 
 _LAZY = {
     "create_model": "handpose.registry",

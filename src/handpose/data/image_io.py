@@ -26,6 +26,7 @@ Depth encodings (all returned as float32 millimetres, 0 = no measurement):
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import cv2
@@ -35,10 +36,81 @@ from ..errors import DataError
 
 DEPTH_ENCODINGS: tuple[str, ...] = ("auto", "png16", "nyu", "stb", "rhd", "msra_bin")
 
+#: the largest image, in pixels, that is decoded: 8192 x 8192 (a 50-megapixel photo fits). A file that declares
+#: more is refused before a single pixel is allocated -- a corrupt or hostile header cannot make a reader ask for
+#: gigabytes. ``HANDPOSE_MAX_IMAGE_PIXELS`` raises or lowers it. (OpenCV gets the same limit for the formats whose
+#: headers are not read here: see ``OPENCV_IO_MAX_IMAGE_PIXELS`` in :mod:`handpose`.)
+MAX_IMAGE_PIXELS = 1 << 26
+
 _JPEG_MAGIC = b"\xff\xd8"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"IEND\xaeB`\x82"
 _MSRA_HEADER_BYTES = 24
+#: JPEG start-of-frame markers (the ones that carry the image size): C0-CF except DHT (C4), JPG (C8), DAC (CC)
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def max_image_pixels() -> int:
+    """The decoding limit in pixels: ``HANDPOSE_MAX_IMAGE_PIXELS`` if set (a positive integer), else
+    :data:`MAX_IMAGE_PIXELS`."""
+    text = os.environ.get("HANDPOSE_MAX_IMAGE_PIXELS", "").strip()
+    if text:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise DataError(f"must be a positive integer, got {text!r}", field="HANDPOSE_MAX_IMAGE_PIXELS")
+        return value
+    return MAX_IMAGE_PIXELS
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) that a PNG or JPEG file's header declares, read without decoding; None for other formats or
+    a header too damaged to say (the decoder then reports it)."""
+    if data.startswith(_PNG_MAGIC):
+        if len(data) >= 24 and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        return None
+    if not data.startswith(_JPEG_MAGIC):
+        return None
+    i, n = 2, len(data)
+    while i + 4 <= n:  # marker segments: FF xx [length (2 bytes, big-endian, includes itself)] ...; i only grows
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # standalone markers (TEM, RSTn, SOI): no length
+            i += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, or the scan data begins before any frame header
+            return None
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if marker in _JPEG_SOF:
+            if length < 7 or i + 9 > n:
+                return None
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return width, height
+        i += 2 + max(length, 2)
+    return None
+
+
+def _check_declared_size(data: bytes, path: Path) -> None:
+    size = declared_size(data)
+    if size is None:
+        return
+    width, height = size
+    if width == 0 or height == 0:
+        raise DataError(f"the header declares a {width} x {height} image (zero size)", path=path)
+    limit = max_image_pixels()
+    if width * height > limit:
+        raise DataError(
+            f"the header declares a {width} x {height} image ({width * height:,} pixels), more than the {limit:,} "
+            "that are read (set HANDPOSE_MAX_IMAGE_PIXELS to read larger images)",
+            path=path,
+        )
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
@@ -71,6 +143,7 @@ def _check_complete(data: bytes, path: Path) -> None:
 
 def _decode(data: bytes, path: Path) -> np.ndarray:
     _check_complete(data, path)
+    _check_declared_size(data, path)
     buf = np.frombuffer(data, dtype=np.uint8)
     try:
         # ANYDEPTH keeps 16-bit data 16-bit (so it can be recognised), ANYCOLOR keeps grey images grey;
