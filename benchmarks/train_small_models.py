@@ -488,22 +488,9 @@ def tracking_calibration(args: argparse.Namespace) -> dict[str, float]:
 
 def _store(src: Path, dst: Path, inference: dict[str, Any], note: str) -> None:
     """Weights as float16 safetensors + the sidecar (updated checksum, an ``inference`` section)."""
-    from safetensors.numpy import load_file, save
+    from handpose.engine.checkpoint import store_for_shipping
 
-    from handpose.engine.checkpoint import SIDECAR, WEIGHTS, sha256_file
-    from handpose.io import write_bytes_atomic, write_json_atomic
-
-    state = load_file(str(src / WEIGHTS))
-    half = {k: (v.astype(np.float16) if v.dtype == np.float32 else v) for k, v in state.items()}
-    dst.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(dst / WEIGHTS, save(half, metadata={"format": "handpose", "dtype": "float16"}))
-    side = json.loads((src / SIDECAR).read_text())
-    side["weights_sha256"] = sha256_file(dst / WEIGHTS)
-    side["weights_dtype"] = "float16"
-    side["inference"] = inference
-    side["provenance"] = note
-    side.get("config", {}).get("data", {})["root"] = "synthetic world, seed 0, standard preset (see provenance)"
-    write_json_atomic(dst / SIDECAR, side)
+    store_for_shipping(src, dst, inference, note, "synthetic world, seed 0, standard preset (see provenance)")
 
 
 def stage_export(args: argparse.Namespace) -> None:

@@ -241,17 +241,44 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             value = yaml.safe_load(text) if text.strip() else ""
         except yaml.YAMLError:
             value = text
-        node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
+        node: Any = out
+        parts = _key_parts(key)
+        for part, nxt in zip(parts[:-1], parts[1:]):
+            if isinstance(part, int):  # a list item, e.g. data.options.sources[2].root
+                if not isinstance(node, list) or not -len(node) <= part < len(node):
+                    raise ConfigError(f"cannot set {key}: no list item [{part}] there", field="--set")
+                child = node[part]
+            else:
+                child = node.get(part)
+                if child is None:
+                    child = node[part] = [] if isinstance(nxt, int) else {}
+            if not isinstance(child, (dict, list)):
                 raise ConfigError(f"cannot set {key}: {part} is not a section", field="--set")
             node = child
-        node[parts[-1]] = value
+        last = parts[-1]
+        if isinstance(last, int):
+            if not isinstance(node, list) or not -len(node) <= last < len(node):
+                raise ConfigError(f"cannot set {key}: no list item [{last}] there", field="--set")
+        elif not isinstance(node, dict):
+            raise ConfigError(f"cannot set {key}: a list item needs an index", field="--set")
+        node[last] = value
     return out
+
+
+def _key_parts(key: str) -> list[str | int]:
+    """``a.b[2].c`` -> ["a", "b", 2, "c"]."""
+    parts: list[str | int] = []
+    for part in key.split("."):
+        name, _, rest = part.partition("[")
+        parts.append(name)
+        while rest:
+            index, _, rest = rest.partition("]")
+            try:
+                parts.append(int(index))
+            except ValueError:
+                raise ConfigError(f"override key {key!r}: [{index}] is not a list index", field="--set") from None
+            rest = rest.removeprefix("[")
+    return parts
 
 
 def to_dict(config: Any) -> dict[str, Any]:

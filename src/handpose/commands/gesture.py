@@ -6,6 +6,11 @@ any reader with gesture labels works, e.g. ``--format rwth`` or ``folder``) or f
 labelled images, as the paper trains on predicted points). Points are normalised as the pipeline does at inference
 (wrist origin, index-bone unit), left hands mirrored to right ones, and jittered at training time. The checkpoint
 goes to ``--out`` (``best/`` by validation accuracy, ``checkpoints/``); use it with ``handpose predict --gesture``.
+
+``--predict-with DETECTOR POSE`` follows the paper's protocol ("the pose estimation part is kept fixed and we solely
+train the GestureNet"): the keypoints are not the dataset's labels but what the fixed pipeline (detector + pose
+model) predicts on each photo of the split, its most confident hand; photos where it finds no hand are left out
+(their number is printed). Any reader with gesture labels and images works (``sign_digits``, ``rwth``, ...).
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--split", default="train")
     t.add_argument("--val-split", default="val", help="validation split ('' for none: 10%% of train is held out)")
     t.add_argument("--points", type=Path, default=None, help=".npz with joints_2d (N, 21, 2) and labels (N,)")
+    t.add_argument("--predict-with", nargs="+", default=None, metavar="MODEL",
+                   help="train on the keypoints these fixed models (detector and pose checkpoints or .onnx) predict "
+                   "on the split's photos, not on its labels")  # fmt: skip
     t.add_argument("--out", type=Path, default=Path("runs/gesturenet"), help="run folder (default: %(default)s)")
     t.add_argument("--steps", type=positive_int, default=3000)
     t.add_argument("--batch-size", type=positive_int, default=64)
@@ -65,6 +73,29 @@ def _from_reader(root: str, fmt: str, split: str) -> tuple[Any, Any, Any, list[s
     return np.asarray(table.joints_2d, np.float64)[keep], g[keep], hands, names
 
 
+def predicted_points(root: str, fmt: str, split: str, models: list[str]) -> tuple[Any, Any, Any, Any, int]:
+    """The keypoints the fixed pipeline ``models`` predicts on the gesture-labelled photos of a split: (points (N, 21,
+    2) px, labels (N,), handedness (N,) (unknown: None), gesture names, photos with no hand found)."""
+    import numpy as np
+
+    from ..data.readers import open_dataset
+    from ..inference import HandPoseEstimator
+
+    est = HandPoseEstimator(models, backend="auto", max_hands=2, threads=1)
+    reader = open_dataset(root, fmt, split=split)
+    gestures = np.asarray(reader.joints_all().gesture, np.int64)
+    pts, labels, missed = [], [], 0
+    for i in np.flatnonzero(gestures >= 0):
+        hands = est(reader[int(i)].image)
+        if not hands:
+            missed += 1
+            continue
+        pts.append(max(hands, key=lambda h: h.score).joints_2d)
+        labels.append(gestures[i])
+    return np.asarray(pts, np.float64).reshape(-1, 21, 2), np.asarray(labels, np.int64), None, reader.gesture_names, \
+        missed  # fmt: skip
+
+
 def train(args: argparse.Namespace) -> Any:
     """Train GestureNet; returns the trainer's result."""
     import numpy as np
@@ -78,7 +109,14 @@ def train(args: argparse.Namespace) -> Any:
     from ..registry import create_model
 
     names = None
-    if args.points is not None:
+    if args.predict_with:
+        pts, labels, hands, names, missed = predicted_points(args.data, args.format, args.split, args.predict_with)
+        print(f"keypoints predicted by the fixed pipeline on {len(labels)} photos ({missed} with no hand found)")
+        val = None
+        if args.val_split:
+            vp, vl, vh, _, vm = predicted_points(args.data, args.format, args.val_split, args.predict_with)
+            val = (vp, vl, vh, names)
+    elif args.points is not None:
         arrays = load_npz(args.points)
         if "joints_2d" not in arrays or "labels" not in arrays:
             raise DataError("needs arrays 'joints_2d' (N, 21, 2) and 'labels' (N,)", path=args.points)
@@ -98,7 +136,7 @@ def train(args: argparse.Namespace) -> Any:
     kwargs: dict[str, Any] = {}
     if names is not None and len(names) >= num_classes:
         kwargs = {"num_classes": len(names), "class_names": list(names)}
-    elif args.points is not None or args.format != "synthetic":
+    elif args.points is not None or args.predict_with or args.format != "synthetic":
         kwargs = {"num_classes": max(num_classes, 2)}
     model = create_model("gesturenet", seed=args.seed, **kwargs)
     common = dict(mirror_left=True, seed=args.seed, codec=model.codec)

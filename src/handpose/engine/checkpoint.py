@@ -257,3 +257,25 @@ def load_train_state(folder: str | Path) -> dict[str, Any]:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a corrupt/untrusted file
         raise CheckpointError(f"corrupt or untrusted train state ({type(exc).__name__})", path=p) from None
+
+
+def store_for_shipping(src: str | Path, dst: str | Path, inference: dict[str, Any], provenance: str,
+                       data_note: str) -> None:  # fmt: skip
+    """Copy a trained checkpoint into a shipped model folder (``handpose/pretrained/NAME``): the weights as float16
+    safetensors, the sidecar with its new checksum, an ``inference`` section (the pipeline's calibrated settings),
+    ``provenance`` (how it was made) and ``data_note`` in place of the training data's local path."""
+    import numpy as np
+    from safetensors.numpy import load_file, save
+
+    src, dst = Path(src), Path(dst)
+    state = load_file(str(src / WEIGHTS))
+    half = {k: (v.astype(np.float16) if v.dtype == np.float32 else v) for k, v in state.items()}
+    dst.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(dst / WEIGHTS, save(half, metadata={"format": "handpose", "dtype": "float16"}))
+    side = json.loads((src / SIDECAR).read_text())
+    side["weights_sha256"] = sha256_file(dst / WEIGHTS)
+    side["weights_dtype"] = "float16"
+    side["inference"] = inference
+    side["provenance"] = provenance
+    side.get("config", {}).get("data", {})["root"] = data_note
+    write_json_atomic(dst / SIDECAR, side)
