@@ -18,14 +18,21 @@ only our figures are measured. Sections:
 3. **asl_video** (325 frames) in tracking mode against MediaPipe's reference landmarks (a model's output, so
    agreement, not accuracy): PCK@0.2 of the reference box per frame (missed frames wrong) and jitter (the mean
    second difference of the landmarks between frames, px, beside the reference's own).
-4. **sign_digits/test** (held-out photo sessions): gesture accuracy of the full pipeline (a photo without a hand
-   found is wrong); MediaPipe: hands found.
+4. **sign_digits/test** (held-out photo sessions): gesture accuracy and error rate of the full pipeline (a photo
+   without a hand found is wrong), as Table 4 of "Multihead Self Attention Hand Pose Estimation" reports them;
+   MediaPipe: hands found and, with ``--mediapipe-gesture CKPT`` (a GestureNet trained on MediaPipe's own keypoints
+   of the train photos: ``handpose gesture train --format sign_digits --data $HANDPOSE_REALDATA/sign_digits
+   --val-split ''``), the same accuracy on MediaPipe's keypoints.
 5. **Speed**: median ms per frame of each pipeline on the webcam test photos (detection on every frame) and on the
    video (tracking), ours on ONNX Runtime with ``--threads`` threads, MediaPipe as it comes (its own threads).
 
+``--picture PNG`` also draws a grid of the same photos (fixture images, webcam test photos, video frames), ours
+on the left of each pair, MediaPipe's on the right (``docs/img/real_predictions.png``).
+
 Usage::
 
-    .venv/bin/python benchmarks/real_images.py --json runs/real_images.json [--models DIR_OR_ONNX ...]
+    .venv/bin/python benchmarks/real_images.py --json runs/real_images.json [--models DIR_OR_ONNX ...] \
+        [--picture docs/img/real_predictions.png]
 """
 
 from __future__ import annotations
@@ -205,6 +212,44 @@ def video_scores(pred: list[np.ndarray | None], ref: np.ndarray) -> dict[str, fl
             "jitter_px": jitter(pred), "reference_jitter_px": jitter(list(ref))}  # fmt: skip
 
 
+def save_picture(path: Path, sources: dict[str, list[np.ndarray]], ours: dict[str, list[list[np.ndarray]]],
+                 theirs: dict[str, list[list]] | None, per_row: int = 4) -> None:  # fmt: skip
+    """A grid of pairs (ours | MediaPipe's) on 6 fixture images, 4 webcam test photos and 2 video frames."""
+    import cv2
+
+    from handpose.io import write_bytes_atomic
+    from handpose.report.draw import draw_hand
+
+    picks = {"fixtures": [0, 5, 9, 13, 17, 21], "webcam": [3, 60, 120, 250], "video": [40, 200]}
+    tiles = []
+    for key, idx in picks.items():
+        for i in idx:
+            if i >= len(sources[key]):
+                continue
+            pair = []
+            for found, who in ((ours[key][i], "handpose"), (None if theirs is None else theirs[key][i], "MediaPipe")):
+                img = sources[key][i]
+                for j in found or []:
+                    img = draw_hand(img, np.asarray(j, np.float64))
+                scale = 220 / max(img.shape[:2])
+                img = cv2.resize(img, (int(img.shape[1] * scale), int(img.shape[0] * scale)))
+                canvas = np.full((220, 220, 3), 255, np.uint8)
+                y, x = (220 - img.shape[0]) // 2, (220 - img.shape[1]) // 2
+                canvas[y : y + img.shape[0], x : x + img.shape[1]] = img
+                label = who if found is not None else f"{who}: not run"
+                cv2.putText(canvas, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 2, cv2.LINE_AA)
+                cv2.putText(canvas, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+                pair.append(canvas)
+            tiles.append(
+                np.hstack([pair[0], np.full((220, 2, 3), 0, np.uint8), pair[1], np.full((220, 8, 3), 255, np.uint8)])
+            )
+    while len(tiles) % per_row:
+        tiles.append(np.full_like(tiles[0], 255))
+    grid = np.vstack([np.hstack(tiles[k : k + per_row]) for k in range(0, len(tiles), per_row)])
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    write_bytes_atomic(path, buf.tobytes())
+
+
 def median_ms(times: list[float]) -> float:
     return float(np.median(times)) if times else float("nan")
 
@@ -225,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--complexity", type=int, default=1, help="MediaPipe model_complexity (0 lite, 1 full)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for ours")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--picture", type=Path, default=None, help="PNG grid of ours beside MediaPipe's on the same photos")
+    p.add_argument("--mediapipe-gesture", default=None, help="GestureNet trained on MediaPipe's keypoints")
     args = p.parse_args(argv)
     sys.path.insert(0, str(REPO / "src"))
     from handpose.data.readers import open_dataset
@@ -253,10 +300,12 @@ def main(argv: list[str] | None = None) -> int:
         by_image.setdefault(h["source"], []).append(k)
     images = [hands[ks[0]]["image"] for ks in by_image.values()]
     ours: list[np.ndarray | None] = [None] * len(hands)
+    drawn: dict[str, list[list[np.ndarray]]] = {"fixtures": [], "webcam": [], "video": []}  # our hands per photo
     ours_box: list[np.ndarray | None] = [None] * len(hands)
     true_boxes = []
     for img, ks in zip(images, by_image.values()):
         found = [hd.joints_2d for hd in est(img)]
+        drawn["fixtures"].append(found)
         for k in ks:
             ours[k] = nearest(found, hands[k])
             j, m = hands[k]["joints"], hands[k]["mask"]
@@ -285,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     for img in web_images:
         found, ms = timed(est, img)
         web_ms.append(ms)
+        drawn["webcam"].append([hd.joints_2d for hd in found])
         det_boxes.append(np.array([hd.bbox for hd in found]).reshape(-1, 4))
         det_scores.append(np.array([hd.score for hd in found]))
     neg_boxes, neg_scores = [], []
@@ -304,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         found, ms = timed(next, stream)
         trk_ms.append(ms)
         trk.append(found[0].joints_2d if found else None)
+        drawn["video"].append([found[0].joints_2d] if found else [])
     report["asl_video"] = {"ours": video_scores(trk, ref)}
 
     # 4. sign digits, held-out sessions
@@ -397,6 +448,13 @@ def main(argv: list[str] | None = None) -> int:
                                                "tracking_video": median_ms(res["video_ms"])}  # fmt: skip
             ours_ms, mp_ms = report["speed_ms"]["ours"], report["speed_ms"]["mediapipe"]
             report["speed_ms"]["ratio_ours_to_mediapipe"] = {k: ours_ms[k] / mp_ms[k] for k in ours_ms}
+    if args.picture is not None:
+        mp_found = None
+        if "mediapipe_version" in report:
+            mp_found = {"fixtures": res["fixtures"], "webcam": res["webcam"], "video": res["video"]}
+        sources = {"fixtures": images, "webcam": web_images, "video": frames}
+        save_picture(args.picture, sources, drawn, mp_found)
+        print(f"wrote {args.picture}", file=sys.stderr)
     print(json.dumps(report, indent=2, default=float))
     if args.json is not None:
         from handpose.io import write_json_atomic
