@@ -192,6 +192,7 @@ def stage_export(args: argparse.Namespace) -> None:
     store_for_shipping(best(work / "gesturenet_digits"), out / SHIPPED["gesture"], {
         "role": "gesture",
         "input": "2D points predicted by the shipped detector and pose model (pose model fixed)",
+        "min_confidence": 0.5,  # a hand is given a digit only when GestureNet is at least this sure
     }, note, data)  # fmt: skip
     log(f"stored under {out}")
 

@@ -513,15 +513,24 @@ class DepthStage:
 
 
 class GestureStage:
-    """GestureNet on the hands' 21 2D points."""
+    """GestureNet on the hands' 21 2D points.
 
-    def __init__(self, model: Model) -> None:
+    Args:
+        model: a gesture model.
+        min_confidence: a hand whose most likely gesture is less likely than this gets no gesture (a classifier
+            of a closed vocabulary names one of its gestures for any hand); default: the model's sidecar
+            ``inference.min_confidence``, else 0.
+    """
+
+    def __init__(self, model: Model, min_confidence: float | None = None) -> None:
         require_task(model, "gesture model", "keypoints", ("gesture",))
         if model.info.num_joints != NUM_JOINTS:
             raise CheckpointError(f"takes {model.info.num_joints} points, not 21", path=model.info.source)
         self.model = model
         self.codec = model.codec
         self.class_names: list[str] | None = getattr(self.codec, "class_names", None)
+        default = float(model.info.extra.get("min_confidence", 0.0))
+        self.min_confidence = default if min_confidence is None else float(min_confidence)
 
     def preprocess(self, joints_2d: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
         """(21, 2) px per hand -> (N, 2, 21) normalised points, and which hands could be normalised."""
@@ -554,7 +563,7 @@ class GestureStage:
         res: list[tuple[int, str, float] | None] = [None] * len(joints_2d)
         if keep:
             for i, r in zip(keep, self.postprocess(self.infer(x))):
-                res[i] = r
+                res[i] = r if r[2] >= self.min_confidence else None
         return res
 
 
