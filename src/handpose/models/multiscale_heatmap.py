@@ -5,8 +5,10 @@ Input: the 128×128 hand crop concatenated with the (predicted) skeleton image o
 ``use_skeleton=False`` only the 3 RGB channels (the paper's "w/o skeleton" ablation). One convolution, two
 down-sampling ResNet blocks, two up-sampling ResNet blocks and a final transposed convolution that recovers the input
 resolution; after each down / up step (and after the transposed convolution) a 1×1 convolution + sigmoid gives J
-heatmaps, so the heatmap resolution halves / doubles with each step. Loss Σ δ_i ‖x_i − x̂_i‖² (mean squared error
-per scale); at test time the five heatmaps are averaged with the same weights δ and decoded
+heatmaps, so the heatmap resolution halves / doubles with each step. Loss Eq. 4, Σ δ_i ‖x_i − x̂_i‖²: the squared
+error summed over each map's pixels (averaged over the joints and the batch), so the weights that act are the
+paper's δ whatever a scale's map size (a per-pixel mean would weight each scale by δ_i / (h_i · w_i) and let the
+16² map outweigh the 128² one); at test time the five heatmaps are averaged with the same weights δ and decoded
 (:class:`handpose.codecs.multiscale.MultiScaleHeatmapCodec`).
 
 Choices where the paper is silent (each configurable):
@@ -164,7 +166,9 @@ class MultiScaleHeatmapNet(HandModel):
         total = None
         parts: dict[str, float] = {}
         for name, stride, delta in self.heads:
-            l2 = l2_loss(outputs[name], targets[target_key(stride)])
+            target = targets[target_key(stride)]  # (B, J, h, w)
+            hw = target.shape[-2] * target.shape[-1]
+            l2 = l2_loss(outputs[name], target) * hw  # ‖x_i − x̂_i‖² per map (summed over pixels), mean over maps
             total = delta * l2 if total is None else total + delta * l2
             parts[f"l2_{name}"] = float(l2.detach())
         assert total is not None
