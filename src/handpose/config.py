@@ -56,8 +56,12 @@ class DataConfig:
     crop: dict[str, Any] = field(default_factory=dict)
     augment: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # reader-specific options
-    # checkpoint of a skeleton detector: a model with a skeleton input channel then gets the detector's predicted
-    # map (the pipeline of "Skeleton-aware multi-scale heatmap regression") instead of one drawn from the labels
+    # "canonical": the 21 canonical joints; "native": the dataset's own joint set (ICVL 16, NYU 14: the depth papers
+    # train and score in it; the model's num_joints must match), from the reader's native_joints()
+    joint_set: Literal["canonical", "native"] = "canonical"
+    # checkpoint of a skeleton detector: a model with a skeleton input channel gets the detector's predicted map
+    # (the pipeline of "Skeleton-aware multi-scale heatmap regression"), in training and in test; such a model
+    # refuses to run without one (a skeleton drawn from the labels would put the answer into the input)
     skeleton_detector: str | None = None
     # a dataset of photos with hand boxes ({format, root, split}) whose hand-free regions replace backgrounds (and
     # fill a detector's frames); unset: procedural textures
@@ -158,10 +162,23 @@ def load_config(
             raise ConfigError(
                 f"invalid YAML: {getattr(exc, 'problem', exc)}", path=p, line=None if mark is None else mark.line + 1
             ) from None
+        except UnicodeDecodeError:
+            raise ConfigError("not a UTF-8 text file", path=p) from None
+        except ValueError as exc:  # an integer of more than 4300 digits
+            raise ConfigError(f"invalid YAML: {' '.join(str(exc).split()[:9])}", path=p) from None
+        except RecursionError:
+            raise ConfigError("invalid YAML: nested too deeply to read", path=p) from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"expected a mapping at the top level, got {type(loaded).__name__}", path=p)
+        if _expanded_size(loaded, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"the YAML expands to more than {MAX_CONFIG_VALUES:,} values or nests deeper than "
+                f"{MAX_CONFIG_DEPTH} levels (anchors and aliases repeated inside each other?); a recipe holds a few "
+                "dozen values, 4 levels deep",
+                path=p,
+            )
         raw = loaded
     set_keys = {item.split("=", 1)[0].strip() for item in overrides or []}
     raw = apply_overrides(raw, overrides or [])
@@ -225,6 +242,31 @@ def check_ranges(config: ExperimentConfig, where: str = "config") -> None:
     for k, beta in enumerate(config.optim.betas):
         if not 0.0 <= beta < 1.0:
             raise ConfigError(f"must be in [0, 1), got {beta!r}", path=where, field=f"optim.betas[{k}]")
+
+
+#: the most values a recipe may hold once YAML aliases are expanded (a "billion laughs" file holds 10^9)
+MAX_CONFIG_VALUES = 100_000
+
+
+#: the deepest nesting a recipe may have (a recipe has 4 levels; the code that reads it recurses)
+MAX_CONFIG_DEPTH = 64
+
+
+def _expanded_size(obj: Any, limit: int) -> int:
+    """How many values ``obj`` holds with every alias expanded, counting up to just past ``limit`` (without
+    recursion); nesting deeper than :data:`MAX_CONFIG_DEPTH` counts as too many."""
+    count, stack = 0, [(obj, 0)]
+    while stack and count <= limit:
+        node, depth = stack.pop()
+        count += 1
+        if depth > MAX_CONFIG_DEPTH:
+            return limit + 1
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+            count += len(node)  # the keys
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, depth + 1) for v in node)
+    return count
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

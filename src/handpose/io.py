@@ -102,6 +102,10 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno) from None
     except UnicodeDecodeError:
         raise DataError("not a UTF-8 text file", path=path) from None
+    except ValueError as exc:  # a number too long to convert (Python refuses integers of more than 4300 digits)
+        raise DataError(f"invalid JSON: {' '.join(str(exc).split()[:9])}", path=path) from None
+    except RecursionError:
+        raise DataError("invalid JSON: arrays or objects nested too deeply to read", path=path) from None
 
 
 def save_npz_atomic(path: str | os.PathLike[str], compress: bool = False, **arrays: np.ndarray) -> None:

@@ -116,12 +116,15 @@ def _joint_major_distances(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     blocks of frames in the inputs' float dtype."""
     n, j, dim = gt.shape
     out = np.empty((j, n), dtype=gt.dtype)
-    for s in range(0, n, _BLOCK):
-        diff = pred[s : s + _BLOCK] - gt[s : s + _BLOCK]
-        sq = diff[..., 0] * diff[..., 0]
-        for k in range(1, dim):
-            sq += diff[..., k] * diff[..., k]
-        out[:, s : s + _BLOCK] = np.sqrt(sq, out=sq).T
+    # coordinates too large for their float type overflow to inf here, which the callers report as a DataError
+    # (numpy's own warning on stderr would precede that one-line error)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for s in range(0, n, _BLOCK):
+            diff = pred[s : s + _BLOCK] - gt[s : s + _BLOCK]
+            sq = diff[..., 0] * diff[..., 0]
+            for k in range(1, dim):
+                sq += diff[..., k] * diff[..., k]
+            out[:, s : s + _BLOCK] = np.sqrt(sq, out=sq).T
     return out
 
 

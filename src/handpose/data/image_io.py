@@ -116,13 +116,13 @@ def _check_declared_size(data: bytes, path: Path) -> None:
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
     """The bytes of ``path``; a missing, unreadable or empty file raises :class:`DataError` naming it."""
     path = Path(path)
-    if not path.exists():
-        raise DataError("file not found", path=path)
-    if not path.is_file():
-        raise DataError("not a regular file", path=path)
     try:
+        if not path.exists():
+            raise DataError("file not found", path=path)
+        if not path.is_file():
+            raise DataError("not a regular file", path=path)
         data = path.read_bytes()
-    except OSError as exc:
+    except OSError as exc:  # a name too long, a folder that cannot be listed, a read error
         raise DataError(f"cannot read file ({exc.strerror or exc})", path=path) from None
     if not data:
         raise DataError("empty file (0 bytes)", path=path)
@@ -218,6 +218,12 @@ def read_msra_bin(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[int, 
     width, height, left, top, right, bottom = (int(v) for v in np.frombuffer(data[:24], dtype="<u4"))
     if not (0 < width <= 16384 and 0 < height <= 16384):
         raise DataError(f"corrupt MSRA header: image size {width}x{height}", path=path)
+    if width * height > max_image_pixels():  # the full frame is allocated whatever the size of the box
+        raise DataError(
+            f"corrupt MSRA header: a {width} x {height} image, more than the {max_image_pixels():,} pixels that are "
+            "read (set HANDPOSE_MAX_IMAGE_PIXELS to read larger images)",
+            path=path,
+        )
     if not (0 <= left < right <= width and 0 <= top < bottom <= height):
         raise DataError(
             f"corrupt MSRA header: box left={left} top={top} right={right} bottom={bottom} "

@@ -136,7 +136,18 @@ def safe_loads(data: bytes, source: str | os.PathLike[str] = "<bytes>") -> Any:
         if "not allowed" in message:
             raise UnsafeFileError(f"refusing to unpickle: {message}", path=src) from None
         raise DataError(f"corrupt pickle ({message})", path=src) from None
-    except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError, OverflowError) as exc:
+    except (
+        EOFError,
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        AttributeError,
+        MemoryError,
+        OverflowError,
+        LookupError,
+        RecursionError,
+    ) as exc:  # LookupError: an unknown text encoding named by the pickle
         raise DataError(f"corrupt or truncated pickle ({type(exc).__name__}: {exc})", path=src) from None
     _check_plain(obj, src)
     return obj

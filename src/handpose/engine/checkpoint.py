@@ -173,15 +173,32 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"missing {SIDECAR} beside the weights", path=folder)
     try:
         info = json.loads(side.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"corrupt sidecar ({exc})", path=side) from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError, as is a 5000-digit number
+        raise CheckpointError(f"corrupt sidecar ({' '.join(str(exc).split()[:12])})", path=side) from None
+    except RecursionError:
+        raise CheckpointError("corrupt sidecar (nested too deeply to read)", path=side) from None
     if not isinstance(info, dict) or "model" not in info:
         raise CheckpointError("sidecar has no 'model' entry", path=side)
-    if info.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"written by a newer handpose (format {info['format_version']} > {FORMAT_VERSION})", path=side
-        )
+    if not isinstance(info["model"], str):
+        raise CheckpointError(f"'model' must be a model name, got {_short(info['model'])}", path=side)
+    version = info.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"'format_version' must be an integer, got {_short(version)}", path=side)
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"written by a newer handpose (format {version} > {FORMAT_VERSION})", path=side)
+    for key in ("model_kwargs", "codec", "config"):
+        if info.get(key) is not None and not isinstance(info[key], dict):
+            raise CheckpointError(f"{key!r} must be an object, got {_short(info[key])}", path=side)
     return info
+
+
+#: the largest input side a checkpoint may declare (the models here take at most 256 px)
+MAX_INPUT_SIDE = 4096
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def load_checkpoint(
@@ -208,13 +225,25 @@ def load_checkpoint(
         raise CheckpointError(f"checkpoint holds model {name!r}, not {expected_model!r}", path=folder)
     weights = folder / WEIGHTS
     state = load_weights(folder, info, map_location)
+    # a hand-edited or damaged sidecar can hold anything: whatever the model's or codec's constructor makes of it is
+    # reported as this checkpoint's problem
+    bad_values = (HandposeError, TypeError, ValueError, KeyError, OverflowError, AttributeError, RecursionError)
     try:
         model = create_model(name, **decode_state(info.get("model_kwargs") or {}))
-    except HandposeError as exc:
-        raise CheckpointError(f"cannot rebuild model {name!r}: {exc}", path=folder) from None
+    except bad_values as exc:
+        problem = f"cannot rebuild model {name!r}: {' '.join(str(exc).split())[:200]}"
+        raise CheckpointError(problem, path=folder) from None
+    spec = getattr(model, "spec", None)
+    sides = [] if spec is None or spec.input_size is None else list(spec.input_size)
+    if not all(isinstance(s, int) and 1 <= s <= MAX_INPUT_SIDE for s in sides):
+        raise CheckpointError(f"model_kwargs give an input of {sides} px (1 .. {MAX_INPUT_SIDE} expected)", path=folder)
     codec_info = info.get("codec")
     if codec_info and getattr(model, "codec", None) is not None and codec_info.get("state"):
-        model.codec = type(model.codec).from_state(decode_state(codec_info["state"]))
+        try:
+            model.codec = type(model.codec).from_state(decode_state(codec_info["state"]))
+        except bad_values as exc:
+            problem = f"the sidecar's codec state does not fit {type(model.codec).__name__}"
+            raise CheckpointError(f"{problem}: {' '.join(str(exc).split())[:200]}", path=folder) from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

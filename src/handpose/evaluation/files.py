@@ -205,7 +205,7 @@ def _read_text(path: Path, num_joints: int) -> PoseFile:
 def _keypoints(value: Any, num_joints: int, path: Path, field: str) -> np.ndarray:
     try:
         kp = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, RecursionError):
         raise DataError("keypoints must be numbers", path=path, field=field) from None
     if kp.size != 3 * num_joints:
         raise DataError(
@@ -243,7 +243,10 @@ def _read_json(path: Path, num_joints: int, role: str) -> PoseFile:
         if role == "gt":
             valid[i] = kp[:, 2] > 0
         if "bbox" in entry:
-            b = np.asarray(entry["bbox"], dtype=np.float64).ravel()
+            try:
+                b = np.asarray(entry["bbox"], dtype=np.float64).ravel()
+            except (TypeError, ValueError, OverflowError, RecursionError):
+                b = np.full(1, np.nan)
             if b.size != 4 or not np.all(np.isfinite(b)) or b[2] < 0 or b[3] < 0:
                 raise DataError(
                     f"bbox must be [x, y, w, h] with w, h >= 0, got {entry['bbox']}", path=path, field=f"{where}.bbox"

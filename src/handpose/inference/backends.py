@@ -28,6 +28,9 @@ from .decoders import build_codec
 
 BACKENDS = ("torch", "onnx")
 ONNX_FORMAT = "handpose-onnx"
+#: the largest model inputs and outputs a sidecar may declare (the models here use at most 4 channels, 256 px, 21
+#: joints): anything beyond is a damaged file
+MAX_CHANNELS, MAX_INPUT_SIDE, MAX_JOINTS = 64, 4096, 256
 
 
 @dataclass
@@ -88,8 +91,16 @@ class ModelInfo:
                 extra=dict(side.get("inference") or {}),
                 source=source,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, IndexError) as exc:
             raise CheckpointError(f"sidecar spec is incomplete ({exc})", path=source) from None
+
+    def __post_init__(self) -> None:
+        # a damaged sidecar must not size the crops: a 10^8 px input would be allocated before the model refused it
+        sizes = [("in_channels", self.in_channels, MAX_CHANNELS), ("num_joints", self.num_joints, MAX_JOINTS)]
+        sizes += [("input_size", s, MAX_INPUT_SIDE) for s in self.input_size or ()]
+        for name, value, top in sizes:
+            if not 1 <= value <= top:
+                raise CheckpointError(f"spec.{name} must be in 1..{top}, got {value}", path=self.source or None)
 
     def input_shape(self, batch: int = 1) -> tuple[int, ...]:
         if self.input_size is None:
@@ -170,8 +181,10 @@ def read_onnx_sidecar(onnx_path: str | os.PathLike[str]) -> dict[str, Any]:
                               path=onnx_path)  # fmt: skip
     try:
         data = json.loads(side.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"corrupt sidecar ({exc})", path=side) from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError, as is a 5000-digit number
+        raise CheckpointError(f"corrupt sidecar ({' '.join(str(exc).split()[:12])})", path=side) from None
+    except RecursionError:
+        raise CheckpointError("corrupt sidecar (nested too deeply to read)", path=side) from None
     if not isinstance(data, dict) or data.get("format") != ONNX_FORMAT:
         raise CheckpointError(f"not a handpose ONNX sidecar (format is not {ONNX_FORMAT!r})", path=side)
     return data

@@ -223,11 +223,18 @@ def require_dir(path: Path, what: str = "folder") -> Path:
     return path
 
 
+#: the largest magnitude a label value may have: labels are kept as float32 (pixels, millimetres)
+LARGEST_VALUE = float(np.finfo(np.float32).max)
+
+
 def as_array(value: Any, shape: tuple[int, ...], path: Path, field: str, line: int | None = None) -> np.ndarray:
-    """``value`` as a finite float64 array of ``shape`` (-1 = any length); else :class:`DataError` naming the field."""
+    """``value`` as a finite float64 array of ``shape`` (-1 = any length); else :class:`DataError` naming the field.
+
+    Values beyond float32's range (the label tables' type) count as infinite; so do integers too large for a float.
+    """
     try:
         arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, RecursionError):
         raise DataError(
             f"expected numbers of shape {shape}, got {_short(value)}", path=path, field=field, line=line
         ) from None
@@ -235,7 +242,42 @@ def as_array(value: Any, shape: tuple[int, ...], path: Path, field: str, line: i
         raise DataError(f"expected shape {shape}, got {arr.shape}", path=path, field=field, line=line)
     if not np.all(np.isfinite(arr)):
         raise DataError("NaN or infinite value", path=path, field=field, line=line)
+    if arr.size and np.abs(arr).max() > LARGEST_VALUE:
+        raise DataError(f"value out of range (beyond {LARGEST_VALUE:.3g})", path=path, field=field, line=line)
     return arr
+
+
+def is_key(value: Any) -> bool:
+    """True when ``value`` can be an id in a label file (a number or a string; not a list or an object)."""
+    if isinstance(value, (list, dict)):
+        return False
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, False instead of an error for a name the system refuses (too long, unreadable)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def as_size(value: Any, path: Path, field: str) -> int:
+    """An image width or height from a label file: a whole number >= 0 (0 or missing = unknown)."""
+    if value is None:
+        return 0
+    try:
+        number = float(value)
+        size = int(number)
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"expected a size in pixels, got {_short(value)}", path=path, field=field) from None
+    if size != number or not 0 <= size <= 1 << 20:
+        raise DataError(f"expected a size in pixels (0 .. 1048576), got {_short(value)}", path=path, field=field)
+    return size
 
 
 def stack_arrays(
@@ -250,8 +292,8 @@ def stack_arrays(
     m = len(values)
     try:
         arr = np.asarray(values, dtype=np.float64)
-        ok = arr.shape == (m, *shape)
-    except (TypeError, ValueError):
+        ok = arr.shape == (m, *shape) and bool(np.all(np.abs(np.where(np.isfinite(arr), arr, 0.0)) <= LARGEST_VALUE))
+    except (TypeError, ValueError, OverflowError, RecursionError):
         ok = False
     if not ok:  # find the first malformed entry and report it precisely
         for k, value in enumerate(values):
@@ -311,15 +353,81 @@ def check_frame_size(frame: np.ndarray, expected: tuple[int, int] | None, path: 
         )
 
 
+#: seconds a .mat file may take to parse (in the child process that parses it) before it counts as corrupt
+MAT_TIMEOUT_S = 300.0
+
+
+def _loadmat_isolated(path: Path) -> dict[str, Any]:
+    """``scipy.io.loadmat(path)`` in a forked child process, so that a damaged file that crashes scipy's parser
+    (found by fuzzing: a few flipped bits in a v5 file can make it segfault) costs a :class:`DataError`, not the
+    process. The child sends the variables back pickled (it unpickles only what it pickled itself). Where fork is
+    not available the file is parsed in this process."""
+    import os
+    import pickle
+    import select
+    import signal
+    import time
+
+    from scipy.io import loadmat
+
+    if not hasattr(os, "fork"):
+        return loadmat(path, squeeze_me=False)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: parse, answer, leave without running the parent's clean-up
+        code = 0
+        try:
+            os.close(read_end)
+            try:
+                answer: tuple[str, Any] = ("ok", loadmat(path, squeeze_me=False))
+            except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+                answer = ("error", (type(exc).__name__, " ".join(str(exc).split())[:300]))
+            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(write_end, "wb") as fh:
+                fh.write(data)
+        except BaseException:  # noqa: BLE001
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    chunks = []
+    deadline = time.monotonic() + MAT_TIMEOUT_S
+    try:
+        with os.fdopen(read_end, "rb") as fh:
+            while True:
+                left = deadline - time.monotonic()
+                ready, _, _ = select.select([fh], [], [], max(left, 0.0))
+                if not ready:
+                    os.kill(pid, signal.SIGKILL)
+                    raise DataError(f"corrupt .mat file: still parsing after {MAT_TIMEOUT_S:.0f} s", path=path)
+                chunk = fh.read1(1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    finally:
+        _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status) or not chunks:
+        how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}"
+        raise DataError(f"corrupt .mat file: the MATLAB file reader crashed on it ({how})", path=path)
+    kind, value = pickle.loads(b"".join(chunks))  # noqa: S301 - written by our own child, just above
+    if kind == "error":
+        name, message = value
+        if name == "NotImplementedError":
+            raise DataError(
+                "MATLAB v7.3 (HDF5) .mat files are not supported; re-save it in MATLAB with save(..., '-v7')",
+                path=path,
+            )
+        raise DataError(f"corrupt or unreadable .mat file ({name}: {message})", path=path)
+    return value
+
+
 def load_mat(path: Path, fields: Sequence[str]) -> dict[str, Any]:
-    """Load a MATLAB ``.mat`` file with :func:`scipy.io.loadmat` and check that it has ``fields``.
+    """Load a MATLAB ``.mat`` file with :func:`scipy.io.loadmat` (in a child process: see
+    :func:`_loadmat_isolated`) and check that it has ``fields``.
 
     MATLAB v7.3 files are HDF5 containers that scipy cannot read; they raise a :class:`DataError` that says so and
     suggests re-saving with ``save(..., '-v7')`` (none of the datasets read here ship v7.3 files).
     """
-    from scipy.io import loadmat
-    from scipy.io.matlab import MatReadError
-
     require_file(path, ".mat file")
     with open(path, "rb") as fh:
         head = fh.read(128)
@@ -327,20 +435,25 @@ def load_mat(path: Path, fields: Sequence[str]) -> dict[str, Any]:
         raise DataError(
             "MATLAB v7.3 (HDF5) .mat files are not supported; re-save it in MATLAB with save(..., '-v7')", path=path
         )
-    try:
-        mat = loadmat(path, squeeze_me=False)
-    except NotImplementedError:
-        raise DataError(
-            "MATLAB v7.3 (HDF5) .mat files are not supported; re-save it in MATLAB with save(..., '-v7')", path=path
-        ) from None
-    except (MatReadError, ValueError, OSError, TypeError, EOFError, IndexError, KeyError, MemoryError) as exc:
-        # scipy's parser reports a damaged file through any of these
-        raise DataError(f"corrupt or unreadable .mat file ({type(exc).__name__}: {exc})", path=path) from None
+    mat = _loadmat_isolated(path)
     for name in fields:
         if name not in mat:
             have = ", ".join(k for k in mat if not k.startswith("__")) or "none"
             raise DataError(f"missing variable {name!r} (variables present: {have})", path=path, field=name)
     return mat
+
+
+def mat_array(mat: dict[str, Any], name: str, path: Path) -> np.ndarray:
+    """Variable ``name`` of a loaded .mat file as a float64 array; a string, cell or struct is a :class:`DataError`."""
+    value = mat[name]
+    try:
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{arr.dtype}")
+        return arr.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
+        kind = type(value).__name__ if not isinstance(value, np.ndarray) else f"{value.dtype} array"
+        raise DataError(f"expected a numeric array, got {kind}", path=path, field=name) from None
 
 
 def read_text_rows(path: Path, min_columns: int) -> list[tuple[int, list[str]]]:

@@ -49,7 +49,18 @@ from ...geometry import Intrinsics
 from ...io import read_json
 from ...skeleton import JOINT_NAMES, NUM_JOINTS, get_convention
 from ..image_io import read_image
-from .base import Labels, Reader, as_array, check_frame_size, inside_image, tight_bbox, xywh_to_xyxy
+from .base import (
+    Labels,
+    Reader,
+    as_array,
+    as_size,
+    check_frame_size,
+    inside_image,
+    is_file,
+    is_key,
+    tight_bbox,
+    xywh_to_xyxy,
+)
 
 VARIANTS = ("auto", "generic", "onehand10k", "freihand", "panoptic", "rhd", "coco_wholebody")
 OUTSIDE_TOLERANCE_PX = 1.5
@@ -109,6 +120,9 @@ class CocoHandReader(Reader):
         for k, img in enumerate(images_list):
             if not isinstance(img, dict) or "id" not in img or "file_name" not in img:
                 raise DataError("each image needs 'id' and 'file_name'", path=self.json_path, field=f"images[{k}]")
+            if not is_key(img["id"]):
+                raise DataError(f"'id' must be a number or a string, got {type(img['id']).__name__}",
+                                path=self.json_path, field=f"images[{k}].id")  # fmt: skip
             self._images[img["id"]] = img
         self._image_root = _image_root(Path(root), self.json_path, images, images_list)
 
@@ -123,7 +137,7 @@ class CocoHandReader(Reader):
             try:
                 if not isinstance(ann, dict):
                     raise DataError("annotation must be an object", path=self.json_path, field=where)
-                if ann.get("image_id") not in self._images:
+                if not is_key(ann.get("image_id")) or ann.get("image_id") not in self._images:
                     problem = f"image_id {ann.get('image_id')!r} is not in 'images'"
                     raise DataError(problem, path=self.json_path, field=where)
             except DataError:
@@ -180,7 +194,8 @@ class CocoHandReader(Reader):
         src = np.array(conv.source_index)
         labelled = np.zeros((n, NUM_JOINTS), bool)
         labelled[:, src >= 0] = labelled_native[:, src[src >= 0]]
-        sizes = np.array([[int(c[1].get("width") or 0), int(c[1].get("height") or 0)] for c in cands], np.float64)
+        sizes = np.array([[as_size(c[1].get(k), path, f"images[id={c[1]['id']!r}].{k}") for k in ("width", "height")]
+                          for c in cands], np.float64)  # fmt: skip
         sizes = sizes.reshape(n, 2)
         known = (sizes > 0).all(axis=1)[:, None]
         inside = inside_image(joints_2d, sizes[:, :1], sizes[:, 1:], OUTSIDE_TOLERANCE_PX) | ~known
@@ -256,8 +271,8 @@ class CocoHandReader(Reader):
                     cache[image["id"]] = Intrinsics.from_focal_princpt(
                         as_array(cam["focal"], (2,), self.json_path, "cam_param.focal"),
                         as_array(cam["princpt"], (2,), self.json_path, "cam_param.princpt"),
-                        int(image.get("width") or 0),
-                        int(image.get("height") or 0),
+                        as_size(image.get("width"), self.json_path, "width"),
+                        as_size(image.get("height"), self.json_path, "height"),
                     )
                 if "joint_cam" in ann:
                     values = as_array(ann["joint_cam"], (NUM_JOINTS, 3), self.json_path, f"{where}.joint_cam")
@@ -351,7 +366,7 @@ def _image_root(root: Path, json_path: Path, images: str | os.PathLike[str] | No
     first = next((im for im in images_list if isinstance(im, dict) and "file_name" in im), None)
     if first is not None:
         for base in bases:
-            if (base / str(first["file_name"])).is_file():
+            if is_file(base / str(first["file_name"])):
                 return base
     return bases[0]
 

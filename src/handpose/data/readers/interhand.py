@@ -34,7 +34,18 @@ from ...geometry import Intrinsics
 from ...io import read_json
 from ...skeleton import split_interhand42
 from ..image_io import read_image
-from .base import Labels, Reader, as_array, check_frame_size, inside_image, stack_arrays, tight_bbox
+from .base import (
+    Labels,
+    Reader,
+    as_array,
+    as_size,
+    check_frame_size,
+    inside_image,
+    is_file,
+    is_key,
+    stack_arrays,
+    tight_bbox,
+)
 
 SPLITS = ("train", "val", "test")
 _SIDES = {"right": ("right",), "left": ("left",), "interacting": ("right", "left")}
@@ -74,7 +85,7 @@ class InterHandReader(Reader):
         for path, obj in ((self.camera_path, cameras), (self.joints_path, joints3d)):
             if not isinstance(obj, dict):
                 raise DataError(f"expected an object keyed by capture id, got {type(obj).__name__}", path=path)
-        images_by_id = {im.get("id"): im for im in data["images"] if isinstance(im, dict)}
+        images_by_id = {im.get("id"): im for im in data["images"] if isinstance(im, dict) and is_key(im.get("id"))}
         self._image_root = _image_root(root, split, images, data["images"], self.data_path)
 
         anns = data["annotations"]
@@ -84,7 +95,7 @@ class InterHandReader(Reader):
         cam_params: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         for k, ann in enumerate(anns):
             field = f"annotations[{k}]"
-            if not isinstance(ann, dict) or ann.get("image_id") not in images_by_id:
+            if not isinstance(ann, dict) or not is_key(ann.get("image_id")) or ann.get("image_id") not in images_by_id:
                 raise DataError("annotation without a known image_id", path=self.data_path, field=field)
             image = images_by_id[ann["image_id"]]
             for key in ("capture", "camera", "frame_idx", "file_name"):
@@ -122,7 +133,7 @@ class InterHandReader(Reader):
         if not ok:  # report the first malformed entry, or accept a mix of (42,) and (42, 1) entries
             rows = []
             for i, v in enumerate(valid_raw):
-                arr = as_array(v, (-1,) * max(1, np.ndim(v)), self.data_path, ann_field(i)).reshape(-1)
+                arr = as_array(v, (-1,) * max(1, _ndim(v)), self.data_path, ann_field(i)).reshape(-1)
                 if arr.size != 42:
                     problem = f"joint_valid must have 42 entries, got {arr.size}"
                     raise DataError(problem, path=self.data_path, field=ann_field(i))
@@ -154,9 +165,10 @@ class InterHandReader(Reader):
         hands, mask, ann_of_arr = hands[keep], mask[keep], ann_of_arr[keep]
         sides = [s for s, k in zip(sides, keep) if k]
         sizes = np.array(
-            [[int(picked[i][1].get("width") or 0), int(picked[i][1].get("height") or 0)] for i in ann_of_arr],
+            [[as_size(picked[i][1].get(k), self.data_path, f"images[id={picked[i][1].get('id')!r}].{k}")
+              for k in ("width", "height")] for i in ann_of_arr],
             dtype=np.float64,
-        ).reshape(-1, 2)
+        ).reshape(-1, 2)  # fmt: skip
         j2d = np.where(mask[..., None], hands[..., :2], np.nan)
         j3d = np.where(mask[..., None], hands[..., 2:5], np.nan)
         known = (sizes > 0).all(axis=1)[:, None]
@@ -229,6 +241,14 @@ class InterHandReader(Reader):
         }
 
 
+def _ndim(value: Any) -> int:
+    """``np.ndim`` of a label entry; 1 for a ragged one (its conversion then names the problem)."""
+    try:
+        return int(np.ndim(value))
+    except (TypeError, ValueError):
+        return 1
+
+
 def _find_files(root: Path, split: str | None) -> tuple[Path, Path, Path]:
     if not root.is_dir():
         raise DataError("dataset folder not found", path=root)
@@ -266,6 +286,6 @@ def _image_root(
     first = next((im for im in image_list if isinstance(im, dict) and "file_name" in im), None)
     if first is not None:
         for base in bases:
-            if (base / str(first["file_name"])).is_file():
+            if is_file(base / str(first["file_name"])):
                 return base
     return bases[0]

@@ -17,6 +17,8 @@ Joints: the usual 14 of the 36 (ids 0, 3, 6, 9, 12, 15, 18, 21, 24, 25, 27, 30, 
 middle joint, the thumb's tip and two joints, two wrist points and the palm centre), mapped onto the canonical hand
 with a mask by the ``nyu`` convention of :mod:`handpose.skeleton` (11 canonical joints; the wrist points and palm
 centre have no canonical counterpart). Only Kinect 1 is used by default, as in the published evaluations.
+``native_joints()`` gives the 14 in that order (the joint set the depth papers train and score in:
+``data.joint_set: native``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from ...errors import ConfigError, DataError
 from ...geometry import intrinsics_for
 from ...skeleton import get_convention, nyu36_to_nyu14
 from ..image_io import read_depth
-from .base import Labels, Reader, check_frame_size, inside_image, load_mat, tight_bbox
+from .base import Labels, Reader, check_frame_size, inside_image, load_mat, mat_array, tight_bbox
+from .native import NativeJoints
 
 SPLITS = ("train", "test")
 
@@ -73,12 +76,12 @@ class NyuReader(Reader):
             raise DataError(f"unknown split {split!r}; known: train, test", path=root, field="split")
         self.intrinsics = intr = intrinsics_for("nyu")
         conv = get_convention("nyu")
-        parts, self._files = [], []
+        parts, natives, self._files = [], [], []
         for s in splits:
             path = root / s / "joint_data.mat"
             mat = load_mat(path, ["joint_uvd", "joint_xyz"])
-            uvd_all = np.asarray(mat["joint_uvd"], dtype=np.float64)
-            xyz_all = np.asarray(mat["joint_xyz"], dtype=np.float64)
+            uvd_all = mat_array(mat, "joint_uvd", path)
+            xyz_all = mat_array(mat, "joint_xyz", path)
             for name, arr in (("joint_uvd", uvd_all), ("joint_xyz", xyz_all)):
                 if arr.ndim != 4 or arr.shape[2:] != (36, 3):
                     raise DataError(f"expected kinects x frames x 36 x 3, got {arr.shape}", path=path, field=name)
@@ -101,8 +104,16 @@ class NyuReader(Reader):
                 lab.visibility[:] = mask & inside_image(j_uvd[..., :2], intr.width, intr.height)
                 lab.bbox[:] = tight_bbox(j_uvd[..., :2], lab.joint_mask)
                 parts.append(lab)
+                mask14 = np.ones((n, 14), bool)
+                natives.append(NativeJoints("nyu", uvd14[..., :2].astype(np.float32), xyz14.astype(np.float32), mask14))
                 self._files.extend((s, k, f) for f in range(1, n + 1))
         self.labels = Labels.concat(parts)
+        self._native = NativeJoints.concat(natives)
+
+    def native_joints(self) -> NativeJoints:
+        """NYU's 14 evaluation joints of every sample, in the order of ``NYU_SUBSET_IDS`` (pinky, ring, middle,
+        index tip and PIP; thumb tip, IP, MCP; two wrist points; palm centre)."""
+        return self._native
 
     def source_of(self, i: int) -> str:
         s, k, frame = self._files[i]

@@ -36,7 +36,7 @@ from ...errors import ConfigError, DataError
 from ...geometry import Intrinsics, intrinsics_for, project
 from ...skeleton import get_convention
 from ..image_io import read_depth, read_image
-from .base import Labels, Reader, check_frame_size, inside_image, load_mat, require_dir, tight_bbox
+from .base import Labels, Reader, check_frame_size, inside_image, load_mat, mat_array, require_dir, tight_bbox
 
 SEQUENCES = tuple(f"B{k}{kind}" for k in range(1, 7) for kind in ("Counting", "Random"))
 SPLITS = {"train": tuple(s for s in SEQUENCES if not s.startswith("B1")), "test": ("B1Counting", "B1Random")}
@@ -105,7 +105,7 @@ class StbReader(Reader):
         parts, self._files = [], []
         for seq in self.sequences:
             path = label_dir / f"{seq}_{camera[:2]}.mat"
-            para = np.asarray(load_mat(path, ["handPara"])["handPara"], dtype=np.float64)
+            para = mat_array(load_mat(path, ["handPara"]), "handPara", path)
             if para.ndim != 3 or para.shape[:2] != (3, 21):
                 raise DataError(f"handPara must be 3 x 21 x frames, got {para.shape}", path=path, field="handPara")
             if not np.all(np.isfinite(para)):
