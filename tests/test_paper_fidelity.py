@@ -3,12 +3,16 @@ checks the behaviour against values written out here, independently of the code 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from handpose.codecs.multiscale import target_key
 from handpose.registry import create_model
+
+from .dataset_layouts import freihand_root, icvl_root, icvl_rows, lsmv_root, nyu_root, stb_root
 
 # ------------------------------------------------------------------------------------------------------------------
 # 002: "δ_i is set be 1, 1/2 and 1/4 for scales 128, 64 and 32" (Eq. 4: L = Σ δ_i ‖x_i − x̂_i‖²)
@@ -32,3 +36,168 @@ def test_multiscale_loss_weights_each_scale_by_the_papers_delta():
         loss, _ = model.loss(outputs, targets)
         side = 128 // stride
         assert float(loss) == pytest.approx(delta[side] / 21, rel=1e-5), (name, side)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Helpers: a recipe with its data root moved to a test folder
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def recipe(name: str, *overrides: str):
+    from handpose.config import load_config
+
+    return load_config(REPO / "configs" / f"{name}.yaml", list(overrides))
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 000: "an evaluation set of 1500 images and a training set with 16500 images" (STB, §4)
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_stb_recipes_split_16500_1500_and_the_common_split_stays_an_option(tmp_path):
+    from handpose.data.readers import open_dataset
+    from handpose.engine.data import open_split
+
+    root = stb_root(tmp_path, frames=1500, images=False)  # 12 sequences x 1,500 frames, as the dataset
+    for name in ("msahp_stb", "cpm_stb"):
+        cfg = recipe(name, f"data.root={root}")
+        train, test = open_split(cfg.data, cfg.data.train_split), open_split(cfg.data, cfg.data.test_split)
+        assert (len(train), len(test)) == (16_500, 1_500)
+        assert not set(train.sequences) & set(test.sequences)  # no sequence on both sides
+    common = [open_dataset(root, "stb", split=s, protocol="zimmermann") for s in ("train", "test")]
+    assert [len(r) for r in common] == [15_000, 3_000] and set(common[1].sequences) == {"B1Counting", "B1Random"}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 001 / 003 on ICVL: "we only use the original 22k samples"; the dataset's own 16 (ICVL) / 14 (NYU) joints
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_icvl_training_keeps_only_the_original_frames(tmp_path):
+    from handpose.data.readers import open_dataset
+    from handpose.data.readers.icvl import is_rotated_copy
+
+    root = icvl_root(tmp_path, originals=6, rotated=3, test=2)  # labels.txt: 6 recorded frames, 3 rotated copies
+    train = open_dataset(root, "icvl", split="train")
+    assert len(train) == 6 and train.skipped_rotated == 3
+    assert all("/22.5/" not in train.source_of(i) for i in range(len(train)))
+    assert len(open_dataset(root, "icvl", split="train", rotated=True)) == 9
+    assert len(open_dataset(root, "icvl", split="test")) == 2
+    # the rule of DeepPrior's importer: the first folder of an original is a recording (longer than 6 characters)
+    assert is_rotated_copy("-15/201403121135/image_0000.png") and is_rotated_copy("22.5/201406030937/image_0001.png")
+    assert not is_rotated_copy("201403121135/image_0000.png")
+
+
+@pytest.mark.parametrize("name", ["res_attention_icvl", "deepprior_icvl", "res_attention_nyu", "deepprior_nyu"])
+def test_depth_recipes_fit_the_pca_on_the_datasets_own_joints(tmp_path, name):
+    from handpose.data.crop import CropInfo, joints_to_frame
+    from handpose.engine.data import build_dataset, frame_joints
+
+    if name.endswith("icvl"):
+        root, joints, fx, fy, cx, cy = icvl_root(tmp_path, originals=6, rotated=2, test=2), 16, 240.99, 240.96, 160, 120
+        uvd = icvl_rows(6)  # the training rows, in ICVL's own order (palm centre first)
+    else:
+        root, joints, fx, fy, cx, cy = (
+            nyu_root(tmp_path, {"train": 6, "test": 2}),
+            14,
+            588.036865,
+            -587.075073,
+            320,
+            240,
+        )
+        lines = [line for line in FIXTURES_NYU().read_text().splitlines() if line.strip()][:6]
+        uvd = np.array([line.split() for line in lines], dtype=np.float64).reshape(6, 14, 3)
+    cfg = recipe(name, f"data.root={root}")
+    assert cfg.data.joint_set == "native" and cfg.model.kwargs["num_joints"] == joints
+    model = create_model(cfg.model.name, **cfg.model.kwargs)
+    train = build_dataset(model, cfg, cfg.data.train_split, train=True)
+    fitted = frame_joints(train)
+    assert fitted.shape == (6, joints, 3) and np.isfinite(fitted).all()  # every joint, the palm centre included
+    model.fit_data(fitted)  # the canonical 21 (6 or 10 missing in every frame) left no complete pose to fit
+    basis_mean = model.codec.mean.reshape(joints, 3)
+    np.testing.assert_allclose(basis_mean, model.codec.base.normalize(fitted).mean(axis=0), atol=1e-9)
+    # the ground truth in each item is the dataset's joints in its own order: uvd -> xyz with the dataset's camera
+    item = build_dataset(model, cfg, cfg.data.train_split, train=False)[0]
+    xyz = np.stack([(uvd[0, :, 0] - cx) * uvd[0, :, 2] / fx, (uvd[0, :, 1] - cy) * uvd[0, :, 2] / fy, uvd[0, :, 2]], 1)
+    np.testing.assert_allclose(item["meta"]["joints_3d"], xyz, atol=0.02)
+    info = CropInfo.from_meta(item["meta"])
+    in_crop = joints_to_frame(info, "crop_uvd", item["meta"]["joints_2d"], xyz)
+    np.testing.assert_allclose(model.codec.base.normalize(in_crop), item["targets"]["uvd"].numpy(), atol=1e-4)
+
+
+def FIXTURES_NYU():  # noqa: N802 - a path, read where the layout helper reads it
+    from .conftest import fixture_path
+
+    return fixture_path("depth_eval", "groundtruth", "nyu", "nyu_test_groundtruth_label.txt")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 002 on LSMV: "We split the data into 60000, 15000, and 12760 samples"
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_lsmv_split_has_the_papers_proportions_and_keeps_each_frames_views_together(tmp_path):
+    import hashlib
+
+    from handpose.data.readers import open_dataset
+    from handpose.data.readers.lsmv import frame_splits
+
+    frames = [(f"data_{n}", str(k)) for n in range(1, 23) for k in range(998)][:21_940]  # 87,760 / 4 views
+    counts = {s: 4 * sum(v == s for v in frame_splits(frames).values()) for s in ("train", "val", "test")}
+    assert counts == {"train": 60_000, "val": 15_000, "test": 12_760}
+    root = lsmv_root(tmp_path, folders=2, frames=50, cameras=(1, 2), images=False)  # 100 frames, 2 views each
+    readers = {s: open_dataset(root, "lsmv", split=s) for s in ("train", "val", "test")}
+    assert [len(readers[s]) for s in ("train", "val", "test")] == [2 * 68, 2 * 17, 2 * 15]  # round(100 x 60/87.76)..
+    ranked = sorted(
+        (f"data_{n}/{k}" for n in (1, 2) for k in range(50)), key=lambda f: hashlib.sha1(f.encode()).hexdigest()
+    )
+    for split, chosen in (("train", ranked[:68]), ("val", ranked[68:85]), ("test", ranked[85:])):
+        seen = [f"{m['folder']}/{m['frame']}" for m in (readers[split]._meta(i) for i in range(len(readers[split])))]
+        assert sorted(set(seen)) == sorted(chosen) and len(seen) == 2 * len(chosen)  # both views of each frame
+    for name in ("multiscale_heatmap_lsmv", "skeleton_unet_lsmv", "resnet50_reg2d_lsmv", "unet_heatmap_lsmv"):
+        cfg = recipe(name)
+        assert (cfg.data.train_split, cfg.data.val_split, cfg.data.test_split) == ("train", "val", "test")
+        assert "test_folders" not in cfg.data.options
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 004 on FreiHAND: validation held out of training, the evaluation set for the figures, the final model's recipe
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_freihand_recipes_hold_out_validation_and_test_on_the_evaluation_set(tmp_path):
+    import cv2
+
+    from handpose.engine.data import build_dataset, open_split
+
+    root = freihand_root(tmp_path, training=20, evaluation=2)
+    cfg = recipe("resnet101_reg3d_freihand", f"data.root={root}")
+    fit, held, test = (open_split(cfg.data, s) for s in (cfg.data.train_split, cfg.data.val_split, cfg.data.test_split))
+    assert (len(fit), len(held), len(test)) == (18 * 4, 2 * 4, 2)  # the last 10 % of the 20 ids, 4 versions each
+    assert sorted({fit._ids(i)[0] for i in range(len(fit))}) == list(range(18))
+    assert sorted({held._ids(i)[0] for i in range(len(held))}) == [18, 19]
+    assert {held.source_of(i)[-12:] for i in range(len(held))} == {
+        f"{i:08d}.jpg" for i in (18, 19, 38, 39, 58, 59, 78, 79)
+    }
+    assert "evaluation" in test.source_of(0)
+    # the final model: ResNet-101, 200 epochs, no clutter (occlusion shapes), no flips
+    assert cfg.model.name == "resnet101_reg3d" and cfg.train.epochs == 200
+    assert cfg.data.augment["flip"] is False and cfg.data.augment["occlusion"] is False
+    # "we downsize our input to images of 128x128 pixels": the whole 224² frame, resized
+    model = create_model("resnet18_reg3d", input_size=128, width=8)
+    item = build_dataset(model, cfg, cfg.data.test_split, train=False)[0]
+    image = cv2.cvtColor(cv2.imread(test.source_of(0)), cv2.COLOR_BGR2RGB)
+    want = cv2.resize(image, (128, 128), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+    assert np.abs(item["input"].numpy().transpose(1, 2, 0) - want).max() <= 2.5 / 255
+    np.testing.assert_allclose(
+        item["meta"]["affine"],
+        [[128 / 224, 0, 0.5 * 128 / 224 - 0.5], [0, 128 / 224, 0.5 * 128 / 224 - 0.5]],
+        atol=1e-9,
+    )
+    for name in ("resnet34_reg3d_freihand", "resnet50_reg3d_freihand"):
+        other = recipe(name)
+        assert (other.data.train_split, other.data.val_split, other.data.test_split) == ("fit", "holdout", "evaluation")
+        assert other.data.crop["mode"] == "whole"

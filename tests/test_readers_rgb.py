@@ -18,7 +18,7 @@ from handpose.data.readers.freihand import FreiHandReader
 from handpose.data.readers.lsmv import LsmvReader
 from handpose.data.readers.rhd import RhdReader
 from handpose.data.readers.stb import StbReader
-from handpose.errors import ConfigError, DataError, UnsafeFileError
+from handpose.errors import DataError, UnsafeFileError
 
 from .conftest import fixture_path
 
@@ -302,9 +302,13 @@ def test_lsmv_names_order_and_calibration(tmp_path, rng, named):
 
 def test_lsmv_bad_inputs(tmp_path, rng):
     root, *_ = _lsmv_root(tmp_path, rng)
-    with pytest.raises(ConfigError, match="test_folders"):
+    # one frame: the paper-proportion split puts it in "train" (round(1 x 60000 / 87760) = 1), none in "test"
+    assert len(LsmvReader(root, split="train", cameras=[2])) == 1
+    with pytest.raises(DataError, match="no frame falls in split 'test'"):
         LsmvReader(root, split="test", cameras=[2])
     assert len(LsmvReader(root, split="test", test_folders=["data_1"], cameras=[2])) == 1
+    with pytest.raises(DataError, match="unknown split 'val'; known: train, test"):
+        LsmvReader(root, split="val", test_folders=["data_1"], cameras=[2])
     jf = root / "annotated_frames" / "data_1" / "0_jointsCam_2.txt"
     jf.write_text(jf.read_text().replace("F3_KNU2_A", "F3_KNU9_Z"))
     with pytest.raises(DataError, match="0_jointsCam_2.txt: missing joint lines F3_KNU2_A"):

@@ -103,6 +103,13 @@ def hand_indices(reader: Sequence[Sample]) -> np.ndarray:
     return np.array([i for i in range(len(reader)) if reader[i].has_hand], dtype=np.int64)
 
 
+def inside_frame(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(J, 2) pixel points -> (J,) bool: finite and inside a (W, H) frame (pixel centres at integers)."""
+    p = np.asarray(points, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.all(np.isfinite(p), axis=1) & np.all((p >= -0.5) & (p <= np.array(size) - 0.5), axis=1)
+
+
 def _as_tensor(value: np.ndarray) -> torch.Tensor:
     arr = np.asarray(value)
     if arr.dtype == np.float64:
@@ -146,6 +153,10 @@ class HandPoseDataset(Dataset):
         backgrounds: replacement backgrounds (default: procedural textures).
         convention: when ``spec.num_joints`` is not 21, the joint convention mapping canonical joints to the
             model's order (``handpose.skeleton`` conventions).
+        joint_set: "canonical" (the 21 canonical joints, through ``convention``) or "native": the dataset's own
+            joints from the reader's ``native_joints()`` (:class:`handpose.data.readers.native.NativeJoints`: ICVL's
+            16, NYU's 14, palm centres included), which ``spec.num_joints`` must equal. Targets and the ground truth
+            in ``meta`` are then those joints.
         indices: use only these reader indices (default: all, or those of :func:`hand_indices` with ``hand_only``).
         hand_only: leave out frames without a hand (default: True for bbox and cube crops, whose models learn a
             pose, False for whole-frame detection models, which learn from no-hand frames too). Needs the reader's
@@ -183,6 +194,7 @@ class HandPoseDataset(Dataset):
         seed: int = 0,
         backgrounds: BackgroundSource | None = None,
         convention: JointConvention | None = None,
+        joint_set: str = "canonical",
         indices: Sequence[int] | None = None,
         hand_only: bool | None = None,
         target_weight: str = "labelled",
@@ -209,7 +221,27 @@ class HandPoseDataset(Dataset):
             raise ConfigError(f"RGB models take 3 or 4 channels, {spec.name} asks {spec.in_channels}", field="model")
         if spec.modality == "depth" and spec.in_channels != 1:
             raise ConfigError(f"depth models take 1 channel, {spec.name} asks {spec.in_channels}", field="model")
-        if spec.num_joints != NUM_JOINTS and (convention is None or convention.num_joints != spec.num_joints):
+        if joint_set not in ("canonical", "native"):
+            raise ConfigError(f"must be 'canonical' or 'native', got {joint_set!r}", field="data.joint_set")
+        #: the reader's own joints when ``joint_set`` is "native"
+        self.native: Any = None
+        if joint_set == "native":
+            getter = getattr(reader, "native_joints", None)
+            if getter is None:
+                raise ConfigError(
+                    f"{getattr(reader, 'name', type(reader).__name__)}: the dataset has no joint set of its own (its "
+                    "joints are the canonical ones): use data.joint_set: canonical",
+                    field="data.joint_set",
+                )
+            self.native = getter()
+            if self.native.num_joints != spec.num_joints:
+                raise ConfigError(
+                    f"{spec.name} predicts {spec.num_joints} joints but the dataset's own joint set "
+                    f"({self.native.convention}) has {self.native.num_joints}: set model.kwargs.num_joints: "
+                    f"{self.native.num_joints}",
+                    field="model.kwargs.num_joints",
+                )
+        elif spec.num_joints != NUM_JOINTS and (convention is None or convention.num_joints != spec.num_joints):
             raise ConfigError(
                 f"{spec.name} predicts {spec.num_joints} joints: pass the joint convention of that order",
                 field="convention",
@@ -350,6 +382,9 @@ class HandPoseDataset(Dataset):
                 depth = augment_depth(depth, rng, aug)
             x = normalize_depth(depth, info)[None]
 
+        if self.native is not None:  # the dataset's own joint set
+            return self._native_item(sample, index, info, x)
+
         # targets
         if self.frame == "crop_px":
             joints = crop_px
@@ -396,6 +431,60 @@ class HandPoseDataset(Dataset):
             "source": sample.source,
         }
         return {"input": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), "targets": targets, "meta": meta}
+
+    def _native_item(self, sample: Sample, index: int, info: CropInfo, x: np.ndarray) -> dict[str, Any]:
+        """Targets and ground truth in the dataset's own joint set (``joint_set="native"``): row ``index`` of the
+        reader's ``native_joints()``, carried into the crop by the same :class:`CropInfo` as the pixels."""
+        n2, n3, labelled = self.native.row(index)
+        if not sample.has_hand:
+            labelled[:] = False
+        for arr in (n2, n3):
+            if arr is not None:
+                labelled &= np.all(np.isfinite(arr), axis=1)
+        ow, oh = info.output_size
+        if n2 is None and (n3 is None or info.intrinsics is None):
+            crop_px = np.full((len(labelled), 2), np.nan)
+        else:
+            crop_px = joints_to_frame(info, "crop_px", n2, n3)
+        in_crop = np.all(np.isfinite(crop_px), axis=1) & np.all(
+            (crop_px >= -0.5) & (crop_px <= np.array([ow - 0.5, oh - 0.5])), axis=1
+        )
+        if self.frame == "crop_px":
+            joints = crop_px
+        elif self.frame == "root_relative_mm" and n3 is None:
+            raise DataError(f"codec frame {self.frame!r} needs 3D joints; the sample has none", path=sample.source)
+        else:
+            joints = joints_to_frame(info, self.frame, n2, n3)
+        weight = labelled & np.all(np.isfinite(joints), axis=1)
+        if self.target_weight == "visible":
+            weight &= in_crop
+        encoded = self.codec.encode(np.where(weight[:, None], joints, 0.0), weight)
+        gt2 = n2 if n2 is not None else (xyz_to_uvd(n3, info.intrinsics)[:, :2] if n3 is not None else None)
+        nan2 = np.full((len(labelled), 2), np.nan)
+        meta: dict[str, Any] = {
+            "index": index,
+            **info.to_meta(),
+            "joints_2d": np.where(labelled[:, None], gt2, np.nan) if gt2 is not None else nan2,
+            "joints_3d": np.where(labelled[:, None], n3, np.nan)
+            if n3 is not None
+            else np.full((len(labelled), 3), np.nan),
+            "joint_mask": labelled,
+            "visibility": labelled & inside_frame(gt2 if gt2 is not None else nan2, sample.size),
+            "in_crop": in_crop,
+            "handedness": flip_handedness(sample.handedness, info.flip) or "",
+            "has_hand": bool(sample.has_hand),
+            "bbox": np.full(4, np.nan) if sample.bbox is None else np.asarray(sample.bbox, dtype=np.float64),
+            "gesture": -1 if sample.gesture is None else int(sample.gesture),
+            "source": sample.source,
+        }
+        targets = {k: _as_tensor(v) for k, v in encoded.items()}
+        return {"input": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), "targets": targets, "meta": meta}
+
+    @property
+    def root_joint(self) -> int:
+        """The index of the joint root-relative errors are measured from, in the model's joint order: the palm
+        centre of a native joint set that has one, else joint 0 (the canonical wrist)."""
+        return self.native.root if self.native is not None else 0
 
     @staticmethod
     def _crop_px(info: CropInfo, j2: np.ndarray | None, j3: np.ndarray | None) -> np.ndarray:

@@ -91,6 +91,7 @@ def build_dataset(model: nn.Module, cfg: ExperimentConfig, split: str, train: bo
         train=train,
         seed=cfg.train.seed,
         backgrounds=background_pool(data, cfg.train.seed) if train and data.backgrounds else None,
+        joint_set=data.joint_set,
     )
     keep = _subset(len(ds), limit, cfg.train.seed)
     if keep is not None:
@@ -121,6 +122,7 @@ def frame_joints(dataset: Any, limit: int = 4000) -> np.ndarray:
         train=False,
         seed=dataset.seed,
         indices=dataset.indices,
+        joint_set="canonical" if dataset.native is None else "native",
     )
     picks = np.unique(np.linspace(0, len(plain) - 1, num=min(limit, len(plain))).round().astype(int))
     out = []

@@ -53,6 +53,7 @@ class Predictions:
     labels: np.ndarray | None = None
     gt_labels: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    root: int = 0  # the joint root-relative errors are measured from (a native joint set's palm centre)
 
 
 def _collate_fn(dataset: Any) -> Any:
@@ -129,7 +130,7 @@ def predict(
         model.train()
     arrays = {k: np.concatenate(v) for k, v in parts.items()}
     extra = {"detections": pred["det"], "gt_boxes": pred["gt"]} if pred else {}
-    return Predictions(task=spec.task, **arrays, extra=extra)
+    return Predictions(task=spec.task, **arrays, extra=extra, root=int(getattr(dataset, "root_joint", 0)))
 
 
 def score(pred: Predictions) -> dict[str, float]:
@@ -173,7 +174,7 @@ def score(pred: Predictions) -> dict[str, float]:
     if pred.joints_3d is not None and pred.gt_3d is not None:
         valid = mask & np.all(np.isfinite(pred.gt_3d), axis=-1)
         out["mpjpe"] = M.mpjpe(pred.joints_3d, pred.gt_3d, valid)
-        out["rr_mpjpe"] = M.root_relative_mpjpe(pred.joints_3d, pred.gt_3d, valid=valid)
+        out["rr_mpjpe"] = M.root_relative_mpjpe(pred.joints_3d, pred.gt_3d, valid=valid, root=pred.root)
         out["pa_mpjpe"] = M.pa_mpjpe(pred.joints_3d, pred.gt_3d, valid)
         rates = M.success_rate_curve(pred.joints_3d, pred.gt_3d, [10, 20, 30, 40, 50], valid=valid)
         for t, r in zip((10, 20, 30, 40, 50), rates):

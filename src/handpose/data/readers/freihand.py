@@ -14,6 +14,13 @@ Joint order: the canonical (MediaPipe) order. Units: the reader converts metres 
 projection ``K @ xyz`` (the toolbox's ``projectPoints``). Images are 224 x 224; every hand is a right hand.
 ``*_mano.json`` / ``*_verts.json`` are not needed and not read.
 
+Splits: "training" (also "train", every training sample) and "evaluation" (also "test", "eval", "val"); and, for a
+validation set held out of training, "fit" and "holdout": the training samples whose id is below / at or above
+``N - round(holdout_fraction * N)`` (the last 10 % of the ids by default: 29,304 + 3,256 of 32,560), each in all of
+its versions, so that no picture of a held-out sample is trained on. "3D Hand Pose Estimation - Report Project 1"
+reports its "Perf Metric (val)" on such a held-out part and its final figures on the evaluation set (the public
+scoreboard); it does not say which samples it held out, so the block of the last ids is our choice.
+
 A folder holding MMPose's COCO-style FreiHAND JSON instead is read by :mod:`.coco` (``open_dataset`` picks the right
 one).
 """
@@ -26,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import DataError
+from ...errors import ConfigError, DataError
 from ...geometry import Intrinsics, project
 from ...io import read_json
 from ..image_io import read_image, read_mask
@@ -34,7 +41,7 @@ from .base import Labels, Reader, as_array, check_frame_size, find_split_dir, in
 
 VERSIONS: tuple[str, ...] = ("gs", "hom", "sample", "auto")
 IMAGE_SIZE = 224
-_SPLITS = {"training": ("train",), "evaluation": ("eval", "test", "val")}
+_SPLITS = {"training": ("train",), "evaluation": ("eval", "test", "val"), "fit": (), "holdout": ()}
 
 
 def has_own_layout(root: Path) -> bool:
@@ -47,9 +54,11 @@ class FreiHandReader(Reader):
 
     Args:
         root: the folder holding ``training_xyz.json`` etc.
-        split: "training" (also "train") or "evaluation" (also "test", "eval"); default training.
+        split: "training" (also "train"), "evaluation" (also "test", "eval", "val"), or "fit" / "holdout" (the
+            training samples without / with the held-out last ``holdout_fraction`` of the ids); default training.
         versions: which of the four training image versions to include (default all four); evaluation has "gs" only.
         masks: read the hand mask of training samples into ``Sample.hand_mask``.
+        holdout_fraction: the share of training sample ids (the last ones) that "holdout" holds and "fit" leaves out.
     """
 
     name = "freihand"
@@ -61,10 +70,16 @@ class FreiHandReader(Reader):
         *,
         versions: tuple[str, ...] | list[str] | None = None,
         masks: bool = True,
+        holdout_fraction: float = 0.1,
     ) -> None:
         super().__init__(root)
         root = Path(root)
-        self.split = find_split_dir(root, split or "training", _SPLITS)
+        chosen = find_split_dir(root, split or "training", _SPLITS)
+        if not 0.0 < holdout_fraction < 1.0:
+            raise ConfigError(f"must be in (0, 1), got {holdout_fraction!r}", field="holdout_fraction")
+        #: "fit" / "holdout" for a part of the training samples, else None
+        self.part = chosen if chosen in ("fit", "holdout") else None
+        self.split = "training" if self.part else chosen
         if versions is None:
             versions = VERSIONS if self.split == "training" else ("gs",)
         for v in versions:
@@ -83,7 +98,7 @@ class FreiHandReader(Reader):
         self.rgb_dir = require_dir(root / self.split / "rgb", "image folder")
         self.mask_dir = root / self.split / "mask"
         self._masks = masks and self.mask_dir.is_dir()
-        self.num_unique = n = len(xyz_list)
+        self.num_total = n = len(xyz_list)
 
         xyz = np.empty((n, 21, 3), np.float64)
         intr: list[Intrinsics] = []
@@ -96,6 +111,16 @@ class FreiHandReader(Reader):
                 "joint with zero or negative depth (not camera-frame metres?)", path=xyz_path, field=f"[{i}]"
             )
         uv = np.stack([project(xyz[i], intr[i]) for i in range(n)]) if n else np.zeros((0, 21, 2))
+        first_held = n - int(round(holdout_fraction * n))
+        ids = np.arange(n)
+        if self.part == "fit":
+            ids = ids[:first_held]
+        elif self.part == "holdout":
+            ids = ids[first_held:]
+        #: the training / evaluation sample ids this reader holds (in each of its versions)
+        self.sample_ids = ids
+        self.num_unique = n = len(ids)
+        xyz, uv, intr = xyz[ids], uv[ids], [intr[i] for i in ids]
 
         one = Labels.empty(n, with_3d=True)
         one.joints_2d[:], one.joints_3d[:] = uv, xyz  # type: ignore[index]
@@ -108,8 +133,8 @@ class FreiHandReader(Reader):
 
     def _ids(self, i: int) -> tuple[int, int, str]:
         version = self.versions[i // self.num_unique]
-        idx = i % self.num_unique
-        return idx, idx + self.num_unique * VERSIONS.index(version), version
+        idx = int(self.sample_ids[i % self.num_unique])
+        return idx, idx + self.num_total * VERSIONS.index(version), version
 
     def source_of(self, i: int) -> str:
         return str(self.rgb_dir / f"{self._ids(i)[1]:08d}.jpg")

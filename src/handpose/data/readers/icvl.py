@@ -14,6 +14,18 @@ joint, ICVL has no wrist and no DIP joints). Camera (the evaluation convention):
 cx = 160, cy = 120; ``joints_3d`` is ``uvd_to_xyz`` of the labels with it (mm, y down).
 
 ``split``: "train" (Training/labels.txt), "test" (both test sequences), None = both.
+
+Rotated copies. ``Training/labels.txt`` lists the recorded frames and, besides them, copies of the same frames
+turned in the image plane; "Residual Attention Regression for 3D Hand Pose Estimation" (§4.1): "Although different
+artificially in-plane rotations were applied to the collected samples, we only use the original 22k samples", and
+"Light Weight Computation and Compact Network" uses the same 22K. The rule, as the DeepPrior / DeepPrior++ ICVL
+importer applies it (``loadSequence(..., subSeq=['0'])``): a line is an original frame when the first folder of its
+path is longer than six characters (a recording such as ``201403121135/image_0000.png``); the rotated copies lie
+under a short folder named after the rotation (``22.5/201403121135/image_0000.png``). The reader keeps only the
+originals (``rotated=True`` keeps every line) and counts what it left out in ``skipped_rotated``.
+
+Joint sets: the canonical table has the 15 joints with a canonical counterpart; ``native_joints()`` gives all 16 in
+ICVL's order (palm centre first), the joint set the depth papers train and score in (``data.joint_set: native``).
 """
 
 from __future__ import annotations
@@ -29,8 +41,17 @@ from ...geometry import intrinsics_for, uvd_to_xyz
 from ...skeleton import get_convention
 from ..image_io import read_depth
 from .base import Labels, Reader, check_frame_size, inside_image, parse_floats, read_text_rows, tight_bbox
+from .native import NativeJoints
 
 LABEL_FILES = {"train": ("Training/labels.txt",), "test": ("Testing/test_seq_1.txt", "Testing/test_seq_2.txt")}
+
+
+def is_rotated_copy(path: str) -> bool:
+    """Whether a ``Training/labels.txt`` path is an in-plane rotated copy: its first folder is at most six characters
+    (the rotation, e.g. ``22.5/...`` or ``-15/...``), where an original frame's first folder is its recording's name
+    (``201403121135/...``), as DeepPrior's ICVL importer tells them apart."""
+    parts = path.replace("\\", "/").split("/")
+    return len(parts) > 1 and len(parts[0]) <= 6
 
 
 class IcvlReader(Reader):
@@ -39,12 +60,14 @@ class IcvlReader(Reader):
     Args:
         root: the dataset folder holding ``Training/`` and / or ``Testing/``.
         split: "train", "test" or None (every label file present).
+        rotated: keep the in-plane rotated copies of the training frames (default: only the original frames, as
+            the papers train; see the module docstring).
     """
 
     name = "icvl"
     modality = "depth"
 
-    def __init__(self, root: str | os.PathLike[str], split: str | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str], split: str | None = None, *, rotated: bool = False) -> None:
         super().__init__(root)
         self.convention = "icvl"
         root = Path(root)
@@ -58,10 +81,16 @@ class IcvlReader(Reader):
             raise DataError(f"unknown split {split!r}; known: train, test", path=root, field="split")
         self.intrinsics = intr = intrinsics_for("icvl")
         conv = get_convention("icvl")
-        parts, self._paths = [], []
+        parts, natives, self._paths = [], [], []
+        #: training lines left out as rotated copies (see the module docstring)
+        self.skipped_rotated = 0
         for name in files:
             label_file = root / name
             rows = read_text_rows(label_file, 2)
+            if not rotated:
+                kept = [r for r in rows if not is_rotated_copy(r[1][0])]
+                self.skipped_rotated += len(rows) - len(kept)
+                rows = kept
             if not rows:
                 continue
             uvd = np.stack([parse_floats(t[1:], label_file, n, 48).reshape(16, 3) for n, t in rows])
@@ -78,7 +107,22 @@ class IcvlReader(Reader):
             lab.visibility[:] = mask & inside_image(j_uvd[..., :2], intr.width, intr.height)
             lab.bbox[:] = tight_bbox(j_uvd[..., :2], lab.joint_mask)
             parts.append(lab)
+            natives.append(
+                NativeJoints(
+                    "icvl",
+                    uvd[..., :2].astype(np.float32),
+                    uvd_to_xyz(uvd, intr).astype(np.float32),
+                    np.ones(uvd.shape[:2], bool),
+                )
+            )
         self.labels = Labels.concat(parts)
+        empty = NativeJoints("icvl", np.zeros((0, 16, 2), np.float32), np.zeros((0, 16, 3), np.float32),
+                             np.zeros((0, 16), bool))  # fmt: skip
+        self._native = NativeJoints.concat(natives) if natives else empty
+
+    def native_joints(self) -> NativeJoints:
+        """All 16 ICVL joints of every sample (palm centre, then thumb, index, middle, ring, pinky root / mid / tip)."""
+        return self._native
 
     def source_of(self, i: int) -> str:
         return str(self._paths[i])

@@ -18,12 +18,21 @@ is no wrist). Lines are matched by name when they carry one, by position otherwi
 
 2D joints come from ``jointsCam`` (the dataset's own projections); 3D joints are ``R(rvec) X + tvec`` in the webcam
 frame when the calibration pickles exist (read with the restricted unpickler), else NaN. The webcams' intrinsics are
-not part of the documented files: pass ``intrinsics=`` if you know them. The dataset defines no train / test split:
-``split="train"`` / ``"test"`` need ``test_folders=[...]``; ``split=None`` reads everything. Hands are right hands.
+not part of the documented files: pass ``intrinsics=`` if you know them. Hands are right hands.
+
+Splits. The dataset defines none. "Skeleton-aware multi-scale heatmap regression for 2D hand pose estimation"
+(§IV-A): "We split the data into 60000, 15000, and 12760 samples for the training set, validation set, and test
+set, respectively" (87,760 samples), without saying how. The rule here (the default): the frames (a frame is one
+``{folder}/{frame}`` with its four views) are ordered by the SHA-1 of ``"{folder}/{frame}"``, and the first
+``round(F * 60000 / 87760)`` of the F frames are "train", the next ``round(F * 15000 / 87760)`` "val", the rest
+"test"; every view of a frame goes with it, so no frame is seen from one camera in training and from another in
+test. On 21,940 frames of four views this is exactly 60,000 / 15,000 / 12,760 samples. ``test_folders=[...]``
+instead holds out whole ``data_N`` folders ("test"; "train" = the others; no "val"). ``split=None`` reads everything.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -32,7 +41,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ...errors import ConfigError, DataError
+from ...errors import DataError
 from ...geometry import Intrinsics
 from ...skeleton import get_convention
 from ..image_io import read_image
@@ -45,6 +54,17 @@ FILE_NAMES: tuple[str, ...] = tuple(
 )
 EXTRA_NAMES = ("PALM_POSITION", "PALM_NORMAL")
 DEFAULT_IMAGE_SIZE = (640, 480)
+#: the paper's split in samples (train, val, test): 60,000 / 15,000 / 12,760 of 87,760
+PAPER_SPLIT: dict[str, int] = {"train": 60_000, "val": 15_000, "test": 12_760}
+
+
+def frame_splits(frames: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The paper-proportion split of ``frames`` ((folder, frame) pairs) by the rule of the module docstring."""
+    unique = sorted(set(frames), key=lambda f: hashlib.sha1(f"{f[0]}/{f[1]}".encode()).hexdigest())
+    total = sum(PAPER_SPLIT.values())
+    n_train = int(round(len(unique) * PAPER_SPLIT["train"] / total))
+    n_val = int(round(len(unique) * PAPER_SPLIT["val"] / total))
+    return {f: "train" if k < n_train else "val" if k < n_train + n_val else "test" for k, f in enumerate(unique)}
 
 
 def parse_joint_file(path: Path, dims: int) -> np.ndarray:
@@ -75,8 +95,9 @@ class LsmvReader(Reader):
 
     Args:
         root: the dataset folder holding ``annotated_frames/`` (and ``calibrations/``).
-        split: None (everything), or "train" / "test" with ``test_folders``.
-        test_folders: the ``data_N`` folders held out for testing.
+        split: None (everything), "train", "val" or "test" (the paper's 60,000 / 15,000 / 12,760 proportions, see
+            the module docstring), or "train" / "test" by folder with ``test_folders``.
+        test_folders: hold out these ``data_N`` folders for testing instead of the paper-proportion split.
         cameras: which webcams (1..4) to include.
         augmented: read the images from ``augmented_samples/`` instead of ``annotated_frames/``.
         intrinsics: the webcams' intrinsics, if known (the dataset does not document them).
@@ -103,12 +124,12 @@ class LsmvReader(Reader):
         self._image_dir = root / ("augmented_samples" if augmented else "annotated_frames")
         folders = sorted((p.name for p in frames_dir.iterdir() if p.is_dir()), key=_natural)
         if split is not None:
-            if split not in ("train", "test"):
-                raise DataError(f"unknown split {split!r}; known: train, test", path=root, field="split")
-            if not test_folders:
-                raise ConfigError("LSMV defines no split: pass test_folders=[...] with split", field="test_folders")
-            held = set(test_folders)
-            folders = [f for f in folders if (f in held) == (split == "test")]
+            known = ("train", "test") if test_folders else tuple(PAPER_SPLIT)
+            if split not in known:
+                raise DataError(f"unknown split {split!r}; known: {', '.join(known)}", path=root, field="split")
+            if test_folders:
+                held = set(test_folders)
+                folders = [f for f in folders if (f in held) == (split == "test")]
         self.intrinsics = intrinsics
         conv = get_convention("lsmv")
         j2d_list, j3d_list, files = [], [], []
@@ -129,6 +150,14 @@ class LsmvReader(Reader):
                     files.append((folder, frame, cam))
         if not files:
             raise DataError("no *_joints.txt with *_jointsCam_<camera>.txt files", path=frames_dir)
+        if split is not None and not test_folders:  # the paper's proportions, frame by frame
+            which = frame_splits([(folder, frame) for folder, frame, _ in files])
+            keep = [k for k, (folder, frame, _) in enumerate(files) if which[(folder, frame)] == split]
+            if not keep:
+                raise DataError(f"no frame falls in split {split!r} ({len(which)} frames in all)", path=frames_dir)
+            files = [files[k] for k in keep]
+            j2d_list = [j2d_list[k] for k in keep]
+            j3d_list = [j3d_list[k] for k in keep]
         self._files = files
         j2d, mask = conv.to_canonical(np.stack(j2d_list))
         j3d, _ = conv.to_canonical(np.stack(j3d_list))

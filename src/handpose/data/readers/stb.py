@@ -20,7 +20,16 @@ t = [-24.0381, -0.4563, -1.2326] mm "transform the coordinates relative to color
 camera": ``X_depth = R X_color + t``. The SK labels are in the depth camera's frame, so the colour frame is
 ``X_color = R^T (X_depth - t)``; the right Bumblebee camera sees ``X_right = X_left - (baseline, 0, 0)``.
 
-Split (``split=``): "train" = B2-B6, "test" = B1 (the protocol of Zimmermann & Brox 2017 and later work); None = all.
+Splits (``split=``, with ``protocol=``): STB has 12 sequences of 1,500 frames (18,000).
+
+``protocol="msahp"`` (default): "Multihead Self Attention Hand Pose Estimation" §4: "the dataset was divided into two
+    subsets, an evaluation set of 1500 images and a training set with 16500 images". The paper does not say which
+    1,500; we hold out one whole sequence, B1Random (random poses, the more varied of B1's two), so that no frame of
+    the test sequence has a near-copy in training: "test" = B1Random (1,500), "train" = the other 11 (16,500).
+``protocol="zimmermann"``: the common split of Zimmermann & Brox 2017 and later work: "test" = B1Counting and
+    B1Random (3,000), "train" = B2-B6 (15,000).
+
+``split=None`` reads every sequence present.
 """
 
 from __future__ import annotations
@@ -39,7 +48,11 @@ from ..image_io import read_depth, read_image
 from .base import Labels, Reader, check_frame_size, inside_image, load_mat, mat_array, require_dir, tight_bbox
 
 SEQUENCES = tuple(f"B{k}{kind}" for k in range(1, 7) for kind in ("Counting", "Random"))
-SPLITS = {"train": tuple(s for s in SEQUENCES if not s.startswith("B1")), "test": ("B1Counting", "B1Random")}
+#: protocol -> split -> sequences (see the module docstring)
+PROTOCOLS: dict[str, dict[str, tuple[str, ...]]] = {
+    "msahp": {"train": tuple(s for s in SEQUENCES if s != "B1Random"), "test": ("B1Random",)},
+    "zimmermann": {"train": tuple(s for s in SEQUENCES if not s.startswith("B1")), "test": ("B1Counting", "B1Random")},
+}
 CAMERAS = ("SK_color", "SK_depth", "BB_left", "BB_right")
 IMAGE_SIZE = (640, 480)
 BB_BASELINE_MM = 120.054
@@ -62,6 +75,8 @@ class StbReader(Reader):
         split: "train", "test" or None (all sequences found).
         camera: "SK_color" (default), "SK_depth", "BB_left" or "BB_right".
         sequences: explicit sequence names instead of a split.
+        protocol: which sequences a split holds: "msahp" (16,500 / 1,500, the default) or "zimmermann"
+            (15,000 / 3,000).
     """
 
     name = "stb"
@@ -73,8 +88,11 @@ class StbReader(Reader):
         *,
         camera: str = "SK_color",
         sequences: tuple[str, ...] | list[str] | None = None,
+        protocol: str = "msahp",
     ) -> None:
         super().__init__(root)
+        if protocol not in PROTOCOLS:
+            raise ConfigError(f"unknown STB protocol {protocol!r}; known: {', '.join(PROTOCOLS)}", field="protocol")
         if camera not in CAMERAS:
             raise ConfigError(f"unknown STB camera {camera!r}; known: {', '.join(CAMERAS)}", field="camera")
         self.convention = "stb"
@@ -88,8 +106,8 @@ class StbReader(Reader):
                 sequences = tuple(s for s in SEQUENCES if (label_dir / f"{s}_{camera[:2]}.mat").is_file())
                 if not sequences:
                     raise DataError(f"no *_{camera[:2]}.mat label files", path=label_dir)
-            elif split in SPLITS:
-                sequences = SPLITS[split]
+            elif split in PROTOCOLS[protocol]:
+                sequences = PROTOCOLS[protocol][split]
             else:
                 raise DataError(f"unknown split {split!r}; known: train, test", path=root, field="split")
         self.sequences = tuple(sequences)
