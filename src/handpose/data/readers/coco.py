@@ -177,7 +177,7 @@ class CocoHandReader(Reader):
             flat.append(values)
         try:
             kpts = np.asarray(flat, dtype=np.float64).reshape(n, 3 * NUM_JOINTS)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             kpts = np.zeros((n, 3 * NUM_JOINTS))
             for c, values in enumerate(flat):
                 try:
