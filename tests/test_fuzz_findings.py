@@ -45,7 +45,7 @@ def test_yaml_recipes_that_cannot_be_read(tmp_path):
         ("name: \xe9t\xe9\n".encode("latin-1"), "not a UTF-8 text file"),
         ("name: x\n".encode("utf-16"), "not a UTF-8 text file"),
         (bomb.encode(), "expands to more than 100,000 values"),  # "billion laughs": 10^9 values once expanded
-        (("model:\n  kwargs: " + "[" * 50_000 + "]" * 50_000).encode(), "nested too deeply"),
+        (("model:\n  kwargs: " + "[" * 50_000 + "]" * 50_000).encode(), "nested too deeply|maximum nesting depth"),
         (("train:\n  steps: " + "[" * 200 + "]" * 200).encode(), "nests deeper than 64 levels"),
         (f"train:\n  steps: {HUGE_INT}\n".encode(), "invalid YAML: Exceeds the limit"),
     ]
@@ -281,6 +281,7 @@ def _set(path: str, value):
         (_set("model_kwargs.input_size", 2**63 - 1), r"an input of \["),
         (_set("codec.state.zz", 2), "codec state does not fit"),
         (_set("codec.state", "NaN"), "codec state does not fit"),
+        (_set("codec.state.input_size", []), "codec state does not fit"),  # an IndexError in the codec
     ],
 )
 def test_damaged_checkpoint_sidecars(checkpoint, tmp_path, edit, message):

@@ -227,7 +227,8 @@ def load_checkpoint(
     state = load_weights(folder, info, map_location)
     # a hand-edited or damaged sidecar can hold anything: whatever the model's or codec's constructor makes of it is
     # reported as this checkpoint's problem
-    bad_values = (HandposeError, TypeError, ValueError, KeyError, OverflowError, AttributeError, RecursionError)
+    bad_values = (HandposeError, TypeError, ValueError, KeyError, IndexError, OverflowError, ZeroDivisionError,
+                  AttributeError, RecursionError)  # fmt: skip
     try:
         model = create_model(name, **decode_state(info.get("model_kwargs") or {}))
     except bad_values as exc:
