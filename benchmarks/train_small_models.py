@@ -216,8 +216,8 @@ def calibration(args: argparse.Namespace) -> dict[str, float]:
 
 
 def stage_maps(args: argparse.Namespace) -> None:
-    from handpose.data.detector_skeleton import DetectorSkeletonMaps
     from handpose.data.synthetic import SyntheticDataset
+    from handpose.engine.skeleton_maps import predict_skeleton_maps
 
     detector = _best(Path(args.work) / "detector")
     for split in ("train", "val", "test"):
@@ -225,7 +225,7 @@ def stage_maps(args: argparse.Namespace) -> None:
         if path.is_file():
             continue
         ds = SyntheticDataset(args.data, split, modality=("rgb",), skeleton=False, masks=False)
-        maps = DetectorSkeletonMaps.predict(detector, ds).maps
+        maps = predict_skeleton_maps(detector, ds).maps
         np.save(path, maps)
         log(f"maps {split}: {maps.shape}")
 
@@ -237,7 +237,7 @@ class SkeletonChannel:
     def __init__(self, base: Any, maps: Any, line: float, sigma: float, probs: tuple[float, float] = (0.5, 0.35),
                  seed: int = 0) -> None:  # fmt: skip
         self.base = base
-        self.maps = maps  # DetectorSkeletonMaps of the base dataset's reader
+        self.maps = maps  # SkeletonMaps of the base dataset's reader
         self.det_input = maps.det_input
         self.line, self.sigma = line, sigma
         self.probs = probs
@@ -277,11 +277,11 @@ class SkeletonChannel:
 
 
 def split_maps(args: argparse.Namespace, split: str, reader: Any, det_input: tuple[int, int]) -> Any:
-    """The ``maps`` stage's detector maps of ``split`` (every frame of ``reader``) as DetectorSkeletonMaps."""
-    from handpose.data.detector_skeleton import DetectorSkeletonMaps
+    """The ``maps`` stage's detector maps of ``split`` (every frame of ``reader``) as SkeletonMaps."""
+    from handpose.data.skeleton_maps import SkeletonMaps
 
     frames = np.tile([reader.intrinsics.width, reader.intrinsics.height], (len(reader), 1))
-    return DetectorSkeletonMaps(np.load(Path(args.work) / f"maps_{split}.npy"), frames, det_input)
+    return SkeletonMaps(np.load(Path(args.work) / f"maps_{split}.npy"), frames, det_input)
 
 
 def _pose_sets(args: argparse.Namespace, model: Any, train_probs: tuple[float, float]) -> tuple[Any, Any]:
@@ -298,7 +298,7 @@ def _pose_sets(args: argparse.Namespace, model: Any, train_probs: tuple[float, f
         reader = SyntheticDataset(args.data, split, modality=("rgb",), skeleton=False)
         aug = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in RGB_AUG.items()})
         base = HandPoseDataset(reader, model.spec, model.codec, crop=CropConfig(mode="bbox"), augment=aug,
-                               train=train, seed=0)  # fmt: skip
+                               train=train, seed=0, skeleton_from_labels=True)  # fmt: skip  # replaced below
         if not train:
             base.indices = base.indices[: args.val_samples]
         maps = split_maps(args, split, reader, det_input)

@@ -107,7 +107,8 @@ def make_batch(model: Any, reader: SyntheticDataset) -> dict[str, Any]:
         batch = collate(items)
         labels = batch["targets"]["label"].numpy().reshape(-1)  # (B,) class ids
         return {"x": batch["input"], "targets": batch["targets"], "truth": labels}
-    ds = HandPoseDataset(reader, spec, codec, train=False, skeleton_line_width=2.0, skeleton_blob_sigma=1.5)
+    ds = HandPoseDataset(reader, spec, codec, train=False, skeleton_line_width=2.0, skeleton_blob_sigma=1.5,
+                         skeleton_from_labels=True)  # fmt: skip  # the networks' training steps, nothing scored
     batch = collate([ds[i] for i in range(BATCH)])
     meta = batch["meta"]
     truth = np.stack(

@@ -201,3 +201,73 @@ def test_freihand_recipes_hold_out_validation_and_test_on_the_evaluation_set(tmp
         other = recipe(name)
         assert (other.data.train_split, other.data.val_split, other.data.test_split) == ("fit", "holdout", "evaluation")
         assert other.data.crop["mode"] == "whole"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 002: the skeleton channel is "the predicted skeleton" (Fig. 2), never one drawn from the labels of scored frames
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def _rgb_samples(n: int = 3, seed: int = 0):
+    from handpose.data.sample import Sample
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        joints = rng.uniform([60, 50], [180, 150], size=(21, 2))
+        image = rng.integers(0, 255, size=(180, 240, 3), dtype=np.uint8)
+        out.append(Sample(image=image, joints_2d=joints, visibility=np.ones(21, bool), source=f"frame{i}"))
+    return out
+
+
+def test_a_skeleton_channel_without_a_detector_is_refused(tmp_path):
+    from handpose.engine.data import build_dataset
+    from handpose.errors import ConfigError
+
+    for name in ("multiscale_heatmap_synthetic", "multiscale_heatmap_lsmv"):
+        assert recipe(name).data.skeleton_detector  # both recipes name the detector whose maps they read
+        cfg = recipe(name, "data.skeleton_detector=null")
+        model = create_model("multiscale_heatmap", input_size=64, width=4)
+        for train in (True, False):
+            with pytest.raises(ConfigError, match="data.skeleton_detector"):
+                build_dataset(model, cfg, "test", train=train, reader=_rgb_samples())
+
+
+def test_the_skeleton_channel_is_the_detectors_map_in_the_crop(tmp_path):
+    from handpose.data.crop import CropInfo
+    from handpose.data.skeleton_image import render_skeleton_image
+    from handpose.engine.checkpoint import save_checkpoint
+    from handpose.engine.data import build_dataset
+    from handpose.inference.backends import TorchModel
+    from handpose.inference.stages import DetectorStage, skeleton_from_map
+
+    torch.manual_seed(0)
+    detector = create_model("skeleton_unet_t")
+    save_checkpoint(tmp_path / "det", detector)
+    cfg = recipe("multiscale_heatmap_synthetic", f"data.skeleton_detector={tmp_path / 'det'}")
+    model = create_model("multiscale_heatmap", input_size=64, width=4)
+    samples = _rgb_samples()
+    ds = build_dataset(model, cfg, "test", train=False, reader=samples)
+    stage = DetectorStage(TorchModel(tmp_path / "det", threads=None))  # the inference pipeline's own path
+    for i in range(len(samples)):
+        item = ds[i]
+        info = CropInfo.from_meta(item["meta"])
+        x, det_info = stage.preprocess(samples[i].image)
+        want = skeleton_from_map(stage.infer(x)["skeleton"][0, 0], det_info, info)
+        np.testing.assert_allclose(item["input"][3].numpy(), want, atol=1.5 / 255)  # maps are kept as uint8
+        crop_px = item["meta"]["joints_2d"] * info.affine[0, 0] + info.affine[:, 2]
+        drawn = render_skeleton_image(crop_px, 64, 64)
+        assert np.abs(item["input"][3].numpy() - drawn).max() > 0.5  # not the labels' skeleton
+
+
+def test_the_data_layer_imports_nothing_above_it():
+    import ast
+
+    offenders = []
+    for path in sorted((REPO / "src" / "handpose" / "data").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                name = node.module if node.level == 0 else "." * node.level + node.module
+                if any(part in ("inference", "engine", "commands", "benchmark", "serve") for part in name.split(".")):
+                    offenders.append(f"{path.relative_to(REPO)}: {name}")
+    assert offenders == []

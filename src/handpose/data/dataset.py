@@ -163,7 +163,14 @@ class HandPoseDataset(Dataset):
             label table (``joints_all()``); a reader without one is scanned once.
         target_weight: which joints the codec supervises: "labelled" (every joint the dataset labels, occluded
             or not; the default) or "visible" (the sample's visibility flags).
-        skeleton_line_width, skeleton_blob_sigma: drawing of the skeleton channel when ``spec.in_channels == 4``.
+        skeleton_maps: for a model with a skeleton input channel (``spec.in_channels == 4``), the skeleton
+            detector's maps of the reader's frames (:class:`handpose.data.skeleton_maps.SkeletonMaps`, made by
+            :func:`handpose.engine.skeleton_maps.predict_skeleton_maps`): the channel is the frame's map seen in the
+            crop, as the pipeline of "Skeleton-aware multi-scale heatmap regression" gives it.
+        skeleton_from_labels: without maps, draw the channel from the labelled joints instead. That puts the
+            answer into the input, so it is allowed by default only for training items (train on labels, score on
+            a detector's maps); an evaluation set without maps refuses unless this is True (tests only).
+        skeleton_line_width, skeleton_blob_sigma: drawing of the skeleton channel from the labels.
         opencv_threads: ``cv2.setNumThreads`` value set when the dataset is built (default 0: OpenCV's pool off,
             which keeps forked DataLoader workers from inheriting its lock, see :func:`single_threaded_opencv`);
             None leaves OpenCV as it is.
@@ -198,6 +205,8 @@ class HandPoseDataset(Dataset):
         indices: Sequence[int] | None = None,
         hand_only: bool | None = None,
         target_weight: str = "labelled",
+        skeleton_maps: Any = None,
+        skeleton_from_labels: bool | None = None,
         skeleton_line_width: float = 4.0,
         skeleton_blob_sigma: float = 3.0,
         opencv_threads: int | None = 0,
@@ -278,9 +287,20 @@ class HandPoseDataset(Dataset):
             raise ConfigError(f"codec frame 'crop_uvd' needs cube crops, not {self.mode!r}", field="crop.mode")
         self.skeleton_line_width = float(skeleton_line_width)
         self.skeleton_blob_sigma = float(skeleton_blob_sigma)
-        #: when set (a :class:`handpose.data.detector_skeleton.DetectorSkeletonMaps` of this reader), the skeleton
-        #: channel is the detector's predicted map seen in the crop instead of a drawing of the labelled joints
-        self.skeleton_maps: Any = None
+        #: when set (a :class:`handpose.data.skeleton_maps.SkeletonMaps` of this reader), the skeleton channel is
+        #: the detector's predicted map seen in the crop instead of a drawing of the labelled joints
+        self.skeleton_maps: Any = skeleton_maps
+        if skeleton_maps is not None and len(skeleton_maps) != len(reader):
+            raise ConfigError(
+                f"skeleton maps of {len(skeleton_maps)} frames for a reader of {len(reader)}", field="skeleton_maps"
+            )
+        from_labels = self.train if skeleton_from_labels is None else bool(skeleton_from_labels)
+        if spec.modality == "rgb" and spec.in_channels == 4 and skeleton_maps is None and not from_labels:
+            raise ConfigError(
+                f"{spec.name} reads a skeleton channel: scoring it on skeletons drawn from the labels would put the "
+                "answer into its input; give it a skeleton detector's maps (data.skeleton_detector)",
+                field="data.skeleton_detector",
+            )
         #: each depth frame's cube centre (:func:`handpose.data.crop.cube_center`) by reader index: worked out once,
         #: not every epoch (the centre of mass is about 40 % of a depth item's cost)
         self._cube_centers: dict[int, np.ndarray] = {}

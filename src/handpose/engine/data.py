@@ -82,6 +82,18 @@ def build_dataset(model: nn.Module, cfg: ExperimentConfig, split: str, train: bo
             ds = KeypointGestureDataset(ds.joints_2d[keep], ds.labels[keep], codec=model.codec, train=train,
                                         seed=cfg.train.seed)  # fmt: skip
         return ds
+    maps = None
+    if spec.modality == "rgb" and spec.in_channels == 4:  # the skeleton channel: the detector's maps, never labels
+        if not data.skeleton_detector:
+            raise ConfigError(
+                f"{spec.name} reads a skeleton channel, which must come from a trained skeleton detector "
+                "(data.skeleton_detector: its checkpoint, e.g. runs/skeleton_unet_lsmv/best); drawn from the "
+                "labels it would put the answer into the input",
+                field="data.skeleton_detector",
+            )
+        from .skeleton_maps import predict_skeleton_maps
+
+        maps = predict_skeleton_maps(data.skeleton_detector, reader)
     ds = HandPoseDataset(
         reader,
         spec,
@@ -92,16 +104,13 @@ def build_dataset(model: nn.Module, cfg: ExperimentConfig, split: str, train: bo
         seed=cfg.train.seed,
         backgrounds=background_pool(data, cfg.train.seed) if train and data.backgrounds else None,
         joint_set=data.joint_set,
+        skeleton_maps=maps,
     )
     keep = _subset(len(ds), limit, cfg.train.seed)
     if keep is not None:
         ds.indices = ds.indices[keep]
     if len(ds) == 0:
         raise DataError(f"no usable samples in split {split!r}", path=data.root)
-    if data.skeleton_detector and spec.in_channels == 4:
-        from ..data.detector_skeleton import DetectorSkeletonMaps
-
-        ds.skeleton_maps = DetectorSkeletonMaps.predict(data.skeleton_detector, reader)
     return ds
 
 
@@ -123,6 +132,8 @@ def frame_joints(dataset: Any, limit: int = 4000) -> np.ndarray:
         seed=dataset.seed,
         indices=dataset.indices,
         joint_set="canonical" if dataset.native is None else "native",
+        skeleton_maps=dataset.skeleton_maps,
+        skeleton_from_labels=True,  # only the joints are read
     )
     picks = np.unique(np.linspace(0, len(plain) - 1, num=min(limit, len(plain))).round().astype(int))
     out = []
