@@ -271,3 +271,40 @@ def test_the_data_layer_imports_nothing_above_it():
                 if any(part in ("inference", "engine", "commands", "benchmark", "serve") for part in name.split(".")):
                     offenders.append(f"{path.relative_to(REPO)}: {name}")
     assert offenders == []
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 002, Table I: the skeleton detector's box spans the joints, the dataset's box the silhouette: score both ways
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_detection_iou_is_reported_against_both_box_conventions():
+    from handpose.engine.data import build_dataset
+    from handpose.engine.evaluate import Predictions, predict, score
+
+    # two frames with a hand: joints spanning [10, 10]-[30, 30]; the silhouette box is [5, 5]-[35, 35]
+    joint_box = np.array([[10.0, 10, 30, 30], [10, 10, 30, 30]])
+    silhouette = np.array([[5.0, 5, 35, 35], [5, 5, 35, 35]])
+    preds = Predictions(
+        task="skeleton",
+        index=np.arange(2),
+        boxes=joint_box.copy(),
+        scores=np.ones(2),
+        has_hand=np.ones(2, bool),
+        gt_has_hand=np.ones(2, bool),
+        gt_bbox=silhouette,
+        gt_joint_box=joint_box,
+    )
+    metrics = score(preds)
+    assert metrics["iou_joints"] == pytest.approx(1.0)
+    assert metrics["iou"] == pytest.approx(400.0 / 900.0)  # 20² inside 30², by hand
+    # predict() reads the joints' box from each item's labels
+    samples = _rgb_samples()
+    for s in samples:
+        s.bbox = np.concatenate([s.joints_2d.min(0) - 6, s.joints_2d.max(0) + 6])
+    model = create_model("skeleton_unet_t")
+    cfg = recipe("skeleton_unet_synthetic")
+    got = predict(model, build_dataset(model, cfg, "test", train=False, reader=samples))
+    want = np.stack([np.concatenate([s.joints_2d.min(0), s.joints_2d.max(0)]) for s in samples])
+    np.testing.assert_allclose(got.gt_joint_box, want, atol=1e-9)
+    np.testing.assert_allclose(got.gt_bbox, want + [-6, -6, 6, 6], atol=1e-9)

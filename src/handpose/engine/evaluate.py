@@ -8,7 +8,11 @@ One path for every task, decided by the model's spec:
 - ``pose3d``: mean 3D joint error in mm (MPJPE, the metric of the depth papers), root-relative MPJPE, PA-MPJPE,
   per-joint errors, success-frame rates (max joint error <= t, t = 0..80 mm) and 3D PCK AUC over 20–50 mm.
 - ``skeleton`` (hand detection): box IoU on frames with a hand, accuracy / precision / recall / F1 of the hand /
-  no-hand decision, ROC AUC of its score.
+  no-hand decision, ROC AUC of its score. The IoU is given against two conventions of the true box: ``iou``
+  against the dataset's box (the synthetic world's: the tight box of the hand's silhouette and its joints) and
+  ``iou_joints`` against the tight box of the labelled joints (what a skeleton detector's box spans; LSMV's boxes
+  are that box). A detector that learnt one convention is scored against it by one of the two, so Table I of
+  "Skeleton-aware multi-scale heatmap regression" is compared under both.
 - ``boxes`` (a box detector, several hands per frame): precision, recall, F1 and the mean IoU of the matched
   boxes at IoU >= 0.5 (:func:`handpose.metrics.detection_scores`), and the average precision ``ap50``.
 - ``gesture``: accuracy and error rate.
@@ -44,6 +48,7 @@ class Predictions:
     gt_3d: np.ndarray | None = None
     joint_mask: np.ndarray | None = None
     gt_bbox: np.ndarray | None = None
+    gt_joint_box: np.ndarray | None = None  # the tight box of the labelled joints (px), NaN rows without joints
     input_2d: np.ndarray | None = None  # predictions in the model's input frame (px)
     gt_input_2d: np.ndarray | None = None
     boxes: np.ndarray | None = None
@@ -113,6 +118,7 @@ def predict(
             add("has_hand", decoded["has_hand"])
             add("gt_has_hand", meta["has_hand"])
             add("gt_bbox", meta["bbox"])
+            add("gt_joint_box", joints_box(meta["joints_2d"].numpy()))
             continue
         back = uncrop_batch(decoded["joints"], meta, frame)
         add("joint_mask", meta["joint_mask"])
@@ -153,12 +159,9 @@ def score(pred: Predictions) -> dict[str, float]:
         out.update({k: float(v) for k, v in M.binary_scores(y, np.asarray(pred.has_hand, bool)).items()})
         if y.any() and (~y).any():
             out["roc_auc"] = M.roc_auc(y, np.asarray(pred.scores, np.float64))
-        found = y & np.all(np.isfinite(pred.boxes), axis=1)
-        ious = np.zeros(int(y.sum()))
-        if found.any():
-            ious_found = M.box_iou_matched(pred.boxes[found], pred.gt_bbox[found])
-            ious[np.flatnonzero(found[y])] = ious_found
-        out["iou"] = float(ious.mean()) if len(ious) else float("nan")
+        out["iou"] = _mean_iou(pred.boxes, pred.gt_bbox, y)
+        if pred.gt_joint_box is not None:
+            out["iou_joints"] = _mean_iou(pred.boxes, pred.gt_joint_box, y & np.all(np.isfinite(pred.gt_joint_box), 1))
         return out
     mask = np.asarray(pred.joint_mask, bool)
     if pred.joints_2d is not None and pred.gt_2d is not None:
@@ -181,6 +184,26 @@ def score(pred: Predictions) -> dict[str, float]:
             out[f"success@{t}mm"] = float(r)
         out["pck3d_auc_20_50"] = M.pck3d_auc(pred.joints_3d, pred.gt_3d, valid=valid)[0]
     return out
+
+
+def joints_box(joints_2d: np.ndarray) -> np.ndarray:
+    """(B, J, 2) px with NaN for missing joints -> (B, 4) tight boxes [x0, y0, x1, y1] (NaN rows without joints)."""
+    j = np.asarray(joints_2d, dtype=np.float64)
+    ok = np.all(np.isfinite(j), axis=-1)
+    out = np.full((len(j), 4), np.nan)
+    for b in np.flatnonzero(ok.any(axis=1)):
+        p = j[b][ok[b]]
+        out[b] = [p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()]
+    return out
+
+
+def _mean_iou(boxes: np.ndarray, truth: np.ndarray, has: np.ndarray) -> float:
+    """Mean IoU of ``boxes`` with ``truth`` over the frames ``has``; a frame where no box was found counts 0."""
+    found = has & np.all(np.isfinite(boxes), axis=1)
+    ious = np.zeros(int(has.sum()))
+    if found.any():
+        ious[np.flatnonzero(found[has])] = M.box_iou_matched(boxes[found], truth[found])
+    return float(ious.mean()) if len(ious) else float("nan")
 
 
 def evaluate(
