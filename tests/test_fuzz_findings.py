@@ -314,3 +314,66 @@ def test_damaged_onnx_sidecars(tmp_path):
                        ("num_joints", 0)):  # fmt: skip
         with pytest.raises(CheckpointError, match=rf"spec\.{key} must be in 1\.\."):
             ModelInfo.from_sidecar({**side, "spec": {**spec, key: value}}, "m.json")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A small heatmap model's checkpoint (with a NaN metric, as a run whose split has no hand records) and its ONNX
+    export."""
+    import torch
+
+    from handpose.engine.checkpoint import save_checkpoint
+    from handpose.inference.export import export_onnx
+    from handpose.registry import create_model
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("onnx")
+    ck = save_checkpoint(folder / "ck", create_model("unet_heatmap_s", input_size=64, width=8).eval(),
+                         metrics={"pck@0.2": 0.5, "iou": float("nan")})  # fmt: skip
+    export_onnx(ck, folder / "m.onnx", check=False)
+    return folder
+
+
+def test_an_export_sidecar_is_strict_json(exported):
+    def refuse(token):
+        raise AssertionError(f"non-strict JSON constant {token}")
+
+    side = json.loads((exported / "m.json").read_text(), parse_constant=refuse)
+    assert side["checkpoint"]["metrics"] == {"pck@0.2": 0.5, "iou": None}
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda s: s["spec"].update(input_size=[32, 64]), r"declares inputs of \(3, 32, 64\) but the graph takes"),
+        (lambda s: s["codec"]["state"].update(heatmap_size=[0, 0]), "spec or codec does not fit the network"),
+        (lambda s: s["spec"].update(num_joints="many"), "sidecar spec is incomplete"),
+    ],
+    ids=["input-size", "heatmap-size", "joints"],
+)
+def test_onnx_sidecars_that_do_not_fit_their_graph(exported, tmp_path, edit, message):
+    """Caught when the model is loaded: before, each failed on the first frame inside the pipeline (an OpenCV
+    assertion in a resize, ONNX Runtime's INVALID_ARGUMENT, an AttributeError)."""
+    import shutil
+
+    from handpose.inference.backends import OnnxModel
+
+    shutil.copy(exported / "m.onnx", tmp_path / "m.onnx")
+    side = json.loads((exported / "m.json").read_text())
+    edit(side)
+    (tmp_path / "m.json").write_text(json.dumps(side))
+    with pytest.raises(CheckpointError, match=message):
+        OnnxModel(tmp_path / "m.onnx")
+    OnnxModel(exported / "m.onnx")  # the unedited pair loads
+
+
+def test_an_onnx_sidecar_whose_config_is_not_an_object_is_read_without_its_crop(exported, tmp_path):
+    import shutil
+
+    from handpose.inference.backends import OnnxModel
+
+    shutil.copy(exported / "m.onnx", tmp_path / "m.onnx")
+    side = json.loads((exported / "m.json").read_text())
+    side["config"] = {"data": [[]]}  # was an AttributeError
+    (tmp_path / "m.json").write_text(json.dumps(side))
+    assert OnnxModel(tmp_path / "m.onnx").info.crop == {}

@@ -76,7 +76,9 @@ class ModelInfo:
             task = str(spec["task"])
             if codec.get("name") == "box":
                 task = "box"
-            crop = ((side.get("config") or {}).get("data") or {}).get("crop") or side.get("crop") or {}
+            config = side.get("config")
+            data = config.get("data") if isinstance(config, dict) else None
+            crop = (data.get("crop") if isinstance(data, dict) else None) or side.get("crop") or {}
             return cls(
                 name=str(spec["name"]),
                 task=task,
@@ -91,7 +93,7 @@ class ModelInfo:
                 extra=dict(side.get("inference") or {}),
                 source=source,
             )
-        except (KeyError, TypeError, ValueError, OverflowError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, IndexError, AttributeError) as exc:
             raise CheckpointError(f"sidecar spec is incomplete ({exc})", path=source) from None
 
     def __post_init__(self) -> None:
@@ -130,6 +132,22 @@ class Model:
             )
         return x
 
+    def verify(self) -> None:
+        """Run the network once on zeros and decode its outputs with the codec: a sidecar whose spec or codec state
+        does not fit the network (a damaged or hand-edited file; found by fuzzing) is a :class:`CheckpointError`
+        when the model is loaded, not an error from deep inside the pipeline on the first frame."""
+        from .decoders import decode_pose
+
+        try:
+            outputs = self.run(np.zeros(self.info.input_shape(1), np.float32))
+            if self.info.task in ("pose2d", "pose3d"):
+                decode_pose(self.codec, outputs)
+            else:
+                self.codec.decode(outputs)
+        except Exception as exc:  # noqa: BLE001 - whatever the network or codec raise, the files do not fit
+            problem = f"the sidecar's spec or codec does not fit the network ({type(exc).__name__}: {exc})"
+            raise CheckpointError(" ".join(problem.split())[:300], path=self.info.source) from None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.info.name!r}, task={self.info.task!r}, source={self.info.source!r})"
 
@@ -159,6 +177,7 @@ class TorchModel(Model):
         self.info = ModelInfo.from_sidecar(side, str(folder))
         self.codec = build_codec(self.info.codec_name, self.info.codec_state, source=str(folder))
         self.sidecar = side
+        self.verify()
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         x = self.check(x)
@@ -230,6 +249,11 @@ class OnnxModel(Model):
                                   path=path) from None  # fmt: skip
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
+        graph = tuple(self.session.get_inputs()[0].shape[1:])  # (C, H, W); the batch axis is dynamic
+        if graph != self.info.input_shape(1)[1:]:
+            raise CheckpointError(f"the sidecar declares inputs of {self.info.input_shape(1)[1:]} but the graph takes "
+                                  f"{graph}", path=sidecar_path(path))  # fmt: skip
+        self.verify()
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         x = self.check(x)

@@ -60,7 +60,7 @@ def build_codec(name: str, state: dict[str, Any] | None, *, source: str | None =
     cls = getattr(import_module(f"handpose.codecs.{module_name}"), cls_name)
     try:
         return cls.from_state(state)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError, ZeroDivisionError, AttributeError) as exc:
         raise CheckpointError(f"cannot rebuild codec {name!r}: {exc}", path=source, field="codec") from None
 
 

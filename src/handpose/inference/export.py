@@ -18,6 +18,7 @@ difference between ONNX Runtime and PyTorch outputs on a random input at export 
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from pathlib import Path
@@ -168,6 +169,7 @@ def export_onnx(
             "handpose_version": __version__,
             "torch_version": torch.__version__,
         }
+        sidecar = _strict(sidecar)  # a checkpoint's NaN metric (no hand in a split, say) is written as null
         write_json_atomic(side_tmp, sidecar)
         os.replace(tmp, out)  # two renames, nothing else can fail between them
         os.replace(side_tmp, side_path)
@@ -177,6 +179,17 @@ def export_onnx(
     finally:
         tmp.unlink(missing_ok=True)
         side_tmp.unlink(missing_ok=True)
+
+
+def _strict(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None, so that the sidecar is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    return obj
 
 
 def _check_sidecar_target(path: Path) -> None:
