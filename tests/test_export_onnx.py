@@ -39,6 +39,8 @@ from handpose.registry import create_model, list_models
 #: and input (the graph has the same operators; only channel counts and spatial sizes shrink), so that the test
 #: stays fast; their registered variants (``_s``, ``_t``) are exported as registered
 SMALLER = {
+    "a2j": {"depth": 18, "width": 8, "branch_width": 32, "input_size": 64},
+    "light_depth_noghost": {"channels": 16},
     "box_regressor": {"width": 8, "input_size": (64, 80)},
     "box_regressor_s": {"width": 8},
     "cpm": {"input_size": 128, "widths": [16, 16, 32, 32], "stage_width": 32},

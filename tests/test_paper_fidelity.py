@@ -308,3 +308,157 @@ def test_detection_iou_is_reported_against_both_box_conventions():
     want = np.stack([np.concatenate([s.joints_2d.min(0), s.joints_2d.max(0)]) for s in samples])
     np.testing.assert_allclose(got.gt_joint_box, want, atol=1e-9)
     np.testing.assert_allclose(got.gt_bbox, want + [-6, -6, 6, 6], atol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Verdicts that are earned: holds / does not hold only when every compared model passed its convergence check
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_a_claim_is_decided_only_when_its_models_converged():
+    from handpose.benchmark.plan import Experiment, Plan
+    from handpose.report.verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, NOT_TESTED, convergence_checks, verdict
+
+    plan = Plan("quick", None, (
+        Experiment("floor", "001", "mean pose", "r"),
+        Experiment("good", "001", "a", "r", floor="floor"),
+        Experiment("other", "001", "b", "r", floor="floor"),
+        Experiment("short", "001", "c", "r", floor="floor"),
+        Experiment("gesturenet", "000", "g", "r"),
+        Experiment("broken", "001", "d", "r", floor="floor"),
+    ))  # fmt: skip
+
+    def res(mpjpe, steps=500):
+        return {"task": "pose3d", "main_metric": "mpjpe", "metrics": {"mpjpe": mpjpe}, "steps": steps}
+
+    results = {
+        "floor": res(60.0, 1),
+        "good": res(20.0),  # 3x its floor
+        "other": res(30.0),  # exactly 2x: passes
+        "short": res(40.0, 800),  # 1.5x: has not converged
+        "gesturenet": {
+            "task": "gesture",
+            "main_metric": "accuracy",
+            "metrics": {"error_rate": 0.3},
+            "steps": 900,
+            "extra": {"majority_error_rate": 0.8},
+        },  # fmt: skip
+        "broken": {"error": "Traceback ..."},
+    }
+    checks = convergence_checks(results, plan)
+    assert {k: c.passed for k, c in checks.items()} == {
+        "good": True, "other": True, "short": False, "gesturenet": True, "broken": False,
+    }  # fmt: skip
+    assert checks["short"].ratio == pytest.approx(1.5) and checks["gesturenet"].ratio == pytest.approx(0.8 / 0.3)
+    assert verdict(True, ("good", "other"), checks, results) == (HOLDS, "")
+    assert verdict(False, ("good", "other"), checks, results) == (DOES_NOT_HOLD, "")
+    label, reason = verdict(True, ("good", "short"), checks, results)  # a holding comparison with an unconverged model
+    assert label == INCONCLUSIVE and "short at 1.50× its floor after 800 steps" in reason and "more than 800" in reason
+    assert verdict(False, ("short", "other"), checks, results)[0] == INCONCLUSIVE
+    assert verdict(True, ("good", "broken"), checks, results)[0] == NOT_TESTED
+    assert verdict(True, ("good", "absent"), checks, results)[0] == NOT_TESTED
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 000: GestureNet on the fixed pose network's keypoints ("the pose estimation part is kept fixed")
+# ------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_world(tmp_path_factory):
+    from handpose.data.synthetic import generate
+
+    root = tmp_path_factory.mktemp("world")
+    for split, count in (("train", 12), ("test", 6)):
+        generate(root, count, seed=1, preset="easy", split=split, workers=1, no_hand_rate=0.0, progress=False)
+    return root
+
+
+def test_gesturenet_recipes_train_on_the_pose_pipelines_keypoints(tiny_world, tmp_path):
+    from handpose.codecs.gesture import normalize_keypoints
+    from handpose.data.synthetic import SyntheticDataset
+    from handpose.engine.checkpoint import save_checkpoint
+    from handpose.engine.data import build_dataset
+    from handpose.errors import ConfigError
+    from handpose.inference.keypoints import keypoint_source
+
+    assert recipe("gesturenet_synthetic").data.keypoints_from == ["runs/msahp_synthetic/best"]
+    rwth = recipe("gesturenet_rwth")
+    assert len(rwth.data.keypoints_from) == 2 and (rwth.data.train_split, rwth.data.val_split) == ("train", "val")
+    # a fixed "pose network" that always answers the mean pose: every photo's keypoints are that pose in its box,
+    # the same hand after GestureNet's normalisation (Eq. 1) whatever the labelled joints were
+    labels = SyntheticDataset(tiny_world, "train", ("rgb",), skeleton=False).labels()
+    pose = create_model("mean_pose_2d", input_size=64)
+    pose.fit_data(np.random.default_rng(0).uniform(8, 56, size=(20, 21, 2)))
+    save_checkpoint(tmp_path / "pose", pose)
+    cfg = recipe("gesturenet_synthetic", f"data.root={tiny_world}", f"data.keypoints_from=[{tmp_path / 'pose'}]")
+    model = create_model("gesturenet")
+    with pytest.raises(ConfigError, match="data.keypoints_from"):
+        build_dataset(model, cfg, "train", train=True)  # the engine does not run the pipeline itself
+    ds = build_dataset(model, cfg, "train", train=True, keypoints=keypoint_source(cfg.data, backend="torch"))
+    with_gesture = labels["gesture"] >= 0
+    assert len(ds) == int(with_gesture.sum()) and ds.labels.tolist() == labels["gesture"][with_gesture].tolist()
+    norm = np.stack([normalize_keypoints(p) for p in ds.joints_2d])
+    np.testing.assert_allclose(norm, np.broadcast_to(norm[:1], norm.shape), atol=1e-4)
+    truth = np.stack([normalize_keypoints(p) for p in labels["joints_2d"][with_gesture]])
+    assert np.abs(truth - truth[:1]).max() > 0.5  # the labels' hands differ: GestureNet no longer sees them
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 003: the efficiency claim against A2J ("6.21" GFLOPs in Tables 1-2), and Table 3's ablations
+# ------------------------------------------------------------------------------------------------------------------
+
+
+class _Fixed(torch.nn.Module):
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def forward(self, x):
+        return self.value
+
+
+def test_a2j_joints_are_response_weighted_anchors_plus_offsets():
+    model = create_model("a2j", input_size=32, depth=18, width=8, branch_width=8, num_joints=2).eval()
+    # anchors every 4 px at the centres of the 4-px sub-cells of each 16-px cell: 1.5, 5.5, ..., 29.5
+    from handpose.models.a2j import anchor_points
+
+    pts = anchor_points(32)
+    assert pts.shape == (64, 2) and sorted(set(pts[:, 0])) == [1.5 + 4 * k for k in range(8)]
+    # responses peaked on one anchor per joint: joint 0 at cell (row 1, col 0), sub-cell (row 2, col 3); joint 1 at
+    # cell (0, 1), sub-cell (0, 0); offsets of +2 px in u (normalised: 2 * 2 / 32) everywhere, depths 0.25
+    responses = torch.zeros(1, 16 * 2, 2, 2)
+    responses[0, (2 * 4 + 3) * 2 + 0, 1, 0] = 50.0
+    responses[0, (0 * 4 + 0) * 2 + 1, 0, 1] = 50.0
+    offsets = torch.zeros(1, 16 * 2 * 2, 2, 2)
+    offsets.view(1, 16, 2, 2, 2, 2)[:, :, :, 0] = 4.0 / 32
+    model.proposal, model.offsets = _Fixed(responses), _Fixed(offsets)
+    model.depths = _Fixed(torch.full((1, 16 * 2, 2, 2), 0.25))
+    with torch.no_grad():
+        out = model(torch.zeros(1, 1, 32, 32))
+    joints = model.codec.decode(out)["joints"][0]  # (u px, v px, d)
+    np.testing.assert_allclose(joints[0], [0 * 16 + 3 * 4 + 1.5 + 2, 1 * 16 + 2 * 4 + 1.5, 0.25], atol=1e-3)
+    np.testing.assert_allclose(joints[1], [1 * 16 + 0 * 4 + 1.5 + 2, 0 * 16 + 0 * 4 + 1.5, 0.25], atol=1e-3)
+
+
+def test_the_efficiency_claim_is_tested_against_a2j_and_table_3_is_switches():
+    from handpose.cost import count_flops, count_parameters
+    from handpose.layers.ghost import GhostModule
+    from handpose.layers.linear_attention import SeparableAttentionBlock
+
+    def macs(name):
+        model = create_model(name).eval()
+        return count_flops(model, torch.full(model.spec.input_shape(1), 0.5))["macs"], model
+
+    light, light_model = macs("light_depth")
+    a2j, a2j_model = macs("a2j")
+    assert a2j_model.spec.input_size == (176, 176) and a2j_model.config["depth"] == 50  # A2J: ResNet-50, 176²
+    assert a2j == pytest.approx(6.21e9, rel=0.05)  # the figure 003 quotes for A2J (its "FLOPs" are MACs)
+    assert light / a2j < 0.05  # "about 2 % of the state-of-the-art method"
+    assert count_parameters(light_model) == 173_993  # the ablation switches left the network itself as it was
+    plain, _ = macs("light_depth_noghost")
+    branches, _ = macs("light_depth_nocompressed")
+    no_att, no_att_model = macs("light_depth_noattention")
+    assert not any(isinstance(m, GhostModule) for m in create_model("light_depth_noghost").modules())
+    assert plain > 5 * light and light < branches < 3 * light  # Table 3: 11.1 and 0.40 G against 0.27 G
+    assert not any(isinstance(m, SeparableAttentionBlock) for m in no_att_model.modules()) and no_att <= light

@@ -104,5 +104,5 @@ def test_bad_inputs(tmp_path, rwth_root):
     (root / "C" / "x.avi").write_bytes(b"")
     with pytest.raises(DataError, match="x.avi: empty video file"):
         RwthFingerspellingReader(root)
-    with pytest.raises(DataError, match="no split"):
-        RwthFingerspellingReader(rwth_root, split="train")
+    with pytest.raises(DataError, match="unknown split 'test'"):
+        RwthFingerspellingReader(rwth_root, split="test")

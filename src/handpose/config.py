@@ -63,6 +63,10 @@ class DataConfig:
     # (the pipeline of "Skeleton-aware multi-scale heatmap regression"), in training and in test; such a model
     # refuses to run without one (a skeleton drawn from the labels would put the answer into the input)
     skeleton_detector: str | None = None
+    # a keypoint model (GestureNet) trains and is scored on the keypoints that this fixed pipeline predicts on the
+    # split's photos, not on their labels ("the pose estimation part is kept fixed and we solely train the
+    # GestureNet"): [DETECTOR, POSE] checkpoints, or [POSE] alone with each photo's labelled box as the crop
+    keypoints_from: list[str] | None = None
     # a dataset of photos with hand boxes ({format, root, split}) whose hand-free regions replace backgrounds (and
     # fill a detector's frames); unset: procedural textures
     backgrounds: dict[str, Any] | None = None

@@ -59,7 +59,10 @@ def experiment_config(exp: Experiment, plan: Plan, data_root: Path) -> Experimen
 
 
 def _resolve(value: Any, out: Path) -> Any:
-    """``"@KEY"`` stands for the best checkpoint of experiment KEY of this benchmark (which has run before)."""
+    """``"@KEY"`` stands for the best checkpoint of experiment KEY of this benchmark (which has run before), in a
+    list too."""
+    if isinstance(value, list):
+        return [_resolve(v, out) for v in value]
     if not (isinstance(value, str) and value.startswith("@")):
         return value
     done = out / "runs" / value[1:] / RESULT
@@ -171,13 +174,13 @@ def run_experiment(exp: Experiment, plan: Plan, out: Path) -> dict[str, Any]:
         shutil.rmtree(run_dir)  # killed before its first checkpoint, or left by other settings: start again
     write_json_atomic(stamp, {"fingerprint": fingerprint})
     t0, c0 = time.perf_counter(), time.process_time()
-    trained = run_training(cfg, run_dir, resume=resume)
+    trained = run_training(cfg, run_dir, resume=resume, keypoint_source=_keypoint_source)
     train_seconds, train_cpu = time.perf_counter() - t0, time.process_time() - c0
     best = trained.best or trained.last
     model, _ = load_checkpoint(best)
     t1 = time.perf_counter()
-    test_set = build_dataset(model, dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, max_val_samples=0)),
-                             "test", train=False)  # fmt: skip  # every test frame (the cap is for validation)
+    test_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, max_val_samples=0))  # every test frame
+    test_set = build_dataset(model, test_cfg, "test", train=False, keypoints=_keypoint_source(cfg.data))
     preds = predict(model, test_set, "cpu", batch_size=64)
     metrics = score(preds)
     eval_seconds = time.perf_counter() - t1
@@ -202,8 +205,47 @@ def run_experiment(exp: Experiment, plan: Plan, out: Path) -> dict[str, Any]:
         "checkpoint": str(Path(best).relative_to(out)),
         "config": to_dict(cfg),
     }
+    if exp.key == "gesturenet":
+        result["extra"] = gesture_references(model, cfg)
     write_json_atomic(done, result)
     return result
+
+
+def _keypoint_source(data: Any) -> Any:
+    """``split -> keypoints`` of the fixed pose pipeline a keypoint recipe names (``data.keypoints_from``), run
+    with the torch backend (no ONNX export in the benchmark's folders); None for other recipes."""
+    from ..inference.keypoints import keypoint_source
+
+    return keypoint_source(data, backend="torch")
+
+
+def gesture_references(model: Any, cfg: ExperimentConfig) -> dict[str, Any]:
+    """What GestureNet's error rate on the pose network's keypoints is compared with (Table 4 of "Multihead Self
+    Attention Hand Pose Estimation"): the appearance-based nearest neighbour standing in for Dreuw et al.
+    (:mod:`handpose.benchmark.baselines`), and the same GestureNet on the test frames' true keypoints."""
+    import torch
+
+    from ..codecs.gesture import normalize_keypoints
+    from ..data.synthetic import SyntheticDataset
+    from .baselines import appearance_nearest_neighbour
+
+    root = Path(cfg.data.root)
+    train = SyntheticDataset(root, "train", ("rgb",), skeleton=False, masks=False)
+    test = SyntheticDataset(root, "test", ("rgb",), skeleton=False, masks=False)
+    appearance = appearance_nearest_neighbour(train, test)
+    table = test.joints_all()
+    gesture = np.asarray(table.gesture, np.int64)
+    keep = (gesture >= 0) & np.asarray(table.joint_mask, bool).all(axis=1)
+    x = np.stack([normalize_keypoints(j) for j in np.asarray(table.joints_2d, np.float64)[keep]])
+    with torch.no_grad():
+        label = model.decode(model(torch.from_numpy(x).float()))["label"]
+    return {
+        "appearance_error_rate": appearance["error_rate"],
+        "appearance_train_frames": appearance["train_frames"],
+        "appearance_test_frames": appearance["test_frames"],
+        "error_rate_on_true_keypoints": float(np.mean(np.asarray(label) != gesture[keep])),
+        "true_keypoint_frames": int(keep.sum()),
+    }
 
 
 def _worker(key: str, plan: Plan, out: str) -> dict[str, Any]:
@@ -291,12 +333,8 @@ def run_benchmark(
 
 
 def derive_extras(out: Path, results: dict[str, dict[str, Any]]) -> None:
-    """Figures that combine experiments or need the data's labels: GestureNet on the keypoints MSAHP predicts
-    (the pipeline of "Multihead Self Attention Hand Pose Estimation" §4.1), the majority-class error rate, and the
-    IoU of the mean training box (the detectors' trivial floor). Stored under ``extra`` in each result."""
-    import torch
-
-    from ..codecs.gesture import normalize_keypoints
+    """Figures that need the data's labels: the majority-class error rate (GestureNet's trivial floor) and the IoU
+    of the mean training box (the detectors' trivial floor). Stored under ``extra`` in each result."""
     from ..data.synthetic import SyntheticDataset
     from ..engine.checkpoint import load_checkpoint
     from ..metrics import box_iou_matched
@@ -321,15 +359,6 @@ def derive_extras(out: Path, results: dict[str, dict[str, Any]]) -> None:
         extra: dict[str, Any] = {"majority_error_rate": float(np.mean(g_test[labelled] != majority))}
         model, _ = load_checkpoint(out / results["gesturenet"]["checkpoint"])
         extra["num_classes"] = int(model.codec.num_classes)
-        if ok("msahp"):
-            with np.load(out / "runs" / "msahp" / PREDICTIONS) as p:
-                index, joints = p["index"].astype(int), p["joints_2d"]
-            keep = g_test[index] >= 0
-            x = np.stack([normalize_keypoints(j) for j in joints[keep]]) if keep.any() else np.zeros((0, 2, 21))
-            with torch.no_grad():
-                label = model.decode(model(torch.from_numpy(x).float()))["label"] if len(x) else np.zeros(0)
-            extra["error_rate_on_predicted"] = float(np.mean(label != g_test[index[keep]])) if len(x) else float("nan")
-            extra["predicted_frames"] = int(keep.sum())
         save("gesturenet", extra)
     boxes = train["bbox"][np.all(np.isfinite(train["bbox"]), axis=1)]
     if len(boxes):

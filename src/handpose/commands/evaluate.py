@@ -34,10 +34,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from ..engine.run import run_evaluation
+    from ..inference.keypoints import keypoint_source
     from ..io import write_json_atomic
 
     metrics, preds, info = run_evaluation(args.checkpoint, args.data, args.format, args.split, args.device,
-                                          args.batch_size)  # fmt: skip
+                                          args.batch_size, keypoint_source=keypoint_source)  # fmt: skip
     reference = preds.extra.get("reference", "human")
     record = {"checkpoint": str(args.checkpoint), "model": info["model"], "reference": reference, "metrics": metrics}
     if args.out:

@@ -10,7 +10,9 @@ goes to ``--out`` (``best/`` by validation accuracy, ``checkpoints/``); use it w
 ``--predict-with DETECTOR POSE`` follows the paper's protocol ("the pose estimation part is kept fixed and we solely
 train the GestureNet"): the keypoints are not the dataset's labels but what the fixed pipeline (detector + pose
 model) predicts on each photo of the split, its most confident hand; photos where it finds no hand are left out
-(their number is printed). Any reader with gesture labels and images works (``sign_digits``, ``rwth``, ...).
+(their number is printed). Any reader with gesture labels and images works (``sign_digits``, ``rwth``, ...); a pose
+model alone crops each photo by its labelled box (:func:`handpose.inference.keypoints.predicted_points`, which the
+recipes' ``data.keypoints_from`` uses too).
 """
 
 from __future__ import annotations
@@ -73,29 +75,6 @@ def _from_reader(root: str, fmt: str, split: str) -> tuple[Any, Any, Any, list[s
     return np.asarray(table.joints_2d, np.float64)[keep], g[keep], hands, names
 
 
-def predicted_points(root: str, fmt: str, split: str, models: list[str]) -> tuple[Any, Any, Any, Any, int]:
-    """The keypoints the fixed pipeline ``models`` predicts on the gesture-labelled photos of a split: (points (N, 21,
-    2) px, labels (N,), handedness (N,) (unknown: None), gesture names, photos with no hand found)."""
-    import numpy as np
-
-    from ..data.readers import open_dataset
-    from ..inference import HandPoseEstimator
-
-    est = HandPoseEstimator(models, backend="auto", max_hands=2, threads=1)
-    reader = open_dataset(root, fmt, split=split)
-    gestures = np.asarray(reader.joints_all().gesture, np.int64)
-    pts, labels, missed = [], [], 0
-    for i in np.flatnonzero(gestures >= 0):
-        hands = est(reader[int(i)].image)
-        if not hands:
-            missed += 1
-            continue
-        pts.append(max(hands, key=lambda h: h.score).joints_2d)
-        labels.append(gestures[i])
-    return np.asarray(pts, np.float64).reshape(-1, 21, 2), np.asarray(labels, np.int64), None, reader.gesture_names, \
-        missed  # fmt: skip
-
-
 def train(args: argparse.Namespace) -> Any:
     """Train GestureNet; returns the trainer's result."""
     import numpy as np
@@ -105,6 +84,7 @@ def train(args: argparse.Namespace) -> Any:
     from ..engine.evaluate import evaluate
     from ..engine.trainer import fit
     from ..errors import DataError
+    from ..inference.keypoints import predicted_points
     from ..io import load_npz
     from ..registry import create_model
 

@@ -23,6 +23,7 @@ _LIGHT = "Light Weight Computation and Compact Network for 3D Hand Pose Estimati
 #: figures the papers state: parameters in millions, and the compute figure with the unit the paper names
 PAPER_FIGURES: dict[str, dict[str, Any]] = {
     "light_depth": {"params_m": 0.18, "flops_g": 0.27, "source": _LIGHT},
+    "a2j": {"params_m": 82.01, "flops_g": 6.21, "source": _LIGHT + " (its figures for A2J)"},
     "resnet18_reg3d": {"params_m": 11.18, "source": _RESNET},
     "resnet34_reg3d": {"params_m": 21.28, "source": _RESNET},
     "resnet50_reg3d": {"params_m": 23.51, "source": _RESNET},

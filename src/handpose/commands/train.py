@@ -32,13 +32,14 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..engine.distributed import shutdown_distributed
     from ..engine.run import run_training
+    from ..inference.keypoints import keypoint_source
 
     overrides = list(args.overrides)
     if args.device:
         overrides.append(f"train.device={args.device}")
     cfg = load_config(args.config, overrides)
     out = Path(args.out or Path("runs") / cfg.name)
-    result = run_training(cfg, out, resume=args.resume)
+    result = run_training(cfg, out, resume=args.resume, keypoint_source=lambda data: keypoint_source(data, log=print))
     console = Console()
     console.print(
         f"[bold]{cfg.name}[/]: {result.steps} steps in {result.seconds:.1f} s "

@@ -65,16 +65,39 @@ def open_model_split(model: nn.Module, cfg: ExperimentConfig, split: str | None,
     return open_split(cfg.data, split, modality, masks=masks)
 
 
-def build_dataset(model: nn.Module, cfg: ExperimentConfig, split: str, train: bool, reader: Any = None) -> Any:
-    """The dataset of ``split`` for ``model`` (augmented when ``train``), capped by ``data.max_*_samples``."""
+def build_dataset(
+    model: nn.Module, cfg: ExperimentConfig, split: str, train: bool, reader: Any = None, keypoints: Any = None
+) -> Any:
+    """The dataset of ``split`` for ``model`` (augmented when ``train``), capped by ``data.max_*_samples``.
+
+    ``keypoints``: for a keypoint model whose recipe sets ``data.keypoints_from``, ``split -> (points (N, 21, 2) px,
+    labels (N,), handedness or None)``, the keypoints the fixed pose pipeline predicts
+    (:func:`handpose.inference.keypoints.keypoint_source`, which the commands and the benchmark pass in: running
+    that pipeline is the inference layer's work, not the engine's).
+    """
     from ..data.dataset import HandPoseDataset, KeypointGestureDataset
 
     data = cfg.data
-    if model.spec.task == "boxes":
-        return build_detection_dataset(model, cfg, split, train)
-    reader = open_model_split(model, cfg, split, train) if reader is None else reader
-    limit = data.max_train_samples if train else data.max_val_samples
     spec = model.spec
+    if spec.task == "boxes":
+        return build_detection_dataset(model, cfg, split, train)
+    limit = data.max_train_samples if train else data.max_val_samples
+    if spec.task == "gesture" and data.keypoints_from:
+        if keypoints is None:
+            raise ConfigError(
+                "the keypoints come from the pose pipeline data.keypoints_from names: train and evaluate the recipe "
+                "with handpose train / evaluate (or handpose benchmark), which run that pipeline",
+                field="data.keypoints_from",
+            )
+        pts, labels, hands = keypoints(split)
+        if len(labels) == 0:
+            raise DataError(f"the pose pipeline found no usable hand in split {split!r}", path=data.root)
+        keep = _subset(len(labels), limit, cfg.train.seed)
+        if keep is not None:
+            pts, labels, hands = pts[keep], labels[keep], None if hands is None else [hands[k] for k in keep]
+        return KeypointGestureDataset(pts, labels, handedness=hands, codec=model.codec, train=train,
+                                      seed=cfg.train.seed)  # fmt: skip
+    reader = open_model_split(model, cfg, split, train) if reader is None else reader
     if spec.task == "gesture":
         ds = KeypointGestureDataset.from_reader(reader, codec=model.codec, train=train, seed=cfg.train.seed)
         keep = _subset(len(ds), limit, cfg.train.seed)
@@ -155,6 +178,10 @@ def data_fingerprint(reader: Any, cfg: DataConfig) -> str:
     """A short hash of what the model was trained on: format, split sizes and the label arrays when available."""
     h = hashlib.sha256()
     h.update(f"{cfg.format}|{len(reader)}".encode())
+    points = getattr(reader, "joints_2d", None)  # a KeypointGestureDataset of predicted keypoints
+    if isinstance(points, np.ndarray):
+        h.update(np.ascontiguousarray(points, np.float64).tobytes())
+        h.update(np.ascontiguousarray(reader.labels, np.int64).tobytes())
     table = getattr(reader, "joints_all", None)
     if table is not None:
         t = table()

@@ -18,12 +18,25 @@ def needs_fit(model: Any) -> bool:
     return type(model).fit_data is not HandModel.fit_data
 
 
-def run_training(cfg: ExperimentConfig, out_dir: str | Path, resume: bool = False) -> TrainResult:
-    """Build the model and data of ``cfg``, fit the model's data priors, and train (see :func:`fit`)."""
+def run_training(
+    cfg: ExperimentConfig, out_dir: str | Path, resume: bool = False, keypoint_source: Any = None
+) -> TrainResult:
+    """Build the model and data of ``cfg``, fit the model's data priors, and train (see :func:`fit`).
+
+    ``keypoint_source``: for recipes with ``data.keypoints_from``, a function of ``cfg.data`` giving
+    ``split -> keypoints`` (:func:`handpose.inference.keypoints.keypoint_source`; see :func:`build_dataset`).
+    """
     from ..data.dataset import collate
     from ..registry import create_model
 
     model = create_model(cfg.model.name, seed=cfg.train.seed, **cfg.model.kwargs)  # two runs: the same network
+    if model.spec.task == "gesture" and cfg.data.keypoints_from:  # keypoints a fixed pose pipeline predicts
+        points = keypoint_source(cfg.data) if keypoint_source is not None else None
+        train_set = build_dataset(model, cfg, cfg.data.train_split, train=True, keypoints=points)
+        val_set = build_dataset(model, cfg, cfg.data.val_split, train=False, keypoints=points) \
+            if cfg.data.val_split else None  # fmt: skip
+        return fit(model, train_set, cfg, out_dir, val_set=val_set, evaluate=evaluate, collate=collate, resume=resume,
+                   data_fingerprint=data_fingerprint(train_set, cfg.data))  # fmt: skip
     if model.spec.task == "boxes":  # frames from several sources, not one reader
         train_set = build_dataset(model, cfg, cfg.data.train_split, train=True)
         val_set = build_dataset(model, cfg, cfg.data.val_split, train=False) if cfg.data.val_split else None
@@ -64,8 +77,11 @@ def run_evaluation(
     split: str | None = None,
     device: str = "auto",
     batch_size: int = 64,
+    keypoint_source: Any = None,
 ) -> tuple[dict[str, float], Any, dict[str, Any]]:
     """Evaluate a checkpoint on a dataset split (default: the test split of the data it was trained on).
+
+    ``keypoint_source``: as for :func:`run_training`, for a keypoint model trained on a pose pipeline's keypoints.
 
     Returns:
         (metrics, predictions, sidecar).
@@ -83,7 +99,8 @@ def run_evaluation(
         split = None if cfg.data.format == "folder" else cfg.data.test_split
     split = split or None  # "" = the dataset as a whole
     cfg.data.max_val_samples = 0
-    dataset = build_dataset(model, cfg, split, train=False)
+    points = keypoint_source(cfg.data) if keypoint_source is not None and cfg.data.keypoints_from else None
+    dataset = build_dataset(model, cfg, split, train=False, keypoints=points)
     preds = predict(model, dataset, dev, batch_size)
     preds.extra["reference"] = label_reference(getattr(dataset, "reader", None), model.spec.task)
     return score(preds), preds, info

@@ -37,6 +37,15 @@ Choices where the paper is silent (all configurable):
 ``light_depth_s`` is the CPU variant for the quick benchmark and the fastest deployment: one stack at stride 4,
 32 channels, D = 24.
 
+Table 3's ablations (switches, and registered variants at paper size):
+
+- ``ghost=False`` (``light_depth_noghost``): every Ghost bottleneck becomes the plain bottleneck of a stacked
+  hourglass (1×1 conv, 3×3 conv, 1×1 conv, the same widths): "Impact of using Ghost module".
+- ``compressed_branch=False`` (``light_depth_nocompressed``): Att_com1, Att_com2 and Γ each get their own branch
+  (3×3 conv-BN-ReLU, then 1×1) instead of one shared 1×1 convolution: the "compressed and unified branch" row.
+- ``linear_attention=False`` (``light_depth_noattention``): no self-attention across the joints; H_j goes straight
+  to the depth layer: "Impact of the linear-self attention module".
+
 Cost at 128² and batch 1, measured with :func:`handpose.cost.count_flops` (torch's counter, FLOPs = 2 × MACs):
 ``light_depth`` 173,993 parameters, 0.175 G MACs = 0.351 G FLOPs; ``light_depth_s`` 40,129 parameters,
 0.016 G MACs. The paper's "0.27 G FLOPs" is most plausibly a count of multiply-accumulates: GhostNet, whose module
@@ -69,24 +78,44 @@ from .base import HandModel, ModelSpec
 PAPER = "Light Weight Computation and Compact Network for 3D Hand Pose Estimation from Depth"
 
 
+class PlainBottleneck(nn.Module):
+    """The stacked hourglass's residual bottleneck with ordinary convolutions (the ``ghost=False`` ablation): 1×1
+    conv-BN-ReLU to ``mid_channels``, 3×3 conv-BN-ReLU (``stride``), 1×1 conv-BN, plus the identity or a 1×1
+    projection. (B, in_channels, H, W) -> (B, out_channels, H / stride, W / stride)."""
+
+    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvBNAct(in_channels, mid_channels, 1),
+            ConvBNAct(mid_channels, mid_channels, 3, stride=stride),
+            ConvBNAct(mid_channels, out_channels, 1, act=None),
+        )
+        same = stride == 1 and in_channels == out_channels
+        self.shortcut = nn.Identity() if same else ConvBNAct(in_channels, out_channels, 1, stride=stride, act=None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x) + self.shortcut(x)
+
+
 class GhostHourglass(nn.Module):
-    """One hourglass of Ghost bottlenecks, recursive: (B, C, H, W) -> (B, C, H, W), H and W divisible by 2^depth.
+    """One hourglass of Ghost bottlenecks (``block``: :class:`PlainBottleneck` for the ablation), recursive:
+    (B, C, H, W) -> (B, C, H, W), H and W divisible by 2^depth.
 
     up = bottleneck(x); low = bottleneck(inner(bottleneck(maxpool(x)))); out = up + upsample×2(low), where inner is
     the next hourglass level (or one bottleneck at the bottom).
     """
 
-    def __init__(self, depth: int, channels: int, mid_channels: int) -> None:
+    def __init__(self, depth: int, channels: int, mid_channels: int, block: Any = GhostBottleneck) -> None:
         super().__init__()
-        self.skip = GhostBottleneck(channels, mid_channels, channels)
+        self.skip = block(channels, mid_channels, channels)
         self.pool = nn.MaxPool2d(2)
-        self.down = GhostBottleneck(channels, mid_channels, channels)
+        self.down = block(channels, mid_channels, channels)
         self.inner: nn.Module = (
-            GhostHourglass(depth - 1, channels, mid_channels)
+            GhostHourglass(depth - 1, channels, mid_channels, block)
             if depth > 1
-            else GhostBottleneck(channels, mid_channels, channels)
+            else block(channels, mid_channels, channels)
         )
-        self.up = GhostBottleneck(channels, mid_channels, channels)
+        self.up = block(channels, mid_channels, channels)
 
     def forward(self, x: Tensor) -> Tensor:
         skip = self.skip(x)  # (B, C, H, W)
@@ -112,6 +141,9 @@ class LightDepthNet(HandModel):
         attention_mlp_ratio: float = 2.0,
         loss_weight_2d: float = 1.0,
         loss_weight_depth: float = 1.0,
+        ghost: bool = True,
+        compressed_branch: bool = True,
+        linear_attention: bool = True,
     ) -> None:
         super().__init__()
         if feature_stride not in (2, 4):
@@ -134,6 +166,9 @@ class LightDepthNet(HandModel):
             "attention_mlp_ratio": attention_mlp_ratio,
             "loss_weight_2d": loss_weight_2d,
             "loss_weight_depth": loss_weight_depth,
+            "ghost": ghost,
+            "compressed_branch": compressed_branch,
+            "linear_attention": linear_attention,
         }
         self.spec = ModelSpec(
             name=name,
@@ -153,23 +188,33 @@ class LightDepthNet(HandModel):
         self.loss_weight_2d = loss_weight_2d
         self.loss_weight_depth = loss_weight_depth
         mid = max(int(round(channels * expansion)), 1)
+        block: Any = GhostBottleneck if ghost else PlainBottleneck
 
         # 1. encoder: stem to stride 2 (and 4), then the stacked Ghost hourglasses
         self.stem = nn.Sequential(
             ConvBNAct(1, 16, 3, stride=2),  # (B, 16, H/2, W/2)
-            GhostBottleneck(16, 32 if feature_stride == 2 else 48, channels, stride=feature_stride // 2),
+            block(16, 32 if feature_stride == 2 else 48, channels, stride=feature_stride // 2),
         )
-        self.hourglasses = nn.ModuleList(GhostHourglass(hourglass_depth, channels, mid) for _ in range(num_stacks))
+        self.hourglasses = nn.ModuleList(
+            GhostHourglass(hourglass_depth, channels, mid, block) for _ in range(num_stacks)
+        )
         self.post = nn.ModuleList(
-            nn.Sequential(GhostBottleneck(channels, mid, channels), ConvBNAct(channels, channels, 1))
-            for _ in range(num_stacks)
+            nn.Sequential(block(channels, mid, channels), ConvBNAct(channels, channels, 1)) for _ in range(num_stacks)
         )
-        # 2. compressed and unified branch: Att_com1 (J), Att_com2 (J), Γ (D)
-        self.head = nn.Conv2d(channels, 2 * num_joints + depth_features, 1)
+        # 2. compressed and unified branch: Att_com1 (J), Att_com2 (J), Γ (D) from one 1×1 conv (or, ablated, a
+        # branch each)
+        outs = (num_joints, num_joints, depth_features)
+        self.head: nn.Module = (
+            nn.Conv2d(channels, sum(outs), 1) if compressed_branch else SeparateBranches(channels, outs)
+        )
         # 3. attention fusion weights β_j
         self.beta = nn.Parameter(torch.full((num_joints,), 0.5))
-        # 5. separable linear self-attention across joints; 6. weight-sharing depth layer
-        self.joint_attention = SeparableAttentionBlock(depth_features, mlp_ratio=attention_mlp_ratio)
+        # 5. separable linear self-attention across joints (or none); 6. weight-sharing depth layer
+        self.joint_attention: nn.Module = (
+            SeparableAttentionBlock(depth_features, mlp_ratio=attention_mlp_ratio)
+            if linear_attention
+            else nn.Identity()
+        )
         self.depth_head = nn.Linear(depth_features, 1)
 
     def check_input(self, x: Tensor) -> None:
@@ -210,6 +255,20 @@ class LightDepthNet(HandModel):
         """Nothing to fit from the labels: the network regresses (u, v, d) directly."""
 
 
+class SeparateBranches(nn.Module):
+    """The ``compressed_branch=False`` ablation: one 3×3 conv-BN-ReLU + 1×1 conv branch per output group, the
+    groups concatenated: (B, C, h, w) -> (B, Σ outs, h, w)."""
+
+    def __init__(self, channels: int, outs: tuple[int, ...]) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(
+            nn.Sequential(ConvBNAct(channels, channels, 3), nn.Conv2d(channels, n, 1)) for n in outs
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.cat([branch(x) for branch in self.branches], dim=1)
+
+
 def _build(name: str, defaults: dict[str, Any], kwargs: dict[str, Any]) -> LightDepthNet:
     return LightDepthNet(name=name, **{**defaults, **kwargs})
 
@@ -225,3 +284,21 @@ def light_depth_s(**kwargs: Any) -> LightDepthNet:
     """CPU variant: one stack at stride 4, 32 channels, D = 24."""
     defaults = {"channels": 32, "num_stacks": 1, "feature_stride": 4, "hourglass_depth": 3, "depth_features": 24}
     return _build("light_depth_s", defaults, kwargs)
+
+
+@register_model("light_depth_noghost")
+def light_depth_noghost(**kwargs: Any) -> LightDepthNet:
+    """Table 3 ablation: plain bottlenecks instead of Ghost bottlenecks."""
+    return _build("light_depth_noghost", {"ghost": False}, kwargs)
+
+
+@register_model("light_depth_nocompressed")
+def light_depth_nocompressed(**kwargs: Any) -> LightDepthNet:
+    """Table 3 ablation: a separate branch for each of Att_com1, Att_com2 and Γ."""
+    return _build("light_depth_nocompressed", {"compressed_branch": False}, kwargs)
+
+
+@register_model("light_depth_noattention")
+def light_depth_noattention(**kwargs: Any) -> LightDepthNet:
+    """Table 3 ablation: no linear self-attention across the joints."""
+    return _build("light_depth_noattention", {"linear_attention": False}, kwargs)

@@ -21,6 +21,12 @@ Sampling (``sampling=``):
 ``"all"``
     every frame.
 
+Split. The database has none; the paper: "This dataset has 1160 images, and we divided it into a validation set
+with 200 images, and the remained images was training set". The rule here: the sequences are ordered by the SHA-1
+of their path relative to the root, and the first ``round(S * 200 / 1160)`` of the S sequences are ``split="val"``
+(200 of 1,160 on the paper's sampling, one frame per sequence), the others ``"train"``; every frame of a sequence
+stays on its side. ``split=None`` reads every sequence. The paper gives its error rate on the 200.
+
 The paper keeps the 30 static gestures (``static_only=True``, the default). Samples carry the gesture id and name
 and no joints (the database has no keypoints); gesture ids index :data:`GESTURES`, so they do not depend on which
 gestures are present. Frame counts come from the video container (``CAP_PROP_FRAME_COUNT``); frames are decoded
@@ -29,6 +35,7 @@ sequentially up to the one asked for, so the frame index is exact.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import unicodedata
@@ -47,6 +54,16 @@ MOTION_GESTURES: tuple[str, ...] = ("J", "Z", "Ä", "Ö", "Ü")
 VIDEO_SUFFIXES = (".avi", ".mpg", ".mpeg", ".mp4", ".mov", ".mkv", ".wmv", ".m4v")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm")
 _SPELLINGS = {"AE": "Ä", "OE": "Ö", "UE": "Ü", "AUML": "Ä", "OUML": "Ö", "UUML": "Ü"}
+SPLITS = (None, "train", "val")
+#: the paper's validation share: 200 of its 1,160 frames
+VAL_SHARE = (200, 1160)
+
+
+def validation_sequences(paths: list[Path]) -> set[Path]:
+    """The sequences (paths relative to the root) of ``split="val"``: the first ``round(S * 200 / 1160)`` in the
+    order of the SHA-1 of their path (written with "/")."""
+    ranked = sorted(paths, key=lambda p: hashlib.sha1(p.as_posix().encode()).hexdigest())
+    return set(ranked[: int(round(len(paths) * VAL_SHARE[0] / VAL_SHARE[1]))])
 
 
 def gesture_of(folder_name: str) -> str | None:
@@ -61,7 +78,8 @@ class RwthFingerspellingReader(Reader):
 
     Args:
         root: the folder holding one sub-folder per gesture.
-        split: unused (the database has no official split); must be None.
+        split: None (every sequence), "train" or "val" (the paper's 960 / 200 proportions, by sequence: see the
+            module docstring).
         sampling: "paper", "middle" or "all".
         static_only: keep only the 30 gestures without motion.
         camera: keep only sequences whose path (relative to the gesture folder) contains this text.
@@ -87,8 +105,8 @@ class RwthFingerspellingReader(Reader):
             raise ConfigError(f"sampling must be paper, middle or all, got {sampling!r}", field="sampling")
         if not 0.0 < edge_fraction <= 0.5:
             raise ConfigError(f"edge_fraction must be in (0, 0.5], got {edge_fraction}", field="edge_fraction")
-        if split is not None:
-            raise DataError("the RWTH database defines no split; leave split unset", path=root, field="split")
+        if split not in SPLITS:
+            raise DataError(f"unknown split {split!r}; known: train, val (or none)", path=root, field="split")
         root = require_dir(Path(root), "dataset folder")
         self.gesture_names = GESTURES
         self.sampling = sampling
@@ -106,6 +124,11 @@ class RwthFingerspellingReader(Reader):
                     sequences.append((seq, GESTURES.index(gesture)))
         if not sequences:
             raise DataError("no gesture sequences (videos or frame folders) below the gesture folders", path=root)
+        if split is not None:
+            chosen = validation_sequences([p.relative_to(root) for p, _ in sequences])
+            sequences = [(p, g) for p, g in sequences if (p.relative_to(root) in chosen) == (split == "val")]
+            if not sequences:
+                raise DataError(f"no sequence falls in split {split!r}", path=root, field="split")
         self._sequences = [(path, gesture, _frame_count(path)) for path, gesture in sequences]
         self._items = self._sample_frames(sampling, edge_fraction, np.random.default_rng(seed))
         lab = Labels.empty(len(self._items), with_3d=False)
