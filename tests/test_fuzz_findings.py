@@ -9,6 +9,7 @@ import os
 import pickle
 import signal
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -91,7 +92,9 @@ def test_coco_ids_sizes_and_numbers(tmp_path, changes, message):
 def test_folder_labels_beyond_float32_are_one_line_without_numpy_warnings(tmp_path, capfd):
     labels = {"samples": [{"image": "a.png", "keypoints": [[1e300, 5.0]] * 21}]}
     (tmp_path / "labels.json").write_text(json.dumps(labels))
-    assert main(["data", "inspect", str(tmp_path), "-f", "folder"]) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert main(["data", "inspect", str(tmp_path), "-f", "folder"]) == 2
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "value out of range" in err[0], err  # no "RuntimeWarning: overflow" before it
 
@@ -135,7 +138,9 @@ def test_coordinates_that_overflow_give_one_line_not_a_numpy_warning(tmp_path, c
     gt.write_text(json.dumps({"annotations": [{"image_id": 1, "keypoints": kp}]}))
     pred = tmp_path / "pred.json"
     pred.write_text(json.dumps([{"image_id": 1, "keypoints": [-1e308] + kp[1:]}]))
-    assert main(["evaluate-predictions", "--dataset", "onehand10k", "--gt", str(gt), "--pred", str(pred)]) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert main(["evaluate-predictions", "--dataset", "onehand10k", "--gt", str(gt), "--pred", str(pred)]) == 2
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "errors are not finite" in err[0], err
 
@@ -377,3 +382,25 @@ def test_an_onnx_sidecar_whose_config_is_not_an_object_is_read_without_its_crop(
     side["config"] = {"data": [[]]}  # was an AttributeError
     (tmp_path / "m.json").write_text(json.dumps(side))
     assert OnnxModel(tmp_path / "m.onnx").info.crop == {}
+
+
+def test_label_values_beyond_float32_in_coco_text_and_mat_files(tmp_path, capfd):
+    """Each gave numpy's "overflow encountered in cast" warning on stderr (the label tables are float32) before its
+    one-line error, or no error at all."""
+    from handpose.data.readers import open_dataset
+    from handpose.data.readers.base import parse_floats
+
+    kp = [v for j in range(21) for v in (10.0 + j, 20.0, 2)]
+    kp[3] = -1e308
+    path = _coco(tmp_path, annotations__keypoints=kp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # numpy's warning would be an exception here
+        assert main(["data", "inspect", str(path), "-f", "onehand10k"]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "keypoints: value out of range" in err[0], err
+    with pytest.raises(DataError, match=r"x\.txt:4: value out of range in column 2"):
+        parse_floats(["1", "1e300"], tmp_path / "x.txt", 4, 2)
+    with pytest.raises(DataError, match="handPara: value out of range"), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        _stb(tmp_path, _mat(handPara=np.full((3, 21, 1), 1e300)))
+    assert open_dataset(_coco(tmp_path), "onehand10k").joints_all().joints_2d[0, 1, 0] == 11.0  # the valid file

@@ -377,6 +377,11 @@ def _loadmat_isolated(path: Path) -> dict[str, Any]:
     if pid == 0:  # the child: parse, answer, leave without running the parent's clean-up
         code = 0
         try:
+            import faulthandler
+
+            faulthandler.disable()  # a crash of the parser is reported by the parent, in one line
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
             os.close(read_end)
             try:
                 answer: tuple[str, Any] = ("ok", loadmat(path, squeeze_me=False))
@@ -450,10 +455,13 @@ def mat_array(mat: dict[str, Any], name: str, path: Path) -> np.ndarray:
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"{arr.dtype}")
-        return arr.astype(np.float64)
+        arr = arr.astype(np.float64)
     except (TypeError, ValueError, OverflowError):
         kind = type(value).__name__ if not isinstance(value, np.ndarray) else f"{value.dtype} array"
         raise DataError(f"expected a numeric array, got {kind}", path=path, field=name) from None
+    if np.abs(np.where(np.isfinite(arr), arr, 0.0)).max(initial=0.0) > LARGEST_VALUE:
+        raise DataError(f"value out of range (beyond {LARGEST_VALUE:.3g})", path=path, field=name)
+    return arr
 
 
 def read_text_rows(path: Path, min_columns: int) -> list[tuple[int, list[str]]]:
@@ -485,6 +493,9 @@ def parse_floats(tokens: Sequence[str], path: Path, line: int, count: int) -> np
     if not np.all(np.isfinite(values)):
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
         raise DataError(f"NaN or infinite value in column {bad + 1}", path=path, line=line)
+    if np.abs(values).max(initial=0.0) > LARGEST_VALUE:
+        bad = int(np.flatnonzero(np.abs(values) > LARGEST_VALUE)[0])
+        raise DataError(f"value out of range in column {bad + 1} (beyond {LARGEST_VALUE:.3g})", path=path, line=line)
     return values
 
 

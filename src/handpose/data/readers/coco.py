@@ -50,6 +50,7 @@ from ...io import read_json
 from ...skeleton import JOINT_NAMES, NUM_JOINTS, get_convention
 from ..image_io import read_image
 from .base import (
+    LARGEST_VALUE,
     Labels,
     Reader,
     as_array,
@@ -186,6 +187,11 @@ class CocoHandReader(Reader):
                     bad.setdefault(c, exc)
         for c in np.flatnonzero(~np.isfinite(kpts).all(axis=1)):
             bad.setdefault(int(c), DataError("NaN or infinite value", path=path, field=cands[c][5]))
+        beyond = np.abs(np.where(np.isfinite(kpts), kpts, 0.0)) > LARGEST_VALUE  # the label table is float32
+        for c in np.flatnonzero(beyond.any(axis=1)):
+            problem = f"value out of range (beyond {LARGEST_VALUE:.3g})"
+            bad.setdefault(int(c), DataError(problem, path=path, field=cands[c][5]))
+        kpts[beyond] = 0.0  # a bad hand's values are not used; they must not overflow the float32 tables meanwhile
         kpts = np.nan_to_num(kpts, nan=0.0, posinf=0.0, neginf=0.0).reshape(n, NUM_JOINTS, 3)
 
         conv = get_convention(self.convention)
