@@ -214,3 +214,24 @@ def freihand_root(tmp: Path, training: int = 6, evaluation: int = 2) -> Path:
                     cv2.circle(mask, (int(round(u)), int(round(v))), 12, 255, -1)
                 _write(root / split / "mask" / f"{i:08d}.jpg", mask)
     return root
+
+
+# ------------------------------------------------------------------------------------------------------------ RWTH
+
+
+def rwth_root(tmp: Path, sequences: int = 12, frames: int = 3, classes: str = "ABCDEF") -> Path:
+    """``rwth/<letter>/cam1/<sequence>/{0..frames-1}.png``: one folder per gesture, each sequence a folder of frames.
+    The frames are pictures of the synthetic hand world (the database has no keypoints, and a pose pipeline must
+    find the hand in them); each sequence repeats one picture."""
+    from handpose.data.synthetic import SyntheticDataset, generate
+
+    world = tmp / "world"
+    generate(world, sequences, seed=5, preset="easy", split="train", workers=1, no_hand_rate=0.0, progress=False)
+    pictures = SyntheticDataset(world, "train", ("rgb",), skeleton=False, masks=False)
+    root = tmp / "rwth"
+    for k in range(sequences):
+        letter = classes[k % len(classes)]
+        bgr = cv2.cvtColor(pictures[k].image, cv2.COLOR_RGB2BGR)
+        for f in range(frames):
+            _write(root / letter / "cam1" / f"p{k}_{letter}" / f"{f}.png", bgr)
+    return root

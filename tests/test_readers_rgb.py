@@ -298,6 +298,9 @@ def test_lsmv_names_order_and_calibration(tmp_path, rng, named):
         np.testing.assert_allclose(sample.joints_3d[c], expected3[c], atol=1e-3)
     assert not sample.joint_mask[0] and sample.joint_mask.sum() == 20  # no wrist in LSMV
     assert sample.image.shape == (480, 640, 3) and sample.meta["camera"] == 2
+    shutil.rmtree(root / "calibrations")  # without calibrations: no 3D, and every sample still reads
+    uncalibrated = open_dataset(root, "lsmv", cameras=[2])
+    assert uncalibrated.joints_all().joints_3d is None and uncalibrated[0].joints_3d is None
 
 
 def test_lsmv_bad_inputs(tmp_path, rng):

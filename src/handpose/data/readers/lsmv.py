@@ -17,7 +17,8 @@ Joint lines, in file order: F4 (index), F3 (middle), F1 (pinky), F2 (ring), TH (
 is no wrist). Lines are matched by name when they carry one, by position otherwise.
 
 2D joints come from ``jointsCam`` (the dataset's own projections); 3D joints are ``R(rvec) X + tvec`` in the webcam
-frame when the calibration pickles exist (read with the restricted unpickler), else NaN. The webcams' intrinsics are
+frame when the calibration pickles of every view read exist (read with the restricted unpickler), else the
+reader has no 3D (``joints_3d`` None). The webcams' intrinsics are
 not part of the documented files: pass ``intrinsics=`` if you know them. Hands are right hands.
 
 Splits. The dataset defines none. "Skeleton-aware multi-scale heatmap regression for 2D hand pose estimation"
@@ -161,8 +162,12 @@ class LsmvReader(Reader):
         self._files = files
         j2d, mask = conv.to_canonical(np.stack(j2d_list))
         j3d, _ = conv.to_canonical(np.stack(j3d_list))
-        lab = Labels.empty(len(files), with_3d=True)
-        lab.joints_2d[:], lab.joints_3d[:] = j2d, j3d  # type: ignore[index]
+        # 3D only when every view read has its calibration (a sample's joints are all there or it has none)
+        with_3d = bool(np.isfinite(j3d[:, mask]).all())
+        lab = Labels.empty(len(files), with_3d=with_3d)
+        lab.joints_2d[:] = j2d
+        if with_3d:
+            lab.joints_3d[:] = j3d  # type: ignore[index]
         lab.joint_mask[:] = mask
         lab.visibility[:] = mask & inside_image(j2d, *image_size)
         lab.bbox[:] = tight_bbox(j2d, lab.joint_mask)
