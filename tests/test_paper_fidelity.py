@@ -462,3 +462,16 @@ def test_the_efficiency_claim_is_tested_against_a2j_and_table_3_is_switches():
     assert not any(isinstance(m, GhostModule) for m in create_model("light_depth_noghost").modules())
     assert plain > 5 * light and light < branches < 3 * light  # Table 3: 11.1 and 0.40 G against 0.27 G
     assert not any(isinstance(m, SeparableAttentionBlock) for m in no_att_model.modules()) and no_att <= light
+
+
+def test_plans_train_the_comparators_and_depths_the_claims_need():
+    from handpose.benchmark.plan import FULL, QUICK, scaled
+
+    quick = {e.key: e for e in QUICK.experiments}
+    assert "a2j" not in quick  # the 15-minute demo keeps its budget
+    assert quick["gesturenet"].after == ("msahp",) and quick["gesturenet"].quick["data.keypoints_from"] == ["@msahp"]
+    longer = {e.key: e for e in scaled(QUICK, steps_fraction=8).experiments}
+    assert longer["a2j"].quick["train.steps"] == longer["light_depth"].quick["train.steps"] == 8 * 500
+    full = {e.key for e in FULL.experiments}
+    assert {"a2j", "light_depth_noghost", "light_depth_nocompressed", "light_depth_noattention"} <= full
+    assert {"resnet34_reg3d", "resnet101_reg3d", "resnet50_reg3d"} <= full  # 004 compares 34 with 101
