@@ -475,3 +475,18 @@ def test_plans_train_the_comparators_and_depths_the_claims_need():
     full = {e.key for e in FULL.experiments}
     assert {"a2j", "light_depth_noghost", "light_depth_nocompressed", "light_depth_noattention"} <= full
     assert {"resnet34_reg3d", "resnet101_reg3d", "resnet50_reg3d"} <= full  # 004 compares 34 with 101
+
+
+def test_a_model_of_a_datasets_own_joints_runs_in_the_pipeline(tmp_path):
+    from handpose.engine.checkpoint import save_checkpoint
+    from handpose.inference import HandPoseEstimator
+    from handpose.report.draw import draw_hand
+
+    save_checkpoint(tmp_path / "icvl16", create_model("light_depth_s", num_joints=16))
+    depth = np.zeros((240, 320), np.float32)
+    depth[100:150, 140:190] = 400.0
+    hands = HandPoseEstimator(depth=tmp_path / "icvl16", backend="torch")(depth)
+    assert len(hands) == 1 and hands[0].joints_3d.shape == (16, 3)
+    assert hands[0].handedness is None  # no wrist to find the palm from: undecided, not a crash
+    drawn = draw_hand(depth, hands[0].joints_2d)  # dots without bones
+    assert drawn.shape == (240, 320, 3) and (drawn == 255).all(axis=-1).any()

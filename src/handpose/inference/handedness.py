@@ -25,8 +25,12 @@ _FLEX = (3, 4, 6, 7, 8, 10, 11, 12, 14, 15, 16, 18, 19, 20)  # thumb IP/tip, fin
 def chirality(joints_3d: np.ndarray) -> float:
     """Mean signed distance (mm) of the flexing joints from the palm plane, along ``n = (index MCP − wrist) × (pinky
     MCP − wrist)``; NaN if the palm is degenerate or missing. Positive for right hands, negative for left hands in
-    a camera frame with y pointing down (see the module docstring)."""
-    j = np.asarray(joints_3d, dtype=np.float64).reshape(21, 3)
+    a camera frame with y pointing down (see the module docstring); NaN too for joints of another set than the
+    canonical 21 (a model trained in a dataset's own joints, such as ICVL's 16, has no wrist to put the palm on)."""
+    j = np.asarray(joints_3d, dtype=np.float64)
+    if j.size != 21 * 3:
+        return float("nan")
+    j = j.reshape(21, 3)
     w, a, b = (j[k] for k in _PALM)
     n = np.cross(a - w, b - w)
     norm = float(np.linalg.norm(n))

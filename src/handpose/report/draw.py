@@ -24,7 +24,8 @@ def draw_hand(
 
     Args:
         image: (H, W, 3) uint8 RGB, or (H, W) depth / grey (converted to a grey RGB picture first).
-        joints_2d: (21, 2) pixels (NaN = missing).
+        joints_2d: (21, 2) pixels (NaN = missing); another joint set (a model trained in a dataset's own joints,
+            such as ICVL's 16) is drawn as dots without bones.
         visibility: optional (21,) bool; invisible joints are drawn hollow.
         confidence: optional (21,) in [0, 1]; scales each joint's dot.
         bbox: optional [x0, y0, x1, y1].
@@ -32,18 +33,20 @@ def draw_hand(
     """
     canvas = to_rgb_uint8(image)
     h, w = canvas.shape[:2]
-    pts = np.asarray(joints_2d, dtype=np.float64).reshape(NUM_JOINTS, 2)
+    pts = np.asarray(joints_2d, dtype=np.float64).reshape(-1, 2)
+    canonical = len(pts) == NUM_JOINTS
     ok = np.all(np.isfinite(pts), axis=1)
-    vis = np.ones(NUM_JOINTS, bool) if visibility is None else np.asarray(visibility, bool)
+    vis = np.ones(len(pts), bool) if visibility is None else np.asarray(visibility, bool)
     size = max(h, w)
     radius = radius or max(1, round(size / 160))
     thickness = thickness or max(1, round(size / 240))
-    for (a, b), color in zip(BONES, BONE_COLORS):
+    for (a, b), color in zip(BONES if canonical else (), BONE_COLORS):
         if ok[a] and ok[b]:
             cv2.line(canvas, _pt(pts[a]), _pt(pts[b]), color, thickness, cv2.LINE_AA)
     for j in np.flatnonzero(ok):
         r = radius if confidence is None else max(1, int(round(radius * (0.5 + float(confidence[j])))))
-        cv2.circle(canvas, _pt(pts[j]), r, JOINT_COLORS[j], -1 if vis[j] else 1, cv2.LINE_AA)
+        color = JOINT_COLORS[j] if canonical else (255, 255, 255)
+        cv2.circle(canvas, _pt(pts[j]), r, color, -1 if vis[j] else 1, cv2.LINE_AA)
     if bbox is not None:
         x0, y0, x1, y1 = (int(round(v)) for v in bbox)
         cv2.rectangle(canvas, (x0, y0), (x1, y1), (255, 255, 0), thickness, cv2.LINE_AA)
