@@ -5,8 +5,8 @@ photographs from ``HANDPOSE_REALDATA`` (default ``../shared/realdata``). When ``
 failure, never a skip. Outside CI a missing one skips the test, and the run ends with one line that counts those
 skips and says how to point the variables at the data (so ``make test`` exiting 0 never hides them).
 
-Markers: ``slow`` marks the tests that take more than about 20 s on the project's 2-core CPU (the benchmark, the
-resume and training runs, ONNX exports); ``make test`` runs them all, ``pytest -m "not slow"`` is the quick loop.
+Markers: ``slow`` marks the trainings, the benchmark and the fuzz subset (about 10 to 30 s each on the project's
+2-core CPU); ``make test`` runs them all, ``pytest -m "not slow"`` is the quick loop.
 Every test has a time limit (pytest-timeout, ``timeout`` in pyproject.toml); a slow test may raise its own with
 ``@pytest.mark.timeout(N)``.
 """

@@ -275,6 +275,7 @@ def _run_toy(out: Path, *extra: str, sleep: float = 0.0) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(tmp_path):
     ref = _run_toy(tmp_path / "ref", "--report", str(tmp_path / "ref.json"))
     assert ref.wait(timeout=120) == 0, ref.stdout.read().decode()

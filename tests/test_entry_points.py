@@ -28,54 +28,54 @@ def _one_error_line(capsys) -> str:
 
 
 @pytest.fixture(scope="module")
-def gesture_data(tmp_path_factory):
+def synth_data(tmp_path_factory):
     from handpose.data.synthetic import generate
 
     root = tmp_path_factory.mktemp("data")
-    for split, n in (("train", 64), ("val", 16)):
+    for split, n in (("train", 32), ("val", 8)):
         generate(root, n, seed=6, preset="easy", modality="rgb", split=split, workers=1, progress=False)
     return root
 
 
 def _train_args(root: Path, steps: int) -> list[str]:
-    sets = [f"data.root={root}", "data.workers=0", "data.batch_size=16", "train.epochs=0", f"train.steps={steps}",
-            "train.val_every=0", "train.checkpoint_every=2", "train.threads=1", "train.progress=false",
-            "train.log_every=1"]  # fmt: skip
-    return ["train", str(REPO / "configs" / "gesturenet_synthetic.yaml"), *[a for s in sets for a in ("--set", s)]]
+    """The single-scale UNet recipe, shrunk: the small UNet at 64 x 64, batches of 8, a few steps."""
+    sets = [f"data.root={root}", "data.workers=0", "data.batch_size=8", "train.epochs=0", f"train.steps={steps}",
+            "model.name=unet_heatmap_s", "model.kwargs={input_size: 64, width: 8}", "train.val_every=0",
+            "train.checkpoint_every=2", "train.threads=1", "train.progress=false", "train.log_every=1"]  # fmt: skip
+    return ["train", str(REPO / "configs" / "unet_heatmap_synthetic.yaml"), *[a for s in sets for a in ("--set", s)]]
 
 
 @pytest.mark.slow
-def test_train_cli_writes_the_run_where_it_says_and_resumes(gesture_data, tmp_path, monkeypatch, capsys):
+def test_train_cli_writes_the_run_where_it_says_and_resumes(synth_data, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main([*_train_args(gesture_data, 4), "--device", "cpu"]) == 0
-    out = tmp_path / "runs" / "gesturenet_synthetic"  # the default --out: runs/<recipe name>
+    assert main([*_train_args(synth_data, 4), "--device", "cpu"]) == 0
+    out = tmp_path / "runs" / "unet_heatmap_synthetic"  # the default --out: runs/<recipe name>
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 4 and summary["device"] == "cpu" and summary["world_size"] == 1
     assert json.loads((out / "latest.json").read_text()) == {"checkpoint": "checkpoints/step_00000004", "step": 4}
     printed = capsys.readouterr().out
-    assert "gesturenet_synthetic: 4 steps in" in printed
-    assert "best checkpoint: runs/gesturenet_synthetic/best" in printed  # relative to the working folder
+    assert "unet_heatmap_synthetic: 4 steps in" in printed
+    assert "best checkpoint: runs/unet_heatmap_synthetic/best" in printed  # relative to the working folder
     for key, value in summary["final_metrics"].items():  # each final metric printed as it was measured
         assert f"{key:>16}: {value:.4f}" in printed
     # the final metrics are the validation split's: evaluating the last checkpoint on it gives the same numbers
     assert main(["evaluate", str(out / "checkpoints" / "step_00000004"), "--split", "val", "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)["metrics"]
-    assert evaluated == pytest.approx(summary["final_metrics"], abs=1e-12)
+    assert evaluated == pytest.approx(summary["final_metrics"], rel=1e-6)  # (channels-last in training: 1e-9 apart)
     from handpose.data.synthetic import SyntheticDataset
 
-    labels = SyntheticDataset(gesture_data, "val", ("rgb",)).labels()
-    assert evaluated["samples"] == int((labels["has_hand"].astype(bool) & (labels["gesture"] >= 0)).sum())  # named
+    assert evaluated["samples"] == int(SyntheticDataset(synth_data, "val", ("rgb",)).labels()["has_hand"].sum())
     # without --resume an existing run is refused, in one line; with it the run carries on from step 4
-    assert main(_train_args(gesture_data, 6)) == 2
+    assert main(_train_args(synth_data, 6)) == 2
     assert "already holds a run; pass --resume" in _one_error_line(capsys)
-    assert main([*_train_args(gesture_data, 6), "--resume"]) == 0
+    assert main([*_train_args(synth_data, 6), "--resume"]) == 0
     assert json.loads((out / "summary.json").read_text())["steps"] == 6
     rows = list(csv.DictReader((out / "metrics.csv").read_text().splitlines()))
     assert [int(r["step"]) for r in rows if r.get("loss")] == [1, 2, 3, 4, 5, 6]  # one row per step, none twice
     # an explicit --out, and a device that does not exist
-    assert main([*_train_args(gesture_data, 2), "--out", str(tmp_path / "other")]) == 0
+    assert main([*_train_args(synth_data, 2), "--out", str(tmp_path / "other")]) == 0
     assert (tmp_path / "other" / "summary.json").is_file()
-    assert main([*_train_args(gesture_data, 2), "--out", str(tmp_path / "x"), "--device", "tpu"]) == 2
+    assert main([*_train_args(synth_data, 2), "--out", str(tmp_path / "x"), "--device", "tpu"]) == 2
     assert "unknown device 'tpu'" in _one_error_line(capsys)
     assert not (tmp_path / "x").exists()
 
