@@ -19,9 +19,9 @@ line, never a traceback), and
 - its peak memory stays under ``--max-case-mb`` above the worker's resting size, and the worker's address space is
   capped (``--address-space-gb``), so a file that declares a 100,000 x 100,000 image must be refused from its
   header: an attempt to allocate it fails the case instead of the machine;
-- nothing is written outside the case's output folder (the inputs, the working folder, HOME and TMPDIR are compared
-  before and after), and the files already in the output folder (outputs of an "earlier run") are unchanged when the
-  command fails, and complete, strictly valid files when it succeeds.
+- nothing is written outside the case's output folder (the inputs, the working folder, and the worker's own HOME
+  and TMPDIR are compared before and after), and the files already in the output folder (outputs of an "earlier
+  run") are unchanged when the command fails, and complete, strictly valid files when it succeeds.
 
 Cases run one at a time in a worker process (``--worker``), fed by the parent over a pipe; the parent kills and
 replaces a worker that hangs or crashes. The report gives, per format, the cases run, how many were refused with a
@@ -1577,8 +1577,8 @@ def run_case(fmt: str, index: int, seed: int, seeds: Seeds, work: Path, max_case
     if hasattr(entry, "prepare"):
         entry.prepare(case)
     before = _tree_state(root, skip=out)
-    tmp = Path(os.environ["TMPDIR"])
-    tmp_before = _tree_state(tmp)
+    tmp, home = Path(os.environ["TMPDIR"]), Path(os.environ["HOME"])
+    tmp_before, home_before = _tree_state(tmp), _tree_state(home)
     record: dict[str, Any] = {"format": fmt, "index": index, "entry": entry.__name__, "target": target_rel,
                               "mutation": f"{family}: {mutation}", "bytes": len(mutated)}  # fmt: skip
     os.chdir(cwd)
@@ -1618,6 +1618,10 @@ def run_case(fmt: str, index: int, seed: int, seeds: Seeds, work: Path, max_case
     if after != before:
         changed = sorted(set(after.items()) ^ set(before.items()))[:3]
         problems.append(f"wrote outside the output folder: {changed}")
+    home_after = _tree_state(home)
+    if home_after != home_before:
+        changed = sorted(set(home_after.items()) ^ set(home_before.items()))[:3]
+        problems.append(f"wrote into HOME: {changed}")
     leftovers = sorted(set(_tree_state(tmp)) - set(tmp_before))
     if leftovers:
         problems.append(f"left files in TMPDIR: {leftovers[:3]}")
@@ -1652,6 +1656,7 @@ def worker(args: argparse.Namespace) -> int:
     import torch
 
     torch.set_num_threads(1)
+    import matplotlib.pyplot  # noqa: F401 - its font cache goes to HOME on first import: before the first case
     import onnxruntime  # noqa: F401 - its import writes $TMPDIR/.ses: before the first case, not during one
 
     import handpose.cli  # noqa: F401
