@@ -46,8 +46,10 @@ def test_seeded_fuzz_subset_finds_nothing(tmp_path):
 def test_the_fuzzers_checks_catch_untyped_errors_stray_writes_and_damaged_outputs(tmp_path, monkeypatch):
     """Formats whose entry point misbehaves on purpose, run through the fuzzer's own case runner."""
     fuzz = _fuzzer()
+    for name in ("tmp", "home"):  # the worker's own TMPDIR and HOME, compared before and after each case
+        (tmp_path / name).mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
 
     def untyped(case):
@@ -71,10 +73,14 @@ def test_the_fuzzers_checks_catch_untyped_errors_stray_writes_and_damaged_output
     def leave_a_temporary(case):
         (case.out / ".report.json.tmp").write_text("x")
 
+    def write_home(case):
+        (tmp_path / "home" / ".cache").mkdir()
+
     seeds = fuzz.Seeds(tmp_path / "seeds")
     expected = {untyped: ("untyped", "ValueError"), stray_write: ("broken", "wrote outside the output folder"),
                 damage_earlier: ("broken", "changed the earlier output report.json"),
-                leave_a_temporary: ("broken", "temporary files left"), fine: ("ok", "")}  # fmt: skip
+                leave_a_temporary: ("broken", "temporary files left"), write_home: ("broken", "wrote into HOME"),
+                fine: ("ok", "")}  # fmt: skip
     for entry, (outcome, words) in expected.items():
         fuzz.FORMATS["selftest"] = fuzz.Format("selftest", lambda s: {"a.txt": b"abc"}, ("a.txt",), ("bytes",),
                                                ((entry, 1),))  # fmt: skip
