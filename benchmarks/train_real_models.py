@@ -8,7 +8,8 @@ Stages (each resumes or is skipped when its output exists; ``--only`` picks some
 1. ``data``: the synthetic world for the recipes (``handpose synth generate runs/real/synthetic --count 12000
    --val-count 500 --test-count 0 --splits train,val --modality rgb --seed 11``).
 2. ``detector``: ``configs/ssd_hand_real.yaml`` (webcam photos with human boxes, sign-digit hands pasted on
-   hand-free real backgrounds, synthetic frames over real backgrounds).
+   hand-free real backgrounds, synthetic frames over real backgrounds), then ``configs/ssd_hand_real_ft.yaml``
+   (fine-tuned from it with more real photos and a lower learning rate).
 3. ``pose``: ``configs/msahp_real.yaml`` (``msahp_t`` on webcam and sign-digit hands with MediaPipe's teacher
    keypoints weighted by their scores, and synthetic hands).
 4. ``gesture``: GestureNet on the sign-digit train photos, on the keypoints the fixed detector + pose model predict
@@ -72,12 +73,14 @@ def stage_data(args: argparse.Namespace) -> None:
     subprocess.run(cmd, check=True)
 
 
-def train_recipe(args: argparse.Namespace, recipe: str, folder: str) -> Path:
+def train_recipe(args: argparse.Namespace, recipe: str, folder: str, init: str | None = None) -> Path:
     from handpose.config import load_config
     from handpose.engine.run import run_training
 
     run = Path(args.work) / folder
     sets = [f"train.threads={args.threads}", f"data.workers={args.workers}"]
+    if init is not None:
+        sets.append(f"model.init={best(Path(args.work) / init)}")
     sets.append(f"data.options.sources[2].root={Path(args.work) / 'synthetic'}")  # the synthetic source
     cfg = load_config(REPO / "configs" / recipe, sets)
     if (run / "best" / "model.json").is_file() and not (run / "latest.json").is_file():
@@ -98,7 +101,7 @@ def stage_gesture(args: argparse.Namespace) -> Path:
     work = Path(args.work)
     ns = parser.parse_args(["train", "--data", str(realdata("sign_digits")), "--format", "sign_digits", "--split",
                             "train", "--val-split", "", "--out", str(run), "--steps", "3000", "--predict-with",
-                            str(best(work / "ssd_hand")), str(best(work / "msahp_t"))])  # fmt: skip
+                            str(best(work / "ssd_hand_ft")), str(best(work / "msahp_t"))])  # fmt: skip
     train(ns)
     return run
 
@@ -116,7 +119,7 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     path = work / "calibration.json"
     if path.is_file():
         return json.loads(path.read_text())
-    est = HandPoseEstimator(detector=best(work / "ssd_hand"), pose=best(work / "msahp_t"), min_hand_score=0.0)
+    est = HandPoseEstimator(detector=best(work / "ssd_hand_ft"), pose=best(work / "msahp_t"), min_hand_score=0.0)
     est.detector.min_score = 0.02
     hold = open_dataset(realdata("webcam_hands"), "webcam_hands", split="holdout")
     photos = hold.image_boxes()
@@ -172,12 +175,13 @@ def stage_export(args: argparse.Namespace) -> None:
     work, out = Path(args.work), Path(args.out)
     cal = stage_calibrate(args)
     note = (
-        "trained by benchmarks/train_real_models.py (configs/ssd_hand_real.yaml, configs/msahp_real.yaml, "
+        "trained by benchmarks/train_real_models.py (configs/ssd_hand_real.yaml then ssd_hand_real_ft.yaml, "
+        "configs/msahp_real.yaml, "
         "handpose gesture train --predict-with) on real photos (realdata: webcam_hands fit part with human boxes, "
         "sign_digits train sessions; keypoints from the MediaPipe Hands 0.10.21 teacher) and synthetic frames"
     )
     data = "realdata (webcam_hands, sign_digits) + synthetic world seed 11 (see provenance)"
-    store_for_shipping(best(work / "ssd_hand"), out / SHIPPED["detector"], {
+    store_for_shipping(best(work / "ssd_hand_ft"), out / SHIPPED["detector"], {
         "role": "detector",
         "min_score": cal["min_score"],
         "calibration": "webcam_hands holdout photos and as many hand-free crops of them: the score threshold of the "
@@ -217,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             stage_data(args)
         elif stage == "detector":
             train_recipe(args, "ssd_hand_real.yaml", "ssd_hand")
+            train_recipe(args, "ssd_hand_real_ft.yaml", "ssd_hand_ft", init="ssd_hand")
         elif stage == "pose":
             train_recipe(args, "msahp_real.yaml", "msahp_t")
         elif stage == "gesture":

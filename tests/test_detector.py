@@ -141,3 +141,22 @@ def test_label_reference_names_who_made_the_labels() -> None:
         label_sources = {"webcam_hands": {"joints_2d": "teacher:x"}, "synthetic": {}}
 
     assert label_reference(Mix(), "pose2d") == "teacher:x"
+
+
+def test_model_init_starts_from_a_checkpoint_of_the_same_model(tmp_path) -> None:
+    from handpose.engine.checkpoint import save_checkpoint
+    from handpose.engine.run import init_from
+    from handpose.errors import CheckpointError
+    from handpose.registry import create_model
+
+    small = dict(input_size=(64, 96), widths=(8, 8, 16, 16, 32), fpn_width=16)
+    trained = create_model("ssd_hand", seed=1, **small)
+    ckpt = save_checkpoint(tmp_path / "ckpt", trained)
+    fresh = create_model("ssd_hand", seed=2, **small)
+    assert not torch.equal(fresh.score.weight, trained.score.weight)
+    init_from(fresh, ckpt)
+    for (name, a), b in zip(trained.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(a, b), name
+    other = create_model("ssd_hand", seed=2, **{**small, "fpn_width": 24})
+    with pytest.raises(CheckpointError, match="model.init"):
+        init_from(other, ckpt)

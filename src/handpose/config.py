@@ -30,10 +30,12 @@ T = TypeVar("T")
 
 @dataclass
 class ModelConfig:
-    """Which registered model, and keyword arguments for its builder."""
+    """Which registered model, keyword arguments for its builder, and (``init``) a checkpoint of the same model
+    whose weights it starts from (fine-tuning) instead of random ones."""
 
     name: str = "mean_pose_2d"
     kwargs: dict[str, Any] = field(default_factory=dict)
+    init: str | None = None
 
 
 @dataclass

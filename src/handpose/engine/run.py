@@ -30,6 +30,8 @@ def run_training(
     from ..registry import create_model
 
     model = create_model(cfg.model.name, seed=cfg.train.seed, **cfg.model.kwargs)  # two runs: the same network
+    if cfg.model.init:
+        init_from(model, cfg.model.init)
     if model.spec.task == "gesture" and cfg.data.keypoints_from:  # keypoints a fixed pose pipeline predicts
         points = keypoint_source(cfg.data) if keypoint_source is not None else None
         train_set = build_dataset(model, cfg, cfg.data.train_split, train=True, keypoints=points)
@@ -59,6 +61,23 @@ def run_training(
         resume=resume,
         data_fingerprint=data_fingerprint(reader, cfg.data),
     )
+
+
+def init_from(model: Any, checkpoint: str | Path) -> None:
+    """Start ``model`` from a checkpoint's weights (fine-tuning): the checkpoint must hold the same model with the
+    same builder arguments, else :class:`CheckpointError` naming it."""
+    from .checkpoint import checkpoint_folder, load_weights, read_sidecar
+
+    folder = checkpoint_folder(checkpoint)
+    info = read_sidecar(folder)
+    if info.get("model") != model.spec.name or (info.get("model_kwargs") or {}) != dict(model.config):
+        raise CheckpointError(
+            f"holds {info.get('model')!r} built differently; model.init needs a checkpoint of {model.spec.name!r} "
+            "with the recipe's model.kwargs",
+            path=folder,
+            field="model.init",
+        )
+    model.load_state_dict(load_weights(folder, info))
 
 
 def experiment_from_checkpoint(info: dict[str, Any]) -> ExperimentConfig:
