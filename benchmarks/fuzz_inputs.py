@@ -1148,6 +1148,7 @@ def _folder_sample(seeds: Seeds, image: str, size: tuple[int, int]) -> dict[str,
 
 def build_folder_json(seeds: Seeds) -> dict[str, bytes]:
     labels = {"joint_order": "canonical", "gestures": ["fist", "open"],
+              "intrinsics": {"fx": 120.7, "fy": 120.7, "cx": 80.0, "cy": 60.0, "width": 160, "height": 120},
               "samples": [_folder_sample(seeds, "images/a.jpg", (160, 120)),
                           _folder_sample(seeds, "images/b.png", (160, 120)),
                           {"image": "images/a.jpg", "has_hand": False}]}  # fmt: skip

@@ -118,6 +118,10 @@ def test_interhand_ids_that_are_lists_and_ragged_joint_valid(tmp_path):
     (tmp_path / "t_joint_3d.json").write_text(json.dumps({"0": {"0": {"world_coord": [[0, 0, 500]] * 42}}}))
     with pytest.raises(DataError, match="joint_valid"):
         open_dataset(tmp_path, "interhand")
+    data["annotations"][0]["joint_valid"] = [1] * 41 + [10**400]  # an integer too large for a float: OverflowError
+    (tmp_path / "t_data.json").write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"joint_valid: expected numbers"):
+        open_dataset(tmp_path, "interhand")
 
 
 def test_evaluation_files_with_huge_or_malformed_values(tmp_path):
@@ -404,3 +408,17 @@ def test_label_values_beyond_float32_in_coco_text_and_mat_files(tmp_path, capfd)
         warnings.simplefilter("error", RuntimeWarning)
         _stb(tmp_path, _mat(handPara=np.full((3, 21, 1), 1e300)))
     assert open_dataset(_coco(tmp_path), "onehand10k").joints_all().joints_2d[0, 1, 0] == 11.0  # the valid file
+
+
+def test_folder_intrinsics_with_huge_or_malformed_numbers(tmp_path):
+    from handpose.data.readers import open_dataset
+
+    cases = [
+        ({"fx": 10**400, "fy": 1, "cx": 0, "cy": 0}, "intrinsics need numbers"),
+        ({"fx": 1, "fy": 1, "cx": 0, "cy": 0, "width": "wide"}, "intrinsics.width: expected a size"),
+    ]
+    for intrinsics, message in cases:
+        labels = {"intrinsics": intrinsics, "samples": [{"image": "a.png", "keypoints": [[1.0, 2.0]] * 21}]}
+        (tmp_path / "labels.json").write_text(json.dumps(labels))
+        with pytest.raises(DataError, match=message):
+            open_dataset(tmp_path, "folder")

@@ -54,7 +54,7 @@ from ...geometry import Intrinsics
 from ...io import read_json
 from ...skeleton import JOINT_NAMES, get_convention
 from ..image_io import read_depth, read_image
-from .base import Labels, Reader, as_array, inside_image, tight_bbox
+from .base import Labels, Reader, as_array, as_size, inside_image, tight_bbox
 
 LABEL_NAMES = ("labels.json", "labels.csv")
 
@@ -204,11 +204,12 @@ def _intrinsics(value: Any, path: Path, field: str) -> Intrinsics | None:
         raise DataError("intrinsics must be an object {fx, fy, cx, cy}", path=path, field=field)
     try:
         nums = [float(value[k]) for k in ("fx", "fy", "cx", "cy")]
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise DataError("intrinsics need numbers fx, fy, cx, cy", path=path, field=field) from None
     if not all(np.isfinite(nums)) or nums[0] == 0 or nums[1] == 0:
         raise DataError("intrinsics must be finite with non-zero focal lengths", path=path, field=field)
-    return Intrinsics(*nums, int(value.get("width", 0) or 0), int(value.get("height", 0) or 0))
+    width, height = (as_size(value.get(k), path, f"{field}.{k}") for k in ("width", "height"))
+    return Intrinsics(*nums, width, height)
 
 
 def _handedness(value: Any, path: Path, field: str, line: int | None = None) -> str | None:

@@ -128,7 +128,7 @@ class InterHandReader(Reader):
         try:
             valid = np.asarray(valid_raw, dtype=np.float64).reshape(m, -1) if m else np.zeros((0, 42))
             ok = valid.shape[1:] == (42,) and bool(np.isfinite(valid).all())
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             ok = False
         if not ok:  # report the first malformed entry, or accept a mix of (42,) and (42, 1) entries
             rows = []
