@@ -198,13 +198,14 @@ def test_multiscale_heatmap_scales_and_loss_weights() -> None:
     enc = [model.codec.encode(np.stack([rng.uniform(0, 127, 21), rng.uniform(0, 127, 21)], 1)) for _ in range(2)]
     targets = {k: torch.from_numpy(np.stack([e[k] for e in enc])) for k in enc[0]}
     loss, _ = model.loss(out, targets)
-    # the paper's weights: delta = 1, 1/2, 1/4 for scales 128, 64, 32 (our choice: 1/8 for 16)
+    # the paper's Eq. 4, Σ δ_i ‖x_i − x̂_i‖²: each map's squared error summed over its pixels (averaged over the
+    # maps), weighted delta = 1, 1/2, 1/4 for scales 128, 64, 32 (our choice: 1/8 for 16)
     delta = {128: 1.0, 64: 0.5, 32: 0.25, 16: 0.125}
     expected = 0.0
     for value in out.values():
         size = value.shape[-1]
         target = targets[f"heatmaps_s{128 // size}"]
-        expected += delta[size] * float(((value - target) ** 2).mean())
+        expected += delta[size] * float(((value - target) ** 2).sum(dim=(-2, -1)).mean())
     assert float(loss) == pytest.approx(expected, rel=1e-5)
 
 
