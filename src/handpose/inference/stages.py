@@ -43,8 +43,9 @@ from ..data.crop import (
     uncrop,
     warp_frame,
 )
+from ..data.skeleton_maps import map_into_crop
 from ..errors import CheckpointError, DataError
-from ..geometry import Intrinsics, apply_affine, compose_affine
+from ..geometry import Intrinsics, apply_affine
 from ..skeleton import BONES, NUM_JOINTS
 from .backends import Model
 from .decoders import decode_pose
@@ -234,21 +235,9 @@ class DetectorStage:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def skeleton_from_map(prob: np.ndarray, det_info: CropInfo, crop: CropInfo) -> np.ndarray:
-    """The detector's (h, w) probability map warped into a pose crop: (S, S) float32 in [0, 1].
-
-    The map is in detector-input px; the affine detector input -> frame -> crop is applied with bilinear sampling,
-    zero outside the map (no skeleton there).
-    """
-    m = compose_affine(det_info.inverse_affine, crop.affine)
-    return cv2.warpAffine(
-        np.asarray(prob, dtype=np.float32),
-        m,
-        crop.output_size,
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0.0,
-    )
+#: the detector's (h, w) map warped into a pose crop, (S, S) float32 (the data layer's function, so training and
+#: inference warp it the same way)
+skeleton_from_map = map_into_crop
 
 
 _PALM_LINKS = ((1, 5), (5, 9), (9, 13), (13, 17))
