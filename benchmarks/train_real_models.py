@@ -6,12 +6,14 @@ GestureNet names the gesture from them).
 Stages (each resumes or is skipped when its output exists; ``--only`` picks some):
 
 1. ``data``: the synthetic world for the recipes (``handpose synth generate runs/real/synthetic --count 12000
-   --val-count 500 --test-count 0 --splits train,val --modality rgb --seed 11``).
+   --val-count 500 --test-count 0 --splits train,val --modality rgb --seed 11``, and ``runs/real/synthetic_hard``:
+   10,000 frames of the ``hard`` preset, seed 12).
 2. ``detector``: ``configs/ssd_hand_real.yaml`` (webcam photos with human boxes, sign-digit hands pasted on
    hand-free real backgrounds, synthetic frames over real backgrounds), then ``configs/ssd_hand_real_ft.yaml``
    (fine-tuned from it with more real photos and a lower learning rate).
 3. ``pose``: ``configs/msahp_real.yaml`` (``msahp_t`` on webcam and sign-digit hands with MediaPipe's teacher
-   keypoints weighted by their scores, and synthetic hands).
+   keypoints weighted by their scores, and synthetic hands), then ``configs/msahp_real_ft.yaml`` (fine-tuned from
+   it with synthetic hands of the hard preset, any view, as a quarter of the mix).
 4. ``gesture``: GestureNet on the sign-digit train photos, on the keypoints the fixed detector + pose model predict
    (the paper's protocol: "the pose estimation part is kept fixed and we solely train the GestureNet"), 10 % of the
    train photos held out for validation (``handpose gesture train --predict-with``).
@@ -45,6 +47,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("data", "detector", "pose", "gesture", "calibrate", "export")
 SHIPPED = {"detector": "ssd_hand", "pose": "msahp_t", "gesture": "gesturenet_digits"}
+#: the pose run shipped (the second stage)
+POSE_RUN = "msahp_t_ft"
 
 
 def log(msg: str) -> None:
@@ -63,14 +67,15 @@ def best(run: Path) -> Path:
 
 
 def stage_data(args: argparse.Namespace) -> None:
-    out = Path(args.work) / "synthetic"
-    if (out / "val").is_dir():
-        log(f"synthetic data at {out}")
-        return
-    cmd = [sys.executable, "-m", "handpose", "synth", "generate", str(out), "--count", "12000", "--val-count", "500",
-           "--test-count", "0", "--splits", "train,val", "--modality", "rgb", "--seed", "11", "--workers",
-           str(args.workers), "--quiet"]  # fmt: skip
-    subprocess.run(cmd, check=True)
+    for folder, count, preset, seed in (("synthetic", 12000, "standard", 11), ("synthetic_hard", 10000, "hard", 12)):
+        out = Path(args.work) / folder
+        if (out / "val").is_dir():
+            log(f"synthetic data at {out}")
+            continue
+        cmd = [sys.executable, "-m", "handpose", "synth", "generate", str(out), "--count", str(count), "--val-count",
+               "500", "--test-count", "0", "--splits", "train,val", "--modality", "rgb", "--preset", preset, "--seed",
+               str(seed), "--workers", str(args.workers), "--quiet"]  # fmt: skip
+        subprocess.run(cmd, check=True)
 
 
 def train_recipe(args: argparse.Namespace, recipe: str, folder: str, init: str | None = None) -> Path:
@@ -81,7 +86,9 @@ def train_recipe(args: argparse.Namespace, recipe: str, folder: str, init: str |
     sets = [f"train.threads={args.threads}", f"data.workers={args.workers}"]
     if init is not None:
         sets.append(f"model.init={best(Path(args.work) / init)}")
-    sets.append(f"data.options.sources[2].root={Path(args.work) / 'synthetic'}")  # the synthetic source
+    sets.append(f"data.options.sources[2].root={Path(args.work) / 'synthetic'}")  # the synthetic sources
+    if "msahp_real_ft" in recipe:
+        sets.append(f"data.options.sources[3].root={Path(args.work) / 'synthetic_hard'}")
     cfg = load_config(REPO / "configs" / recipe, sets)
     if (run / "best" / "model.json").is_file() and not (run / "latest.json").is_file():
         return run
@@ -101,7 +108,7 @@ def stage_gesture(args: argparse.Namespace) -> Path:
     work = Path(args.work)
     ns = parser.parse_args(["train", "--data", str(realdata("sign_digits")), "--format", "sign_digits", "--split",
                             "train", "--val-split", "", "--out", str(run), "--steps", "3000", "--predict-with",
-                            str(best(work / "ssd_hand_ft")), str(best(work / "msahp_t"))])  # fmt: skip
+                            str(best(work / "ssd_hand_ft")), str(best(work / POSE_RUN))])  # fmt: skip
     train(ns)
     return run
 
@@ -119,7 +126,7 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     path = work / "calibration.json"
     if path.is_file():
         return json.loads(path.read_text())
-    est = HandPoseEstimator(detector=best(work / "ssd_hand_ft"), pose=best(work / "msahp_t"), min_hand_score=0.0)
+    est = HandPoseEstimator(detector=best(work / "ssd_hand_ft"), pose=best(work / POSE_RUN), min_hand_score=0.0)
     est.detector.min_score = 0.02
     hold = open_dataset(realdata("webcam_hands"), "webcam_hands", split="holdout")
     photos = hold.image_boxes()
@@ -176,7 +183,7 @@ def stage_export(args: argparse.Namespace) -> None:
     cal = stage_calibrate(args)
     note = (
         "trained by benchmarks/train_real_models.py (configs/ssd_hand_real.yaml then ssd_hand_real_ft.yaml, "
-        "configs/msahp_real.yaml, "
+        "configs/msahp_real.yaml then msahp_real_ft.yaml, "
         "handpose gesture train --predict-with) on real photos (realdata: webcam_hands fit part with human boxes, "
         "sign_digits train sessions; keypoints from the MediaPipe Hands 0.10.21 teacher) and synthetic frames"
     )
@@ -187,7 +194,7 @@ def stage_export(args: argparse.Namespace) -> None:
         "calibration": "webcam_hands holdout photos and as many hand-free crops of them: the score threshold of the "
                        f"best F1 at IoU 0.5 against the human boxes (F1 {cal['holdout_f1']:.3f})",
     }, note, data)  # fmt: skip
-    store_for_shipping(best(work / "msahp_t"), out / SHIPPED["pose"], {
+    store_for_shipping(best(work / POSE_RUN), out / SHIPPED["pose"], {
         "role": "pose2d",
         "min_hand_score": 0.0,
         "lost_confidence": cal["lost_confidence"],
@@ -224,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             train_recipe(args, "ssd_hand_real_ft.yaml", "ssd_hand_ft", init="ssd_hand")
         elif stage == "pose":
             train_recipe(args, "msahp_real.yaml", "msahp_t")
+            train_recipe(args, "msahp_real_ft.yaml", "msahp_t_ft", init="msahp_t")
         elif stage == "gesture":
             stage_gesture(args)
         elif stage == "calibrate":
