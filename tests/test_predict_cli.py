@@ -252,9 +252,9 @@ def test_video_in_mp4_and_jsonl_out(tmp_path, capsys, synth_frames):
     np.testing.assert_allclose(runs["open"][0], runs["raw"][0], atol=1e-2)
     # the joints are those of the hand on screen: each frame's median error as a share of the labelled hand's size.
     # Measured with the shipped models of commit bd82163 (a small pose model trained on synthetic frames only):
-    # 0.32 on frames 0-3 and 0.38 on frames 4-7 of the raw run (the first hand's labels give 0.77 on frames 0-3 of the
-    # other hand). The tracked run is not held to it: following a still hand from these joints lets the crop slip
-    # (0.84-0.87 on frames 2-3 before the re-detection). To be re-measured when the shipped models change.
+    # 0.32 on frames 0-3 and 0.38 on frames 4-7 of the raw run (against the other hand's labels, frames 0-3 give
+    # 0.77). The tracked run is not held to it: following a still hand from these joints lets the crop slip (0.84-0.87
+    # on frames 2-3 before the re-detection). To be re-measured when the shipped models change.
     truth = np.stack([synth_frames[0].labels["joints_2d"]] * 4 + [synth_frames[1].labels["joints_2d"]] * 4)
     size = np.max(truth.max(axis=1) - truth.min(axis=1), axis=-1)  # (8,) px
     raw = np.median(np.linalg.norm(runs["raw"][0] - truth, axis=-1), axis=1) / size
