@@ -334,8 +334,8 @@ def test_predict_backend_gesture_and_max_hands_options(tmp_path, capsys, monkeyp
                           ("one", ["--max-hands", "1"])):  # fmt: skip
         assert cli(["predict", str(img), "--out", str(tmp_path / name), "--no-overlay", *options]) == 0
         records[name] = json.loads((tmp_path / name / "two.json").read_text())["hands"]
-    assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / "onnx").glob("*.onnx")) == [
-        "gesturenet", "multiscale_heatmap_t", "skeleton_unet_t"]  # fmt: skip
+    shipped = sorted(PRETRAINED[r] for r in ("detector", "pose2d", "gesture"))
+    assert sorted(p.name.rsplit("-", 2)[0] for p in (tmp_path / "cache" / "onnx").glob("*.onnx")) == shipped
     torch_hands, onnx_hands = records["torch"], records["onnx"]
     assert len(torch_hands) == len(onnx_hands) == 2
     for a, b in zip(torch_hands, onnx_hands):  # measured: 6e-5 px apart, the same boxes and gestures
