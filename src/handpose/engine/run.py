@@ -113,6 +113,8 @@ def run_evaluation(
     if data_root is not None:
         cfg.data.root = str(data_root)
     if fmt is not None:
+        if fmt != cfg.data.format:  # the recipe's reader options belong to its own format
+            cfg.data.options = {}
         cfg.data.format = fmt
     if split is None:  # the recipe's test split; the folder format holds one split per folder (no split name)
         split = None if cfg.data.format == "folder" else cfg.data.test_split
