@@ -9,19 +9,21 @@ Stages (each resumes or is skipped when its output exists; ``--only`` picks some
    --val-count 500 --test-count 0 --splits train,val --modality rgb --seed 11``, and ``runs/real/synthetic_hard``:
    10,000 frames of the ``hard`` preset, seed 12).
 2. ``detector``: ``configs/ssd_hand_real.yaml`` (webcam photos with human boxes, sign-digit hands pasted on
-   hand-free real backgrounds, synthetic frames over real backgrounds). (A second stage,
-   ``configs/ssd_hand_real_ft.yaml``, fine-tuned with more real photos, scored a lower F1 on the holdout photos and
-   their hand-free crops, 0.915 against 0.940, so it is not part of the shipped pipeline.)
+   hand-free real backgrounds, synthetic frames over real backgrounds), then ``configs/ssd_hand_real_digits.yaml``
+   (fine-tuned from it with the whole sign-digit train photos in the mix: hands that fill much of a plain frame).
+   (Another second stage, ``configs/ssd_hand_real_ft.yaml``, fine-tuned with more webcam photos, scored a lower F1
+   on the holdout photos and their hand-free crops, 0.915 against 0.940, and is not part of the pipeline.)
 3. ``pose``: ``configs/msahp_real.yaml`` (``msahp_t`` on webcam and sign-digit hands with MediaPipe's teacher
    keypoints weighted by their scores, and synthetic hands), then ``configs/msahp_real_ft.yaml`` (fine-tuned from
    it with synthetic hands of the hard preset, any view, as a quarter of the mix).
-4. ``gesture``: GestureNet on the sign-digit train photos, on the keypoints the fixed detector + pose model predict
-   (the paper's protocol: "the pose estimation part is kept fixed and we solely train the GestureNet"), 10 % of the
-   train photos held out for validation (``handpose gesture train --predict-with``).
-5. ``calibrate``: on the webcam ``holdout`` photos (a tenth of the train photos, never trained on) and as many
+4. ``calibrate``: on the webcam ``holdout`` photos (a tenth of the train photos, never trained on) and as many
    hand-free crops of them: the detector's score threshold with the best F1 at IoU 0.5 against the human boxes; the
    mean joint confidence under which tracking drops a hand (keeps 95 % of the teacher hands followed from jittered
    joints).
+5. ``gesture``: GestureNet on the sign-digit train photos, on the keypoints that the detector and pose model as
+   shipped (float16, calibrated threshold; stored under ``runs/real/shipped_rgb``) predict, fixed (the paper's
+   protocol: "the pose estimation part is kept fixed and we solely train the GestureNet") (``handpose gesture
+   train --predict-with``).
 6. ``export``: float16 safetensors + sidecars (with the calibration in ``inference``) under ``--out``.
 
 The test figures (fixtures, webcam test boxes, the video, the held-out sign-digit sessions) are measured by
@@ -46,10 +48,10 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("data", "detector", "pose", "gesture", "calibrate", "export")
+STAGES = ("data", "detector", "pose", "calibrate", "gesture", "export")
 SHIPPED = {"detector": "ssd_hand", "pose": "msahp_t", "gesture": "gesturenet_digits"}
-#: the runs shipped: the detector's first stage, the pose model's second
-DETECTOR_RUN = "ssd_hand"
+#: the runs shipped: the second stage of each
+DETECTOR_RUN = "ssd_hand_digits"
 POSE_RUN = "msahp_t_ft"
 
 
@@ -88,9 +90,10 @@ def train_recipe(args: argparse.Namespace, recipe: str, folder: str, init: str |
     sets = [f"train.threads={args.threads}", f"data.workers={args.workers}"]
     if init is not None:
         sets.append(f"model.init={best(Path(args.work) / init)}")
-    sets.append(f"data.options.sources[2].root={Path(args.work) / 'synthetic'}")  # the synthetic sources
-    if "msahp_real_ft" in recipe:
-        sets.append(f"data.options.sources[3].root={Path(args.work) / 'synthetic_hard'}")
+    for k, src in enumerate(load_config(REPO / "configs" / recipe).data.options["sources"]):
+        root = str(src.get("root", ""))
+        if root.startswith("runs/real/"):  # the synthetic sources: under --work
+            sets.append(f"data.options.sources[{k}].root={Path(args.work) / root.removeprefix('runs/real/')}")
     cfg = load_config(REPO / "configs" / recipe, sets)
     if (run / "best" / "model.json").is_file() and not (run / "latest.json").is_file():
         return run
@@ -108,9 +111,11 @@ def stage_gesture(args: argparse.Namespace) -> Path:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     work = Path(args.work)
+    fixed = work / "shipped_rgb"
+    export_rgb(args, fixed)
     ns = parser.parse_args(["train", "--data", str(realdata("sign_digits")), "--format", "sign_digits", "--split",
                             "train", "--val-split", "", "--out", str(run), "--steps", "3000", "--predict-with",
-                            str(best(work / DETECTOR_RUN)), str(best(work / POSE_RUN))])  # fmt: skip
+                            str(fixed / SHIPPED["detector"]), str(fixed / SHIPPED["pose"])])  # fmt: skip
     train(ns)
     return run
 
@@ -126,7 +131,8 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
 
     work = Path(args.work)
     path = work / "calibration.json"
-    if path.is_file():
+    runs = {"detector": DETECTOR_RUN, "pose": POSE_RUN}
+    if path.is_file() and json.loads(path.read_text()).get("runs") == runs:
         return json.loads(path.read_text())
     est = HandPoseEstimator(detector=best(work / DETECTOR_RUN), pose=best(work / POSE_RUN), min_hand_score=0.0)
     est.detector.min_score = 0.02
@@ -162,6 +168,7 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
                 dst.append(float(np.mean(est.pose(img, [crop], [None])[0].confidence)))
     lost = float(np.quantile(on, 0.05))
     cal = {
+        "runs": runs,
         "min_score": t_best,
         "holdout_f1": f1,
         "holdout_precision": prec,
@@ -178,35 +185,45 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     return cal
 
 
-def stage_export(args: argparse.Namespace) -> None:
+NOTE = (
+    "trained by benchmarks/train_real_models.py (configs/ssd_hand_real.yaml then ssd_hand_real_digits.yaml, "
+    "configs/msahp_real.yaml then msahp_real_ft.yaml, "
+    "handpose gesture train --predict-with) on real photos (realdata: webcam_hands fit part with human boxes, "
+    "sign_digits train sessions; keypoints from the MediaPipe Hands 0.10.21 teacher) and synthetic frames"
+)
+DATA = "realdata (webcam_hands, sign_digits) + synthetic world seeds 11 and 12 (see provenance)"
+
+
+def export_rgb(args: argparse.Namespace, out: Path) -> None:
+    """The detector and the pose model as shipped (float16, calibrated settings) under ``out``."""
     from handpose.engine.checkpoint import store_for_shipping
 
-    work, out = Path(args.work), Path(args.out)
+    work = Path(args.work)
     cal = stage_calibrate(args)
-    note = (
-        "trained by benchmarks/train_real_models.py (configs/ssd_hand_real.yaml, "
-        "configs/msahp_real.yaml then msahp_real_ft.yaml, "
-        "handpose gesture train --predict-with) on real photos (realdata: webcam_hands fit part with human boxes, "
-        "sign_digits train sessions; keypoints from the MediaPipe Hands 0.10.21 teacher) and synthetic frames"
-    )
-    data = "realdata (webcam_hands, sign_digits) + synthetic world seed 11 (see provenance)"
     store_for_shipping(best(work / DETECTOR_RUN), out / SHIPPED["detector"], {
         "role": "detector",
         "min_score": cal["min_score"],
         "calibration": "webcam_hands holdout photos and as many hand-free crops of them: the score threshold of the "
                        f"best F1 at IoU 0.5 against the human boxes (F1 {cal['holdout_f1']:.3f})",
-    }, note, data)  # fmt: skip
+    }, NOTE, DATA)  # fmt: skip
     store_for_shipping(best(work / POSE_RUN), out / SHIPPED["pose"], {
         "role": "pose2d",
         "min_hand_score": 0.0,
         "lost_confidence": cal["lost_confidence"],
         "calibration": "lost_confidence keeps 95 % of the webcam holdout hands followed from jittered teacher joints",
-    }, note, data)  # fmt: skip
+    }, NOTE, DATA)  # fmt: skip
+
+
+def stage_export(args: argparse.Namespace) -> None:
+    from handpose.engine.checkpoint import store_for_shipping
+
+    work, out = Path(args.work), Path(args.out)
+    export_rgb(args, out)
     store_for_shipping(best(work / "gesturenet_digits"), out / SHIPPED["gesture"], {
         "role": "gesture",
         "input": "2D points predicted by the shipped detector and pose model (pose model fixed)",
         "min_confidence": 0.5,  # a hand is given a digit only when GestureNet is at least this sure
-    }, note, data)  # fmt: skip
+    }, NOTE, DATA)  # fmt: skip
     log(f"stored under {out}")
 
 
@@ -229,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         if stage == "data":
             stage_data(args)
         elif stage == "detector":
-            train_recipe(args, "ssd_hand_real.yaml", DETECTOR_RUN)
+            train_recipe(args, "ssd_hand_real.yaml", "ssd_hand")
+            train_recipe(args, "ssd_hand_real_digits.yaml", DETECTOR_RUN, init="ssd_hand")
         elif stage == "pose":
             train_recipe(args, "msahp_real.yaml", "msahp_t")
             train_recipe(args, "msahp_real_ft.yaml", "msahp_t_ft", init="msahp_t")

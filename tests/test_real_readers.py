@@ -176,6 +176,43 @@ def test_sign_digit_masks_cover_the_teacher_joints() -> None:
         assert 0.08 < s.hand_mask.mean() < 0.8  # a hand, not the whole photo nor nothing
 
 
+def test_sign_digit_photos_as_a_detector_source_box_their_one_hand() -> None:
+    from handpose.data.image_io import read_image
+    from handpose.data.sample import hand_box
+    from handpose.engine.data import _detection_source
+
+    reader = open_dataset(realdata_path("sign_digits"), "sign_digits", split="test")
+    lab = reader.joints_all()
+    known = lab.joint_mask.all(axis=1) & (reader.keypoint_scores.mean(axis=1) >= 0.5)
+    assert 0 < known.sum() < len(reader)  # some photos have no teacher hand: they must not become hand-free frames
+    source = _detection_source("photos", reader, None, 0.5)
+    assert len(source) == known.sum()
+    first = int(np.flatnonzero(known)[0])
+    image, boxes, joints = source.frame(0)
+    assert np.array_equal(image, read_image(reader.source_of(first)))
+    assert boxes.shape == (1, 4) and np.allclose(joints[0], lab.joints_2d[first])
+    j = lab.joints_2d[first]
+    assert np.allclose(boxes[0], hand_box(j))
+    assert np.all(boxes[0, :2] <= j.min(axis=0)) and np.all(boxes[0, 2:] >= j.max(axis=0))  # the box holds the hand
+
+
+def test_gesture_keypoints_of_one_hand_photos_take_the_top_box_whatever_its_score(tmp_path: Path) -> None:
+    """A sign-digit photo shows one hand: the fixed pipeline's points come from the detector's most confident box
+    even when that box scores under the threshold calibrated for frames that may hold no hand."""
+    from handpose.inference.estimator import PRETRAINED, pretrained_path
+    from handpose.inference.keypoints import predicted_points
+
+    source = open_dataset(realdata_path("sign_digits"), "sign_digits", split="test")
+    for i in range(0, len(source), len(source) // 6)[:6]:  # six photos in a folder of the sign-digit layout
+        src = Path(source.source_of(i))
+        (tmp_path / "Dataset" / src.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, tmp_path / "Dataset" / src.parent.name / src.name)
+    models = [str(pretrained_path(PRETRAINED["detector"])), str(pretrained_path(PRETRAINED["pose2d"]))]
+    pts, labels, _, names, missed = predicted_points(str(tmp_path), "sign_digits", None, models, backend="torch")
+    assert missed == 0 and pts.shape == (6, 21, 2) and names == source.gesture_names
+    assert np.all((pts > -10) & (pts < 110))  # on the 100 x 100 photo
+
+
 # ---------------------------------------------------------------------------------------------------- video
 
 

@@ -233,18 +233,30 @@ def photo_avoid_boxes(reader: Any) -> list[tuple[Any, np.ndarray]]:
 
 
 def _detection_source(kind: str, reader: Any, backgrounds: Any, min_score: float) -> Any:
+    from ..data.sample import hand_box
     from ..data.scenes import PastedHands, PhotoFrames, ReaderFrames, cutout_from_sample
 
-    if kind == "photos":
+    if kind == "photos" and hasattr(reader, "image_boxes"):
         lab = reader.joints_all()
         items = []
         for (path, boxes), idx in zip(reader.image_boxes(), reader.by_image.values()):
             joints = np.where(lab.joint_mask[idx][..., None], lab.joints_2d[idx], np.nan).astype(np.float64)
             items.append((path, boxes, joints))
         return PhotoFrames(items)
+    scores = getattr(reader, "keypoint_scores", None)
+    if kind == "photos":  # one hand per photo (readers with ``one_hand_per_photo``): the box of its joints
+        lab = reader.joints_all()
+        items = []
+        for i in range(len(reader)):
+            if not lab.joint_mask[i].all() or (scores is not None and scores[i].mean() < min_score):
+                continue  # no hand known (or a doubtful one): not a photo without a hand
+            j = lab.joints_2d[i].astype(np.float64)
+            items.append((reader.source_of(i), hand_box(j)[None], j[None]))
+        if not items:
+            raise DataError("no photo with a known hand", path=reader.root)
+        return PhotoFrames(items)
     if kind == "pasted":
         cutouts = []
-        scores = getattr(reader, "keypoint_scores", None)
         for i in range(len(reader)):
             if not reader.labels.joint_mask[i].any() or (scores is not None and scores[i].mean() < min_score):
                 continue
@@ -270,10 +282,11 @@ def build_detection_dataset(model: nn.Module, cfg: ExperimentConfig, split: str 
             - {kind: frames, format: synthetic, root: ..., weight: 0.2, splits: {train: train},
                options: {modality: [rgb]}}
 
-    ``photos``: real photos with human boxes (readers with ``image_boxes()``); ``pasted``: hands cut out of
-    plain-background photos through their masks (opened with ``masks: true``) and pasted onto the backgrounds of
-    ``data.backgrounds``; ``frames``: whole frames with one hand or none (the synthetic world). A source is used in
-    the splits its ``splits`` map names (all splits without one).
+    ``photos``: real photos with human boxes (readers with ``image_boxes()``), or photos of one hand each (readers
+    with ``one_hand_per_photo``, such as the sign digits) boxed by their joints' ``hand_box``; ``pasted``: hands
+    cut out of plain-background photos through their masks (opened with ``masks: true``) and pasted onto the
+    backgrounds of ``data.backgrounds``; ``frames``: whole frames with one hand or none (the synthetic world). A
+    source is used in the splits its ``splits`` map names (all splits without one).
     """
     from ..data.detection_dataset import DetectionDataset
     from ..data.readers import open_dataset
@@ -296,7 +309,9 @@ def build_detection_dataset(model: nn.Module, cfg: ExperimentConfig, split: str 
         if src["kind"] == "pasted":
             options.setdefault("masks", True)
         reader = open_dataset(src.get("root", cfg.data.root), src["format"], split=own, **options)
-        if src["kind"] == "photos" and not hasattr(reader, "image_boxes"):
+        if src["kind"] == "photos" and not (
+            hasattr(reader, "image_boxes") or getattr(reader, "one_hand_per_photo", False)
+        ):
             raise ConfigError(f"format {src['format']!r} has no photos with hand boxes", field=where)
         sources.append(_detection_source(src["kind"], reader, pool, float(opts.get("min_teacher_score", 0.5))))
         weights.append(float(src.get("weight", 1.0)))

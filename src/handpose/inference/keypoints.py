@@ -5,7 +5,9 @@ fixed and we solely train the GestureNet").
 Two pipelines (``models``):
 
 - a detector and a pose model (the paper's: its SSD finds the hand, the pose network reads the crop): each photo's
-  most confident hand; photos where no hand is found are left out and counted;
+  most confident hand; photos where no hand is found are left out and counted. Where the reader says each photo
+  shows one hand (``one_hand_per_photo``, the sign digits), the detector's most confident box is that hand whatever
+  its score (the score threshold is for frames that may hold no hand);
 - a pose model alone: the photo's labelled hand box is the crop (for datasets with boxes, such as the synthetic
   world); photos without a box are left out and counted.
 
@@ -58,6 +60,8 @@ def predicted_points(
     gestures = np.asarray(table.gesture, np.int64)
     boxes = np.asarray(table.bbox, np.float64)
     use_boxes = est.detector is None
+    if not use_boxes and getattr(reader, "one_hand_per_photo", False):
+        est.detector.min_score = 0.0  # a hand is known to be there: its most confident box, not "no hand"
     pts, labels, missed = [], [], 0
     for i in np.flatnonzero(gestures >= 0):
         if use_boxes and not np.all(np.isfinite(boxes[i])):

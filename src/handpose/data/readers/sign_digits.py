@@ -85,6 +85,8 @@ class SignDigitsReader(Reader):
     """
 
     name = "sign_digits"
+    #: each photo shows exactly one hand (a detector's ``photos`` source boxes it by its joints)
+    one_hand_per_photo = True
 
     def __init__(
         self,
