@@ -1,5 +1,8 @@
-"""Train the small models shipped in ``src/handpose/pretrained/`` (the inference pipeline's defaults), on the synthetic
-hand world only, reproducibly (seed 0 everywhere).
+"""Train small models on the synthetic hand world only, reproducibly (seed 0 everywhere): the depth model shipped in
+``src/handpose/pretrained/`` (``light_depth_s``) and the synthetic-only RGB pipeline that was shipped before the
+models trained on real photographs (``skeleton_unet_t``, ``multiscale_heatmap_t``, ``gesturenet``; the shipped RGB
+models now come from ``benchmarks/train_real_models.py``, see ``docs/models.md``). To remake the old RGB trio
+without touching the shipped folder, give ``--out`` another folder.
 
 Stages (each skipped when its output exists; ``--only`` picks some):
 

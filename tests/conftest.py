@@ -13,6 +13,7 @@ Every test has a time limit (pytest-timeout, ``timeout`` in pyproject.toml); a s
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -77,3 +78,33 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if _skipped_for_data and reporter is not None:
         reporter.write_line(skipped_summary(len(_skipped_for_data)), yellow=True, bold=True)
+
+
+def labelled_hand(folder: str, label_file: str, image: str) -> tuple[np.ndarray, np.ndarray]:
+    """The labelled hand of ``image`` read straight from the fixture's COCO JSON (independently of our readers):
+    ((21, 2) px joints, NaN where v == 0; (4,) [x0, y0, x1, y1] box from the COCO [x, y, w, h])."""
+    data = json.loads(fixture_path("mmpose", folder, label_file).read_text())
+    image_id = next(im["id"] for im in data["images"] if im["file_name"] == image)
+    ann = next(a for a in data["annotations"] if a["image_id"] == image_id)
+    kp = np.asarray(ann["keypoints"], dtype=np.float64).reshape(21, 3)
+    x, y, w, h = ann["bbox"]
+    return np.where(kp[:, 2:] > 0, kp[:, :2], np.nan), np.array([x, y, x + w, y + h], dtype=np.float64)
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+#: the examples/ webcam photos and their names in realdata's webcam_hands test split (examples/NOTICE)
+WEBCAM_EXAMPLES = {"webcam_1.jpg": "26_pic00009.jpg", "webcam_2.jpg": "16_pic00008.jpg",
+                   "webcam_3.jpg": "1528664299.56_pic00128.jpg", "webcam_4.jpg": "5_pic00081.jpg"}  # fmt: skip
+
+
+def example_photo(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """An examples/ webcam photo (RGB, 400 x 300) and its (K, 4) human hand boxes [x0, y0, x1, y1] px, read from
+    the same photo's row of realdata's webcam_hands test split (the photo there must be the same pixels)."""
+    from handpose.data.image_io import read_image
+    from handpose.data.readers import open_dataset
+
+    reader = open_dataset(realdata_path("webcam_hands"), "webcam_hands", split="test")
+    path, boxes = next((p, b) for p, b in reader.image_boxes() if Path(p).name == WEBCAM_EXAMPLES[name])
+    image = read_image(EXAMPLES / name)
+    assert np.array_equal(image, read_image(path)), f"examples/{name} is not {path}"
+    return image, boxes

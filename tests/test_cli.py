@@ -172,7 +172,7 @@ def test_a_model_given_for_the_wrong_role_is_named(tmp_path, capsys):
     detector = pretrained_path(PRETRAINED["detector"])
     assert main(["predict", str(image), "--gesture", str(detector), "--out", str(tmp_path / "o")]) == 2
     err = _one_error_line(capsys)
-    assert "given as the gesture model but holds a detector model (skeleton_unet_t)" in err
+    assert "given as the gesture model but holds a detector model (ssd_hand)" in err
     assert not (tmp_path / "o").exists()
 
 

@@ -1,7 +1,8 @@
-"""Video: a clip made from a synthetic frame (the camera pans at a constant speed over a still hand; fresh sensor
-noise on every frame) with known joints. One Euro smoothing makes the trajectories smoother (less jitter: the
-second difference of a constant-speed path is zero, so whatever remains is noise); tracking runs the detector once;
-results are streamed frame by frame."""
+"""Video: a clip made from a real photograph with a human-labelled hand (the OneHand10K fixture 1402.jpg; the camera
+pans at a constant speed over the still hand; fresh sensor noise on every frame), so its joints are known in every
+frame. One Euro smoothing makes the trajectories smoother (less jitter: the second difference of a constant-speed
+path is zero, so whatever remains is noise); tracking runs the detector only when needed; results are streamed
+frame by frame."""
 
 from __future__ import annotations
 
@@ -9,39 +10,31 @@ import cv2
 import numpy as np
 import pytest
 
-from handpose.data.synthetic import World, WorldConfig
+from handpose.data.image_io import read_image
 from handpose.inference import HandPoseEstimator, OneEuroConfig
 
+from .conftest import fixture_path, labelled_hand
+
 FRAMES = 40
-SPEED = np.array([1.2, 0.4])  # px per frame
+SPEED = np.array([0.6, 0.3])  # px per frame
 
 
 @pytest.fixture(scope="module")
-def clip(est):
-    """The first test frame whose hand stays inside the panning frame and that the shipped models pose well (median
-    error under 8 % of the hand's size: the tests measure tracking and smoothing, not the small pose model)."""
-    world = World(WorldConfig(seed=0, split="test"))
-    for i in range(300):  # bounded: with the shipped models frame 34 is the first such frame
-        f = world.render(i)
-        j = f.labels["joints_2d"]
-        inside = np.isfinite(j).all() and j.min() > 40 and j[:, 0].max() < 320 - 40 - FRAMES * SPEED[0]
-        if not (bool(f.labels["has_hand"]) and inside):
-            continue
-        hands = est(f.image)
-        size = np.max(j.max(0) - j.min(0))
-        if len(hands) == 1 and np.median(np.linalg.norm(hands[0].joints_2d - j, axis=1)) < 0.08 * size:
-            break
-    else:
-        raise AssertionError("no frame among the first 300 that the shipped models pose within 8 % of the hand size")
+def clip():
+    """40 frames of the photo panned by ``SPEED`` px per frame (edges replicated), with Gaussian noise (sigma 6),
+    and the labelled joints moved with it (the labelled ones: NaN elsewhere)."""
+    photo = read_image(fixture_path("mmpose", "onehand10k", "1402.jpg"))
+    joints, _ = labelled_hand("onehand10k", "test_onehand10k.json", "1402.jpg")
+    h, w = photo.shape[:2]
     rng = np.random.default_rng(1)
     frames, truth = [], []
     for t in range(FRAMES):
         shift = t * SPEED
         m = np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]])
-        img = cv2.warpAffine(f.image, m, (320, 240), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        noisy = np.clip(img.astype(np.float32) + rng.normal(0, 10, img.shape), 0, 255).astype(np.uint8)
+        img = cv2.warpAffine(photo, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        noisy = np.clip(img.astype(np.float32) + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
         frames.append(noisy)
-        truth.append(j + shift)
+        truth.append(joints + shift)
     return frames, np.stack(truth)
 
 
@@ -63,31 +56,34 @@ def jitter(traj: np.ndarray) -> float:
 
 def test_one_euro_makes_trajectories_smoother(est, clip):
     frames, truth = clip
+    ok = np.isfinite(truth[0]).all(axis=1)  # the labelled joints
     raw = trajectory(list(est.track(frames, fps=30, smoothing=False)))
     smooth = trajectory(list(est.track(frames, fps=30, smoothing=OneEuroConfig())))
-    assert jitter(truth) < 1e-9
+    assert jitter(truth[:, ok]) < 1e-9
     j_raw, j_smooth = jitter(raw), jitter(smooth)
-    assert j_smooth < 0.8 * j_raw, (j_raw, j_smooth)  # about 0.67 with the shipped models
+    assert j_smooth < 0.8 * j_raw, (j_raw, j_smooth)
     # both follow the hand: the mean error after the filter's start-up stays within a few px of the raw one
-    err_raw = np.linalg.norm(raw[5:] - truth[5:], axis=-1).mean()
-    err_smooth = np.linalg.norm(smooth[5:] - truth[5:], axis=-1).mean()
+    err_raw = np.linalg.norm(raw[5:, ok] - truth[5:, ok], axis=-1).mean()
+    err_smooth = np.linalg.norm(smooth[5:, ok] - truth[5:, ok], axis=-1).mean()
     assert err_smooth < err_raw + 3.0
-    # and both are near the moving hand: median joint errors as a share of the hand's size, against a floor that
-    # holds the first frame's joints still while the camera pans. Measured with the shipped models of commit bd82163
-    # (a 104 px hand, tracking on as track() does by default): raw 0.235, smoothed 0.222, floor 0.38 (detecting on
-    # every frame instead: 0.12). Re-measure when the shipped models change.
-    size = np.max(truth[0].max(axis=0) - truth[0].min(axis=0))
-    frozen = np.repeat(raw[:1], FRAMES, axis=0)
-    floor = np.median(np.linalg.norm(frozen - truth, axis=-1)) / size
-    assert floor > 0.35, floor
-    assert np.median(np.linalg.norm(raw - truth, axis=-1)) / size < 0.31
-    assert np.median(np.linalg.norm(smooth - truth, axis=-1)) / size < 0.31
+    # the joints move with the pan: the least-squares speed of each joint's path, median over joints, is the
+    # camera's (0.6, 0.3) px per frame within 0.15
+    t = np.arange(FRAMES) - (FRAMES - 1) / 2
+    speed = np.median(np.einsum("t,tjc->jc", t, raw - raw.mean(axis=0)) / np.sum(t**2), axis=0)
+    np.testing.assert_allclose(speed, SPEED, atol=0.15)
+    # and sit on the labelled hand: median joint error as a share of the hand's size, measured 0.050 raw and 0.069
+    # smoothed with the shipped models of this commit (the bar, 0.12, is about twice that). Re-measure when the
+    # shipped models change.
+    size = np.max(np.nanmax(truth[0], axis=0) - np.nanmin(truth[0], axis=0))
+    assert np.median(np.linalg.norm(raw[:, ok] - truth[:, ok], axis=-1)) / size < 0.12
+    assert np.median(np.linalg.norm(smooth[:, ok] - truth[:, ok], axis=-1)) / size < 0.12
 
 
 def test_tracking_runs_the_detector_only_when_needed(est, clip):
     from handpose.inference.tracking import VideoTracker
 
     frames, truth = clip
+    ok = np.isfinite(truth[0]).all(axis=1)
     tracker = VideoTracker(est, smoothing=False, tracking=True, redetect_every=10)
     out, runs = [], []
     for i, f in enumerate(frames):
@@ -100,12 +96,11 @@ def test_tracking_runs_the_detector_only_when_needed(est, clip):
     # the detector ran exactly where no hand was followed, and on every 10th frame to confirm a followed one
     for i in range(1, FRAMES):
         assert runs[i] == int(not followed[i] or i % 10 == 0), (i, followed[i], runs[i])
-    assert sum(followed) >= FRAMES // 2, followed  # mostly followed, not re-detected
-    # the followed hand stays on the moving hand: median joint error as a share of the 104 px hand, measured 0.24
-    # with the shipped models of commit bd82163 (detecting on every frame: 0.12; the first frame's joints held still
-    # while the camera pans: 0.38). Re-measure when the shipped models change.
-    size = np.max(truth[0].max(axis=0) - truth[0].min(axis=0))
-    assert np.median(np.linalg.norm(trajectory(out) - truth, axis=-1)) / size < 0.31
+    assert sum(followed) >= FRAMES // 2, followed  # mostly followed, not re-detected (measured: 27 of 40)
+    # the followed hand stays on the labelled hand: median joint error as a share of the hand's size, measured 0.050
+    # with the shipped models of this commit. Re-measure when the shipped models change.
+    size = np.max(np.nanmax(truth[0], axis=0) - np.nanmin(truth[0], axis=0))
+    assert np.median(np.linalg.norm(trajectory(out)[:, ok] - truth[:, ok], axis=-1)) / size < 0.12
     every = VideoTracker(est, smoothing=False, tracking=False)
     for i, f in enumerate(frames[:5]):
         every.update(f, i / 30)

@@ -87,8 +87,10 @@ def train(name: str, root: Path, runs: Path):
     if name == "multiscale_heatmap_lsmv":  # the skeleton channel: the detector its recipe names, trained first
         train("skeleton_unet_lsmv", root, runs)
         extra.append(f"data.skeleton_detector={runs / 'skeleton_unet_lsmv' / 'best'}")
-    if name == "gesturenet_rwth":  # the fixed pipeline: the shipped skeleton detector and pose network
-        extra.append(f"data.keypoints_from=[{PRETRAINED / 'skeleton_unet_t'}, {PRETRAINED / 'multiscale_heatmap_t'}]")
+    if name == "gesturenet_rwth":  # the fixed pipeline: the shipped detector and pose network
+        from handpose.inference.estimator import PRETRAINED as SHIPPED
+
+        extra.append(f"data.keypoints_from=[{PRETRAINED / SHIPPED['detector']}, {PRETRAINED / SHIPPED['pose2d']}]")
     cfg = load_config(REPO / "configs" / f"{name}.yaml", [f"data.root={root}", *QUICK, *extra])
     if not (out / "best").is_dir():
         result = run_training(cfg, out, keypoint_source=lambda data: keypoint_source(data, backend="torch"))

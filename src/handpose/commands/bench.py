@@ -3,7 +3,7 @@
 Per model: latency at batch 1 (median, p95), throughput at batch 32, MACs, and the achieved share of this machine's
 measured matmul peak (GFLOP/s of a 1024² float32 product on the same threads). Pipeline: detection + pose on a
 320 × 240 frame, tracking mode, and the depth pipeline on a 320 × 240 depth frame. Default models: the shipped
-small ones (``skeleton_unet_t``, ``multiscale_heatmap_t``, ``light_depth_s``, ``gesturenet``); frames: one
+small ones (``ssd_hand``, ``msahp_t``, ``light_depth_s``, ``gesturenet_digits``); frames: one
 rendered by the synthetic world (test split, seed 0), or ``--frame IMAGE``. See
 :mod:`handpose.inference.bench` for what each figure includes.
 """

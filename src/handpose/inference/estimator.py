@@ -47,18 +47,20 @@ from .stages import (
 ModelSource = str | os.PathLike[str] | Model
 
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
-#: the models shipped in handpose/pretrained (trained on the synthetic world by benchmarks/train_small_models.py)
+#: the models shipped in handpose/pretrained (docs/models.md): the RGB pipeline of "Multihead Self Attention Hand Pose
+#: Estimation" trained on real photographs and synthetic frames by benchmarks/train_real_models.py, the depth model
+#: on the synthetic world by benchmarks/train_small_models.py
 PRETRAINED = {
-    "detector": "skeleton_unet_t",
-    "pose2d": "multiscale_heatmap_t",
+    "detector": "ssd_hand",
+    "pose2d": "msahp_t",
     "depth": "light_depth_s",
-    "gesture": "gesturenet",
+    "gesture": "gesturenet_digits",
 }
 
 
 def pretrained_path(name: str) -> Path:
-    """The folder of a shipped model (``skeleton_unet_t``, ``multiscale_heatmap_t``, ``light_depth_s``,
-    ``gesturenet``); :class:`CheckpointError` if it is not there."""
+    """The folder of a shipped model (``ssd_hand``, ``msahp_t``, ``light_depth_s``, ``gesturenet_digits``);
+    :class:`CheckpointError` if it is not there."""
     path = PRETRAINED_DIR / name
     if not (path / "model.json").is_file():
         raise CheckpointError(f"no shipped model {name!r} (known: {', '.join(PRETRAINED.values())})", path=path)
@@ -193,11 +195,12 @@ class HandPoseEstimator:
     def from_pretrained(
         cls, modality: str = "rgb", *, gesture: bool = True, backend: str = "torch", **kwargs: Any
     ) -> HandPoseEstimator:
-        """The models shipped in ``handpose/pretrained`` (small, trained on the synthetic world only).
+        """The models shipped in ``handpose/pretrained`` (small; see ``docs/models.md``).
 
         Args:
-            modality: "rgb" (skeleton_unet_t + multiscale_heatmap_t), "depth" (light_depth_s) or "all".
-            gesture: add GestureNet.
+            modality: "rgb" (ssd_hand + msahp_t, trained on real photos and synthetic frames), "depth" (light_depth_s,
+                synthetic depth frames) or "all".
+            gesture: add GestureNet (the sign-language digits 0-9).
             backend: "torch" or "onnx" (exported once into the cache; needs torch the first time).
         """
         names = {"rgb": ["detector", "pose2d"], "depth": ["depth"], "all": ["detector", "pose2d", "depth"]}
