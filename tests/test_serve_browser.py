@@ -9,7 +9,8 @@ correlation), so the landmarks the page drew (read back from the page, in the vi
 the video's reference landmarks (``asl_hand.full.json``, MediaPipe Hands' outputs). The bar is the pipeline's own
 figure, measured here on the same video at the size the page sends its frames: the page must draw landmarks on at
 least 90 % of its frames (or, while the shipped models find the hand on fewer than 95 % of the frames themselves,
-on no fewer frames than they do minus 5 points) and reach the pipeline's PCK@0.2 of the hand box minus 5 points.
+on no fewer frames than they do minus 5 points) and reach the pipeline's PCK@0.2 of the hand box on the same
+frames minus 5 points (and on all frames minus 10).
 The screenshot is saved to ``docs/img/web_demo.png`` (the README shows it).
 
 Without a browser (or Selenium) the test is skipped with the reason; under ``CI=true`` it fails instead
@@ -34,7 +35,7 @@ import pytest
 from handpose.io import write_bytes_atomic
 from handpose.metrics import bbox_norm, pck
 
-from .conftest import IN_CI, REPO, realdata_path
+from .conftest import EXAMPLES, IN_CI, REPO, realdata_path
 
 if not IN_CI:
     pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install -e '.[serve,serve-test]')")
@@ -192,7 +193,7 @@ def test_the_page_tracks_the_fake_camera_like_the_pipeline(monkeypatch, tmp_path
     monkeypatch.setattr(StreamSession, "handle", recording)
     app = create_app(est, ServeConfig())
     profile = Path(tempfile.mkdtemp(prefix="handpose-chromium-", dir=tmp_path))
-    photo = realdata_path("asl_video", "hands.jpg")
+    photo = EXAMPLES / "webcam_1.jpg"  # a webcam photo of two hands (examples/NOTICE)
     with live_server(app) as base:
         driver = start_browser(camera, profile)
         try:
@@ -295,6 +296,9 @@ def test_the_page_tracks_the_fake_camera_like_the_pipeline(monkeypatch, tmp_path
         f"page stats: {shown}, {stats}"
     )
     assert page_rate >= min(0.90, own_rate - MARGIN), (page_rate, own_rate)
-    assert page_pck >= own_pck - MARGIN, (page_pck, own_pck)
+    # the agreement: against the pipeline on the frames the page answered (it sends what it can, 3 in 4 frames here,
+    # and which ones varies with the machine's load), and within twice the margin of its figure on all frames
+    assert page_pck >= own_on_same_pck - MARGIN, (page_pck, own_on_same_pck)
+    assert page_pck >= own_pck - 2 * MARGIN, (page_pck, own_pck)
 
     write_bytes_atomic(SCREENSHOT, screenshot)
