@@ -9,7 +9,7 @@ and deliberate 503s (``busy``) counted apart. The server's resident memory (VmRS
 the end. Before the load, single-image latency through the API is compared with the in-process pipeline (decode,
 estimator, JSON record: what the server does), median over interleaved rounds of the same image.
 
-Images: ``realdata/asl_video/hands.jpg`` (720 x 382, two hands); stream frames: the first frames of the ASL video
+Images: ``examples/webcam_1.jpg`` (400 x 300, two hands the shipped models find); stream frames: the first frames of the ASL video
 at the page's size (longer side 640, JPEG quality 85). Without the real data (``--realdata``, default
 ``../shared/realdata``) both come from the synthetic world.
 
@@ -83,7 +83,7 @@ def start_server(port: int, extra: list[str]) -> subprocess.Popen:
 
 def load_inputs(realdata: Path, frames: int) -> tuple[bytes, list[bytes], str]:
     """(image bytes, stream frame bytes, where they come from)."""
-    photo = realdata / "asl_video" / "hands.jpg"
+    photo = Path(__file__).resolve().parents[1] / "examples" / "webcam_1.jpg"
     video = realdata / "asl_video" / "asl_hand.25fps.mp4"
     out: list[bytes] = []
     if photo.is_file() and video.is_file():
