@@ -9,9 +9,9 @@ and deliberate 503s (``busy``) counted apart. The server's resident memory (VmRS
 the end. Before the load, single-image latency through the API is compared with the in-process pipeline (decode,
 estimator, JSON record: what the server does), median over interleaved rounds of the same image.
 
-Images: ``examples/webcam_1.jpg`` (400 x 300, two hands the shipped models find); stream frames: the first frames of the ASL video
-at the page's size (longer side 640, JPEG quality 85). Without the real data (``--realdata``, default
-``../shared/realdata``) both come from the synthetic world.
+Images: ``examples/webcam_1.jpg`` (400 x 300, two hands the shipped models find); stream frames: the first frames
+of the ASL video at the page's size (longer side 640, JPEG quality 85). Without the real data (``--realdata``,
+default ``../shared/realdata``) both come from the synthetic world.
 
 Run (from the repository root)::
 
