@@ -204,6 +204,16 @@ def test_mat_parser_crash_and_errors_are_isolated(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=r"corrupt or unreadable \.mat file \(ValueError: Unknown mat file type"):
         load_mat(path, ["a"])
 
+    # the child's answer is read with the restricted unpickler: a child that parsed a hostile file and answers
+    # with anything but plain data and arrays (here an object of another module) is refused, not unpickled
+    import collections
+
+    from handpose.errors import UnsafeFileError
+
+    monkeypatch.setattr(scipy.io, "loadmat", lambda *args, **kwargs: {"a": collections.Counter("ab")})
+    with pytest.raises(UnsafeFileError, match=r"collections\.Counter"):
+        load_mat(path, ["a"])
+
 
 @pytest.mark.parametrize(
     "value, kind",

@@ -357,11 +357,30 @@ def check_frame_size(frame: np.ndarray, expected: tuple[int, int] | None, path: 
 MAT_TIMEOUT_S = 300.0
 
 
+#: marks a .mat variable that is not a plain array (a cell or a struct) in the child's answer
+NOT_PLAIN = "__handpose_not_plain__"
+
+
+def _plain_variables(mat: dict[str, Any]) -> dict[str, Any]:
+    """The variables of a loaded .mat file that are plain numpy arrays (or plain header values) as they are, the
+    others as ``(NOT_PLAIN, description)``."""
+    out: dict[str, Any] = {}
+    for name, value in mat.items():
+        if isinstance(value, np.ndarray) and (type(value) is not np.ndarray or value.dtype.hasobject):
+            value = (NOT_PLAIN, f"{value.dtype} array")
+        out[name] = value
+    return out
+
+
 def _loadmat_isolated(path: Path) -> dict[str, Any]:
     """``scipy.io.loadmat(path)`` in a forked child process, so that a damaged file that crashes scipy's parser
     (found by fuzzing: a few flipped bits in a v5 file can make it segfault) costs a :class:`DataError`, not the
     process. The child sends the variables back pickled (it unpickles only what it pickled itself). Where fork is
-    not available the file is parsed in this process."""
+    not available the file is parsed in this process.
+
+    The child's answer is read with the restricted unpickler (:func:`handpose.data.safe_pickle.safe_loads`: plain
+    data and numpy arrays only), since a child that parsed a hostile file cannot be trusted either; variables that
+    are not plain arrays (cells, structs: object arrays) come back as ``(NOT_PLAIN, "<dtype> array")``."""
     import os
     import pickle
     import select
@@ -384,7 +403,7 @@ def _loadmat_isolated(path: Path) -> dict[str, Any]:
             os.dup2(devnull, 2)
             os.close(read_end)
             try:
-                answer: tuple[str, Any] = ("ok", loadmat(path, squeeze_me=False))
+                answer: tuple[str, Any] = ("ok", _plain_variables(loadmat(path, squeeze_me=False)))
             except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
                 answer = ("error", (type(exc).__name__, " ".join(str(exc).split())[:300]))
             data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
@@ -414,7 +433,9 @@ def _loadmat_isolated(path: Path) -> dict[str, Any]:
     if os.WIFSIGNALED(status) or not chunks:
         how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}"
         raise DataError(f"corrupt .mat file: the MATLAB file reader crashed on it ({how})", path=path)
-    kind, value = pickle.loads(b"".join(chunks))  # noqa: S301 - written by our own child, just above
+    from ..safe_pickle import safe_loads
+
+    kind, value = safe_loads(b"".join(chunks), path)
     if kind == "error":
         name, message = value
         if name == "NotImplementedError":
@@ -451,6 +472,8 @@ def load_mat(path: Path, fields: Sequence[str]) -> dict[str, Any]:
 def mat_array(mat: dict[str, Any], name: str, path: Path) -> np.ndarray:
     """Variable ``name`` of a loaded .mat file as a float64 array; a string, cell or struct is a :class:`DataError`."""
     value = mat[name]
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == NOT_PLAIN:
+        raise DataError(f"expected a numeric array, got {value[1]}", path=path, field=name)
     try:
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
