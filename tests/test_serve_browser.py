@@ -295,9 +295,11 @@ def test_the_page_tracks_the_fake_camera_like_the_pipeline(monkeypatch, tmp_path
         f"on the page's frames: hand on {own_on_same_rate:.3f}, PCK@0.2 {own_on_same_pck:.3f}\n"
         f"page stats: {shown}, {stats}"
     )
-    assert page_rate >= min(0.90, own_rate - MARGIN), (page_rate, own_rate)
-    # the agreement: against the pipeline on the frames the page answered (it sends what it can, 3 in 4 frames here,
-    # and which ones varies with the machine's load), and within twice the margin of its figure on all frames
+    # the hands found and the agreement: against the pipeline on the frames the page answered (it sends what it can,
+    # 3 in 4 frames here, and which ones varies with the machine's load; the tracker sees a sparser sequence), and
+    # within twice the margin of its figures on all frames
+    assert page_rate >= min(0.90, own_on_same_rate - MARGIN), (page_rate, own_on_same_rate)
+    assert page_rate >= min(0.90, own_rate - 2 * MARGIN), (page_rate, own_rate)
     assert page_pck >= own_on_same_pck - MARGIN, (page_pck, own_on_same_pck)
     assert page_pck >= own_pck - 2 * MARGIN, (page_pck, own_pck)
 
