@@ -106,6 +106,36 @@ def test_detector_frames_move_boxes_with_the_pixels() -> None:
         assert isinstance(item["input"], torch.Tensor) and item["input"].shape == (3, 128, 160)
 
 
+def test_close_ups_make_the_hand_the_size_asked_and_keep_it_in_view() -> None:
+    # a small hand (40 x 50 px) near a corner of a 400 x 300 photo: letterboxed into 128 x 160 it is about 16 px,
+    # and a zoom about the input's centre would push it out of view; a close-up makes it 40-95 % of the 128 px side
+    frame = np.zeros((300, 400, 3), np.uint8)
+    frame[20:70, 330:370] = (255, 0, 0)
+    source = PhotoFrames([("unused.jpg", np.array([[330.0, 20.0, 370.0, 70.0]]), None)])
+    source.cache.images["unused.jpg"] = frame
+    codec = AnchorBoxCodec((128, 160))
+    ds = DetectionDataset([source], [1.0], codec, length=40, train=True, augment=AugmentConfig.off(),
+                          backgrounds=BackgroundPool(texture_share=1.0), rotation_deg=0.0, shift=0.0,
+                          close_up=1.0, close_up_size=(0.4, 0.95))  # fmt: skip
+    sides = []
+    for i in range(40):
+        item = ds[i]
+        assert item["meta"]["count"] == 1  # always in view, never cut
+        box = item["meta"]["boxes"][0]
+        assert box[0] >= -0.5 and box[1] >= -0.5 and box[2] <= 159.5 and box[3] <= 127.5
+        img = item["input"].numpy().transpose(1, 2, 0)
+        ys, xs = np.nonzero((img[..., 0] > 0.8) & (img[..., 1] < 0.2) & (img[..., 2] < 0.2))
+        # the red block fills its box: the longer side of the drawn pixels is the share asked of 128 px
+        sides.append(max(xs.max() - xs.min(), ys.max() - ys.min()) + 1)
+    sides = np.array(sides) / 128
+    assert sides.min() >= 0.4 - 0.03 and sides.max() <= 0.95 + 0.03
+    assert sides.max() - sides.min() > 0.3  # sizes spread over the range
+    # with no close-ups the same hand stays small
+    ds.close_up = 0.0
+    small = [ds[i]["meta"]["boxes"][0] for i in range(40) if ds[i]["meta"]["count"]]
+    assert max(float(np.max(b[2:] - b[:2])) for b in small) < 0.3 * 128
+
+
 def test_hand_box_convention() -> None:
     joints = np.zeros((21, 2))
     joints[:, 0] = np.linspace(100, 160, 21)

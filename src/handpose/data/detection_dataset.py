@@ -3,7 +3,11 @@ encoded by the detector's codec (:class:`handpose.codecs.anchors.AnchorBoxCodec`
 
 Geometry. Each frame is letterboxed into the detector input and, in training, zoomed by a log-uniform factor
 (``zoom``: below 1 the frame shrinks inside the input, so hands as small as a few pixels appear; above 1 it is
-cropped), turned by up to ``rotation_deg``, shifted and mirrored. Where the frame does not cover the input, a
+cropped), turned by up to ``rotation_deg``, shifted and mirrored. Zooming about the input's centre seldom makes a
+hand large (the hands of a photo are rarely at its centre), so with probability ``close_up`` the zoom is taken about
+one of the frame's hands instead: its box's longer side becomes a log-uniform share ``close_up_size`` of the
+input's shorter side, its centre lands at a random place that keeps it inside, and it turns about its own centre
+(the close-up of a hand filling the view that a phone or a webcam held near gives). Where the frame does not cover the input, a
 background from the pool shows (not a flat border). A box moves with the frame: hands known by their joints get the
 :func:`~handpose.data.sample.hand_box` of the moved joints; drawn boxes get the box of their moved corners. A box
 cut by the input's edge keeps its visible part when at least ``min_visible`` of it remains, and is ignored (its
@@ -64,6 +68,8 @@ class DetectionDataset(Dataset):
         zoom: (min, max) zoom factor, log-uniform.
         rotation_deg: largest turn either way.
         shift: largest shift as a share of the input size.
+        close_up: probability of a zoom about a hand instead of the input's centre (frames with hands only).
+        close_up_size: (min, max) longer box side of that hand as a share of the input's shorter side.
         min_visible, min_box_px: see the module docstring.
     """
 
@@ -81,6 +87,8 @@ class DetectionDataset(Dataset):
         zoom: tuple[float, float] = (0.35, 1.6),
         rotation_deg: float = 15.0,
         shift: float = 0.25,
+        close_up: float = 0.0,
+        close_up_size: tuple[float, float] = (0.4, 0.95),
         min_visible: float = 0.4,
         min_box_px: float = 4.0,
     ) -> None:
@@ -105,6 +113,11 @@ class DetectionDataset(Dataset):
         self.zoom = (float(zoom[0]), float(zoom[1]))
         self.rotation_deg = float(rotation_deg)
         self.shift = float(shift)
+        self.close_up = float(close_up)
+        self.close_up_size = (float(close_up_size[0]), float(close_up_size[1]))
+        if not 0.0 <= self.close_up <= 1.0 or not 0.0 < self.close_up_size[0] <= self.close_up_size[1]:
+            raise ValueError(f"close_up must be in [0, 1] and close_up_size 0 < min <= max, got {close_up}, "
+                             f"{close_up_size}")  # fmt: skip
         self.min_visible = float(min_visible)
         self.min_box_px = float(min_box_px)
         self.max_boxes = int(getattr(codec, "max_boxes", 4))
@@ -126,6 +139,30 @@ class DetectionDataset(Dataset):
             image, boxes, joints = source.draw(rng)
         return self.build(image, boxes, joints, rng)
 
+    def _close_up_box(self, boxes: Any, joints: Any, m: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+        """With probability ``close_up``, the letterboxed [x0, y0, x1, y1] box of one of the frame's hands."""
+        if rng.random() >= self.close_up:
+            return None
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        finite = np.flatnonzero(np.isfinite(boxes).all(axis=1))
+        if not len(finite):
+            return None
+        k = int(finite[rng.integers(len(finite))])
+        return _moved_boxes(boxes[k : k + 1], np.asarray(joints, np.float64)[k : k + 1], m)[0]
+
+    def _close_up(self, box: np.ndarray, angle: float, rng: np.random.Generator) -> np.ndarray:
+        """(2, 3) input -> input affine: ``box`` scaled to a ``close_up_size`` share, turned, placed inside."""
+        ih, iw = self.input_size
+        side = max(float(np.max(box[2:] - box[:2])), 1.0)
+        lo, hi = self.close_up_size
+        target = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) * min(ih, iw)
+        centre = (box[:2] + box[2:]) / 2
+        room = np.maximum(np.array([iw, ih], np.float64) / 2 - target / 2, 0.0)
+        place = np.array([iw / 2 - 0.5, ih / 2 - 0.5]) + rng.uniform(-1, 1, size=2) * room
+        around = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, target / side)
+        around[:, 2] += place - centre
+        return around
+
     def build(self, image: np.ndarray, boxes: np.ndarray, joints: np.ndarray, rng: np.random.Generator) -> dict:
         """One item from a frame, its (K, 4) boxes and (K, 21, 2) joints (NaN where unknown)."""
         ih, iw = self.input_size
@@ -137,6 +174,9 @@ class DetectionDataset(Dataset):
             flip = bool(rng.random() < 0.5)
             around = cv2.getRotationMatrix2D((iw / 2 - 0.5, ih / 2 - 0.5), angle, zoom)
             around[:, 2] += rng.uniform(-self.shift, self.shift, size=2) * np.array([iw, ih])
+            hand = self._close_up_box(boxes, joints, m, rng) if self.close_up > 0 else None
+            if hand is not None:
+                around = self._close_up(hand, angle, rng)
             full = np.vstack([around, [0, 0, 1]]) @ np.vstack([m, [0, 0, 1]])
             if flip:
                 full = np.array([[-1, 0, iw - 1], [0, 1, 0], [0, 0, 1]], np.float64) @ full

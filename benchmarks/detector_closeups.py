@@ -1,0 +1,110 @@
+"""Hand detectors side by side on held-out real photos: the webcam ``holdout`` photos as they are (with as many
+hand-free crops of them) and close-ups cut from the same photos around each human box, so that the hand fills
+50 %, 70 % or 90 % of a square view (a hand held near the camera). The holdout photos are never trained on; the
+test photos, the fixtures and the video are not read here (they are measured by ``benchmarks/real_images.py``).
+
+For each detector run: the score threshold of the best F1 at IoU 0.5 on the photos as they are (the calibration of
+``benchmarks/train_real_models.py``), its F1 there, and at that threshold the share of close-ups whose hand is found
+(a box at IoU >= 0.5 with it) and the share of hand-free close-up-sized views with a box.
+
+Usage::
+
+    .venv/bin/python benchmarks/detector_closeups.py runs/real/ssd_hand_digits runs/real/ssd_hand_closeup
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+SHARES = (0.5, 0.7, 0.9)  # the hand's longer box side as a share of the close-up's side
+VIEW = 256  # px, the close-ups' side
+
+
+def closeups(photos: list, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """(view, hand box in the view, share) for every box of every photo and every share (border replicated)."""
+    from handpose.data.image_io import read_image
+
+    out = []
+    for path, boxes in photos:
+        img = read_image(path)
+        for box in boxes:
+            side = float(np.max(box[2:] - box[:2]))
+            for share in SHARES:
+                crop = side / share
+                room = (crop - (box[2:] - box[:2])) / 2  # how far the view may slide with the hand inside
+                centre = (box[:2] + box[2:]) / 2 + rng.uniform(-1, 1, 2) * np.maximum(room, 0) * 0.8
+                s = VIEW / crop
+                m = np.array([[s, 0, VIEW / 2 - s * centre[0]], [0, s, VIEW / 2 - s * centre[1]]])
+                view = cv2.warpAffine(img, m, (VIEW, VIEW), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+                out.append((view, np.concatenate([box[:2] * s + m[:, 2], box[2:] * s + m[:, 2]]), share))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", help="detector run folders (their best checkpoint is read)")
+    ap.add_argument("--json", default=None, help="also write the figures here")
+    args = ap.parse_args(argv)
+
+    from handpose import metrics as M
+    from handpose.data.image_io import read_image
+    from handpose.data.readers import open_dataset
+    from handpose.data.scenes import BackgroundPool
+    from handpose.engine.data import photo_avoid_boxes
+    from handpose.inference import HandPoseEstimator
+    from handpose.metrics import box_iou
+
+    root = Path(os.environ.get("HANDPOSE_REALDATA", REPO.parent / "shared" / "realdata")) / "webcam_hands"
+    hold = open_dataset(root, "webcam_hands", split="holdout")
+    photos = hold.image_boxes()
+    pool = BackgroundPool(photo_avoid_boxes(hold), texture_share=0.0, seed=1)
+    rng = np.random.default_rng(1)
+    frames = [read_image(p) for p, _ in photos] + [pool.draw(rng, 400, 300) for _ in photos]
+    truth = [b for _, b in photos] + [np.zeros((0, 4))] * len(photos)
+    near = closeups(photos, np.random.default_rng(2))
+    empty = [pool.draw(rng, VIEW, VIEW) for _ in range(len(near) // len(SHARES))]
+    print(f"holdout: {len(photos)} photos, {sum(len(b) for _, b in photos)} hands, {len(photos)} hand-free crops; "
+          f"{len(near)} close-ups, {len(empty)} hand-free views")  # fmt: skip
+    rows = {}
+    for run in args.runs:
+        est = HandPoseEstimator(detector=Path(run) / "best", min_hand_score=0.0)
+        est.detector.min_score = 0.02
+        found = [[(d.box, d.score) for d in est.detect(f).detections] for f in frames]
+        best = (-1.0, 0.0)
+        for t in np.round(np.arange(0.05, 0.96, 0.05), 2):
+            boxes = [np.array([b for b, s in f if s >= t]).reshape(-1, 4) for f in found]
+            scores = [np.array([s for _, s in f if s >= t]) for f in found]
+            f1 = M.detection_scores(boxes, scores, truth, 0.5)["f1"]
+            if f1 > best[0]:
+                best = (f1, float(t))
+        f1, t = best
+        hits = {share: [] for share in SHARES}
+        for view, box, share in near:
+            dets = [d.box for d in est.detect(view).detections if d.score >= t]
+            hits[share].append(any(box_iou(np.asarray(d)[None], box[None])[0, 0] >= 0.5 for d in dets))
+        false = float(np.mean([any(d.score >= t for d in est.detect(v).detections) for v in empty]))
+        rows[run] = {"threshold": t, "holdout_f1": f1, **{f"closeup_{s:g}": float(np.mean(h)) for s, h in hits.items()},
+                     "closeup_all": float(np.mean([x for h in hits.values() for x in h])), "empty_with_box": false}
+        r = rows[run]
+        print(f"{run}: threshold {t:.2f}, holdout F1 {f1:.3f}; close-ups found "
+              + ", ".join(f"{s:.0%} {r[f'closeup_{s:g}']:.3f}" for s in SHARES)
+              + f" (all {r['closeup_all']:.3f}); hand-free views with a box {false:.3f}", flush=True)
+    if args.json:
+        from handpose.io import write_json_atomic
+
+        write_json_atomic(Path(args.json), rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
