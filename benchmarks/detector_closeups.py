@@ -15,7 +15,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -93,12 +92,20 @@ def main(argv: list[str] | None = None) -> int:
             dets = [d.box for d in est.detect(view).detections if d.score >= t]
             hits[share].append(any(box_iou(np.asarray(d)[None], box[None])[0, 0] >= 0.5 for d in dets))
         false = float(np.mean([any(d.score >= t for d in est.detect(v).detections) for v in empty]))
-        rows[run] = {"threshold": t, "holdout_f1": f1, **{f"closeup_{s:g}": float(np.mean(h)) for s, h in hits.items()},
-                     "closeup_all": float(np.mean([x for h in hits.values() for x in h])), "empty_with_box": false}
+        rows[run] = {
+            "threshold": t,
+            "holdout_f1": f1,
+            **{f"closeup_{s:g}": float(np.mean(h)) for s, h in hits.items()},
+            "closeup_all": float(np.mean([x for h in hits.values() for x in h])),
+            "empty_with_box": false,
+        }
         r = rows[run]
-        print(f"{run}: threshold {t:.2f}, holdout F1 {f1:.3f}; close-ups found "
-              + ", ".join(f"{s:.0%} {r[f'closeup_{s:g}']:.3f}" for s in SHARES)
-              + f" (all {r['closeup_all']:.3f}); hand-free views with a box {false:.3f}", flush=True)
+        print(
+            f"{run}: threshold {t:.2f}, holdout F1 {f1:.3f}; close-ups found "
+            + ", ".join(f"{s:.0%} {r[f'closeup_{s:g}']:.3f}" for s in SHARES)
+            + f" (all {r['closeup_all']:.3f}); hand-free views with a box {false:.3f}",
+            flush=True,
+        )
     if args.json:
         from handpose.io import write_json_atomic
 
