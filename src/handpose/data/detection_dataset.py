@@ -8,8 +8,9 @@ hand large (the hands of a photo are rarely at its centre), so with probability 
 one of the frame's hands instead: its box's longer side becomes a log-uniform share ``close_up_size`` of the
 input's shorter side, its centre lands at a random place that keeps it inside, and it turns about its own centre
 (the close-up of a hand filling the view that a phone or a webcam held near gives). Where the frame does not cover
-the input, a background from the pool shows (not a flat border). A box moves with the frame: hands known by their joints get the
-:func:`~handpose.data.sample.hand_box` of the moved joints; drawn boxes get the box of their moved corners. A box
+the input, a background from the pool shows (not a flat border). A box moves with the frame: hands known by their
+joints get the :func:`~handpose.data.sample.hand_box` of the moved joints; drawn boxes get the box of their moved
+corners. A box
 cut by the input's edge keeps its visible part when at least ``min_visible`` of it remains, and is ignored (its
 default boxes neither positive nor negative) otherwise; boxes smaller than ``min_box_px`` are ignored too.
 
