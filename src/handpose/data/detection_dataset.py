@@ -10,9 +10,9 @@ input's shorter side, its centre lands at a random place that keeps it inside, a
 (the close-up of a hand filling the view that a phone or a webcam held near gives). Where the frame does not cover
 the input, a background from the pool shows (not a flat border). A box moves with the frame: hands known by their
 joints get the :func:`~handpose.data.sample.hand_box` of the moved joints; drawn boxes get the box of their moved
-corners. A box
-cut by the input's edge keeps its visible part when at least ``min_visible`` of it remains, and is ignored (its
-default boxes neither positive nor negative) otherwise; boxes smaller than ``min_box_px`` are ignored too.
+corners. A box cut by the input's edge keeps its visible part when at least ``min_visible`` of it remains, and is
+ignored (its default boxes neither positive nor negative) otherwise; boxes smaller than ``min_box_px`` are ignored
+too.
 
 Items: ``input`` (3, H, W) float32 RGB in [0, 1], ``targets`` (the codec's ``labels`` (A,) and ``offsets`` (A, 4)),
 ``meta`` (``boxes`` (max_boxes, 4) input px, NaN-padded, ``count``, ``affine`` (2, 3) frame -> input). Randomness:
