@@ -118,3 +118,40 @@ def test_results_are_streamed_one_frame_at_a_time(est, clip):
 
     for k, _hands in enumerate(est.track(source(), fps=30)):
         assert pulled[-1] == k  # frame k was read only when its result was asked for
+
+
+def test_a_followed_hand_continues_on_a_weaker_box_and_nothing_new_starts_on_one(est, clip):
+    from handpose.inference.tracking import VideoTracker
+
+    frames, truth = clip
+    ok = np.isfinite(truth[0]).all(axis=1)
+    size = np.max(np.nanmax(truth[0], axis=0) - np.nanmin(truth[0], axis=0))
+    top = [max((d.score for d in est.detect(f, 0.01).detections), default=0.0) for f in frames[:12]]
+    assert min(top) > 0.05, top  # the hand gets a box on every frame, at some score
+    calibrated = est.detector.min_score
+    high = max(top) + 0.01  # a threshold no box of these frames reaches
+    blank = np.full_like(frames[0], 128)
+
+    def run(keep_score: float) -> list[list]:
+        # lost_threshold above 1: every followed hand is dropped, so each frame goes through the detector
+        tracker = VideoTracker(est, smoothing=False, lost_threshold=1.01, keep_score=keep_score)
+        out = [tracker.update(frames[0], 0.0)]  # found at the calibrated threshold
+        est.detector.min_score = high
+        try:
+            out += [tracker.update(f, i / 30) for i, f in enumerate(frames[1:12], 1)]
+            out.append(tracker.update(blank, 12 / 30))  # the hand leaves: the track ends
+            out += [tracker.update(f, i / 30) for i, f in enumerate(frames[13:16], 13)]  # and does not restart
+        finally:
+            est.detector.min_score = calibrated
+        return out
+
+    with_keep = run(keep_score=0.5 * min(top))
+    assert len(with_keep[0]) == 1
+    ids = {r[0].track_id for r in with_keep[:12] if r}
+    assert all(len(r) == 1 for r in with_keep[:12]) and len(ids) == 1  # one hand, one track, all along
+    err = [np.median(np.linalg.norm(r[0].joints_2d[ok] - t[ok], axis=-1)) / size for r, t in zip(with_keep[:12], truth)]
+    assert np.median(err) < 0.12, err  # on the labelled hand (the bar of the tests above)
+    assert with_keep[12] == [] and all(r == [] for r in with_keep[13:])
+    # without the second threshold the hand is lost on the first frame past the first
+    without = run(keep_score=high)
+    assert len(without[0]) == 1 and all(r == [] for r in without[1:])

@@ -254,11 +254,12 @@ class HandPoseEstimator:
 
     # ---------------------------------------------------------------------------------------------- RGB
 
-    def detect(self, frame: np.ndarray) -> DetectorOutput:
-        """Run the detector on an (H, W, 3) uint8 frame (boxes in frame px, and its skeleton map)."""
+    def detect(self, frame: np.ndarray, min_score: float | None = None) -> DetectorOutput:
+        """Run the detector on an (H, W, 3) uint8 frame (boxes in frame px, and its skeleton map); a box detector
+        keeps the boxes scoring ``min_score`` (default: its calibrated threshold) or more."""
         if self.detector is None:
             raise ConfigError("no detector loaded: pass boxes, or add a skeleton_unet checkpoint", field="models")
-        return self.detector(check_rgb_frame(frame))
+        return self.detector(check_rgb_frame(frame), min_score)
 
     def estimate_rgb(
         self, frame: np.ndarray, *, boxes: Sequence[Sequence[float]] | np.ndarray | None = None

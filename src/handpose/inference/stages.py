@@ -147,10 +147,18 @@ class DetectorStage:
         min_foreground: skeleton pixels (detector px) a hand needs; default: the model's codec setting.
         min_score: a box detector's score a hand needs; default: the value calibrated with the model (its
             sidecar's ``inference.min_score``), else its codec's threshold.
+        keep_fraction: video tracking continues a hand seen in the previous frame with a box scoring at least
+            ``keep_fraction * min_score`` where it was (:attr:`keep_score`; two thresholds, as trackers that keep
+            low-score boxes for existing tracks do); 1 turns this off.
     """
 
     def __init__(
-        self, model: Model, max_hands: int = 2, min_foreground: float | None = None, min_score: float | None = None
+        self,
+        model: Model,
+        max_hands: int = 2,
+        min_foreground: float | None = None,
+        min_score: float | None = None,
+        keep_fraction: float | None = None,
     ) -> None:
         require_task(model, "detector", "rgb", ("skeleton", "box", "boxes"))
         self.model = model
@@ -164,8 +172,17 @@ class DetectorStage:
         self.blob_sigma = float(getattr(self.codec, "blob_sigma", DEFAULT_DETECTOR_BLOB_SIGMA))
         default_score = float(model.info.extra.get("min_score", getattr(self.codec, "score_threshold", 0.5)))
         self.min_score = default_score if min_score is None else float(min_score)
+        default_keep = float(model.info.extra.get("keep_fraction", 0.5)) if model.info.task == "boxes" else 1.0
+        self.keep_fraction = default_keep if keep_fraction is None else float(keep_fraction)
+        if not 0.0 <= self.keep_fraction <= 1.0:
+            raise ValueError(f"keep_fraction must be in [0, 1], got {self.keep_fraction}")
         #: the detector box overshoots the joints by about the skeleton's half line width / blob radius
         self.box_shrink = float(model.info.extra.get("box_shrink_px", max(self.line_width / 2, 1.18 * self.blob_sigma)))
+
+    @property
+    def keep_score(self) -> float:
+        """The score a box needs to continue a hand followed in the previous frame (at most :attr:`min_score`)."""
+        return self.keep_fraction * self.min_score
 
     def plan(self, frame_size: tuple[int, int]) -> CropInfo:
         """The letterbox of a (W, H) frame into the detector input."""
@@ -185,11 +202,15 @@ class DetectorStage:
     def infer(self, x: np.ndarray) -> dict[str, np.ndarray]:
         return self.model.run(x)
 
-    def postprocess(self, outputs: dict[str, np.ndarray], info: CropInfo) -> DetectorOutput:
-        """Outputs of one frame -> hands with boxes in frame px."""
+    def postprocess(
+        self, outputs: dict[str, np.ndarray], info: CropInfo, min_score: float | None = None
+    ) -> DetectorOutput:
+        """Outputs of one frame -> hands with boxes in frame px (boxes scoring ``min_score``, default
+        :attr:`min_score`, or more)."""
         inv = info.inverse_affine
         if self.model.info.task == "boxes":
-            boxes, scores = self.codec.detect(outputs, score_threshold=self.min_score)[0]
+            threshold = self.min_score if min_score is None else float(min_score)
+            boxes, scores = self.codec.detect(outputs, score_threshold=threshold)[0]
             dets = [Detection(self._to_frame(b, inv, 0.0), float(sc)) for b, sc in zip(boxes, scores)]
             return DetectorOutput(dets[: self.max_hands], None, info)
         if self.model.info.task == "box":
@@ -225,9 +246,9 @@ class DetectorStage:
         corners = apply_affine(np.array([[cx - hx, cy - hy], [cx + hx, cy + hy]]), inv)
         return np.concatenate([corners.min(axis=0), corners.max(axis=0)])
 
-    def __call__(self, frame: np.ndarray) -> DetectorOutput:
+    def __call__(self, frame: np.ndarray, min_score: float | None = None) -> DetectorOutput:
         x, info = self.preprocess(frame)
-        return self.postprocess(self.infer(x), info)
+        return self.postprocess(self.infer(x), info, min_score)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -8,7 +8,10 @@ are tracked, and on every ``redetect_every``-th frame to confirm the followed ha
 detection overlaps is dropped. (The skeleton channel drawn from the previous joints keeps the pose model's
 confidence up even on a crop that has slipped off the hand, so confidence alone catches only gross failures.)
 New detections that overlap a tracked hand are ignored; one that overlaps a hand dropped on this frame takes over
-its track (id and filter state).
+its track (id and filter state). Two detection thresholds: a new hand needs the detector's ``min_score``, while a
+box where a hand was in the previous frame (overlapping a dropped track, or confirming a followed one) needs only
+its ``keep_score`` (by default half of it): a hand that turns or blurs for a moment is not lost, and a low-score box
+elsewhere starts nothing.
 
 Smoothing: each track owns a One Euro filter (:mod:`handpose.inference.smoothing`) over its 2D joints (and 3D
 joints), fed with the frame timestamps. Crops are planned from the raw (unsmoothed) joints, so the filter's lag
@@ -62,6 +65,8 @@ class VideoTracker:
         overlap_iou: a new detection overlapping a tracked hand's box by more than this is the same hand.
         redetect_every: run the detector on every n-th frame even when all hands are followed, and drop the followed
             hands it does not confirm (0: never).
+        keep_score: the detector score that continues a hand seen in the previous frame (default: the detector's
+            ``keep_score``; its ``min_score`` turns the second threshold off).
     """
 
     def __init__(
@@ -72,6 +77,7 @@ class VideoTracker:
         lost_threshold: float | None = None,
         overlap_iou: float = 0.3,
         redetect_every: int = 10,
+        keep_score: float | None = None,
     ) -> None:
         self.est = estimator
         if smoothing is True:
@@ -82,6 +88,8 @@ class VideoTracker:
         self.lost_threshold = estimator.lost_confidence if lost_threshold is None else float(lost_threshold)
         self.overlap_iou = float(overlap_iou)
         self.redetect_every = max(0, int(redetect_every))
+        det = estimator.detector
+        self.keep_score = keep_score if keep_score is not None else (det.keep_score if det is not None else None)
         self.tracks: list[Track] = []
         self._next_id = 1
         #: how many frames ran the detector (for benchmarks and tests)
@@ -172,17 +180,26 @@ class VideoTracker:
         confirm = bool(pairs) and self.redetect_every > 0 and (self.frames - 1) % self.redetect_every == 0
         if (len(pairs) < est.max_hands or confirm) and est.detector is not None:
             self.detector_runs += 1
-            det = est.detect(frame)
+            assert est.detector is not None
+            new_score = est.detector.min_score
+            low = self.keep_score if self.tracks and self.keep_score is not None else new_score
+            det = est.detect(frame, min(low, new_score))
             if confirm:
                 boxes = [d.box for d in det.detections]
                 pairs = [(hd, t) for hd, t in pairs if any(_iou(joints_box(hd.joints_2d), b) > 0.1 for b in boxes)]
             taken = [joints_box(hand.joints_2d) for hand, _ in pairs]
-            fresh = [d for d in det.detections if all(_iou(d.box, b) <= self.overlap_iou for b in taken)]
+            dropped = [t for t in self.tracks if all(t is not kept for _, kept in pairs)]
+            # a box under the detector's threshold may only continue a hand dropped on this frame, where it was
+            fresh = [
+                d
+                for d in det.detections
+                if all(_iou(d.box, b) <= self.overlap_iou for b in taken)
+                and (d.score >= new_score or any(_iou(d.box, joints_box(t.joints)) > self.overlap_iou for t in dropped))
+            ]
             fresh = fresh[: est.max_hands - len(pairs)]
             if fresh:
                 crops = [pose.plan_from_box(d.box) for d in fresh]
                 skels = [est._skeleton_for(c, det) for c in crops]
-                dropped = [t for t in self.tracks if all(t is not kept for _, kept in pairs)]
                 for d, p in zip(fresh, pose(frame, crops, skels)):
                     hand = est._hand(p, d.box, d.score, w, h)
                     if hand.score < est.detection_min_score:
