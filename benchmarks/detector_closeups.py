@@ -3,13 +3,14 @@ hand-free crops of them) and close-ups cut from the same photos around each huma
 50 %, 70 % or 90 % of a square view (a hand held near the camera). The holdout photos are never trained on; the
 test photos, the fixtures and the video are not read here (they are measured by ``benchmarks/real_images.py``).
 
-For each detector run: the score threshold of the best F1 at IoU 0.5 on the photos as they are (the calibration of
-``benchmarks/train_real_models.py``), its F1 there, and at that threshold the share of close-ups whose hand is found
-(a box at IoU >= 0.5 with it) and the share of hand-free close-up-sized views with a box.
+For each detector run, second-look setting (``--zoom-out``, see :class:`handpose.inference.stages.DetectorStage`)
+and score threshold: the F1 at IoU 0.5 on the photos as they are (what the calibration of
+``benchmarks/train_real_models.py`` maximises), the share of close-ups whose hand is found (a box at IoU >= 0.5
+with it) and the share of hand-free close-up-sized views with a box.
 
 Usage::
 
-    .venv/bin/python benchmarks/detector_closeups.py runs/real/ssd_hand_digits runs/real/ssd_hand_closeup
+    .venv/bin/python benchmarks/detector_closeups.py runs/real/ssd_hand_digits --zoom-out 0 0.55
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ def closeups(photos: list, rng: np.random.Generator) -> list[tuple[np.ndarray, n
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", help="detector run folders (their best checkpoint is read)")
+    ap.add_argument("runs", nargs="+", help="detector run folders (their best checkpoint) or checkpoint folders")
     ap.add_argument("--json", default=None, help="also write the figures here")
+    ap.add_argument("--zoom-out", type=float, nargs="+", default=[0.0], help="second-look shrink factors (0: off)")
+    ap.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.35, 0.4, 0.45, 0.5])
     args = ap.parse_args(argv)
 
     from handpose import metrics as M
@@ -76,36 +79,36 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(near)} close-ups, {len(empty)} hand-free views")  # fmt: skip
     rows = {}
     for run in args.runs:
-        est = HandPoseEstimator(detector=Path(run) / "best", min_hand_score=0.0)
-        est.detector.min_score = 0.02
-        found = [[(d.box, d.score) for d in est.detect(f).detections] for f in frames]
-        best = (-1.0, 0.0)
-        for t in np.round(np.arange(0.05, 0.96, 0.05), 2):
-            boxes = [np.array([b for b, s in f if s >= t]).reshape(-1, 4) for f in found]
-            scores = [np.array([s for _, s in f if s >= t]) for f in found]
-            f1 = M.detection_scores(boxes, scores, truth, 0.5)["f1"]
-            if f1 > best[0]:
-                best = (f1, float(t))
-        f1, t = best
-        hits = {share: [] for share in SHARES}
-        for view, box, share in near:
-            dets = [d.box for d in est.detect(view).detections if d.score >= t]
-            hits[share].append(any(box_iou(np.asarray(d)[None], box[None])[0, 0] >= 0.5 for d in dets))
-        false = float(np.mean([any(d.score >= t for d in est.detect(v).detections) for v in empty]))
-        rows[run] = {
-            "threshold": t,
-            "holdout_f1": f1,
-            **{f"closeup_{s:g}": float(np.mean(h)) for s, h in hits.items()},
-            "closeup_all": float(np.mean([x for h in hits.values() for x in h])),
-            "empty_with_box": false,
-        }
-        r = rows[run]
-        print(
-            f"{run}: threshold {t:.2f}, holdout F1 {f1:.3f}; close-ups found "
-            + ", ".join(f"{s:.0%} {r[f'closeup_{s:g}']:.3f}" for s in SHARES)
-            + f" (all {r['closeup_all']:.3f}); hand-free views with a box {false:.3f}",
-            flush=True,
-        )
+        ckpt = Path(run) if (Path(run) / "model.json").is_file() else Path(run) / "best"
+        est = HandPoseEstimator(detector=ckpt, min_hand_score=0.0)
+        for zoom_out in args.zoom_out:
+            est.detector.zoom_out = zoom_out
+            table = []
+            for t in args.thresholds:
+                est.detector.min_score = t
+                boxes, scores = [], []
+                for f in frames:
+                    dets = est.detect(f).detections
+                    boxes.append(np.array([d.box for d in dets]).reshape(-1, 4))
+                    scores.append(np.array([d.score for d in dets]))
+                f1 = M.detection_scores(boxes, scores, truth, 0.5)["f1"]
+                hits = {share: [] for share in SHARES}
+                for view, box, share in near:
+                    dets = [d.box for d in est.detect(view).detections]
+                    hits[share].append(any(box_iou(np.asarray(d)[None], box[None])[0, 0] >= 0.5 for d in dets))
+                false = float(np.mean([len(est.detect(v).detections) > 0 for v in empty]))
+                row = {"threshold": t, "holdout_f1": f1}
+                row.update({f"closeup_{s:g}": float(np.mean(h)) for s, h in hits.items()})
+                row["closeup_all"] = float(np.mean([x for h in hits.values() for x in h]))
+                row["empty_with_box"] = false
+                table.append(row)
+                print(
+                    f"{run} zoom_out {zoom_out:g}: threshold {t:.2f}, holdout F1 {f1:.3f}; close-ups found "
+                    + ", ".join(f"{s:.0%} {row[f'closeup_{s:g}']:.3f}" for s in SHARES)
+                    + f" (all {row['closeup_all']:.3f}); hand-free views with a box {false:.3f}",
+                    flush=True,
+                )
+            rows[f"{run} zoom_out {zoom_out:g}"] = table
     if args.json:
         from handpose.io import write_json_atomic
 

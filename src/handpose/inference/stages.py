@@ -35,6 +35,7 @@ import numpy as np
 
 from ..data.crop import (
     CropInfo,
+    GeometricParams,
     center_of_mass,
     normalize_depth,
     plan_bbox_crop,
@@ -150,6 +151,13 @@ class DetectorStage:
         keep_fraction: video tracking continues a hand seen in the previous frame with a box scoring at least
             ``keep_fraction * min_score`` where it was (:attr:`keep_score`; two thresholds, as trackers that keep
             low-score boxes for existing tracks do); 1 turns this off.
+        zoom_out: a box detector's second look at close-ups (0 = off; default: its sidecar's
+            ``inference.zoom_out``, else off). A hand that fills most of the frame gets a well-placed box but a low
+            score (the detector has seen few hands that large); when the first pass has such a box (longer side at
+            least ``zoom_out_trigger`` of the input's shorter side, scoring at least :attr:`keep_score` but under
+            the threshold) and found fewer than ``max_hands`` hands, the frame is letterboxed again shrunk by
+            ``zoom_out`` (a hand filling 90 % of it fills about half the input) and the boxes of both passes that
+            reach the threshold are merged by non-maximum suppression.
     """
 
     def __init__(
@@ -159,6 +167,8 @@ class DetectorStage:
         min_foreground: float | None = None,
         min_score: float | None = None,
         keep_fraction: float | None = None,
+        zoom_out: float | None = None,
+        zoom_out_trigger: float = 0.45,
     ) -> None:
         require_task(model, "detector", "rgb", ("skeleton", "box", "boxes"))
         self.model = model
@@ -176,6 +186,13 @@ class DetectorStage:
         self.keep_fraction = default_keep if keep_fraction is None else float(keep_fraction)
         if not 0.0 <= self.keep_fraction <= 1.0:
             raise ValueError(f"keep_fraction must be in [0, 1], got {self.keep_fraction}")
+        default_zoom = float(model.info.extra.get("zoom_out", 0.0)) if model.info.task == "boxes" else 0.0
+        self.zoom_out = default_zoom if zoom_out is None else float(zoom_out)
+        if not 0.0 <= self.zoom_out < 1.0:
+            raise ValueError(f"zoom_out must be in [0, 1), got {self.zoom_out}")
+        self.zoom_out_trigger = float(zoom_out_trigger)
+        #: how many frames took the second look (for benchmarks and tests)
+        self.second_looks = 0
         #: the detector box overshoots the joints by about the skeleton's half line width / blob radius
         self.box_shrink = float(model.info.extra.get("box_shrink_px", max(self.line_width / 2, 1.18 * self.blob_sigma)))
 
@@ -248,7 +265,38 @@ class DetectorStage:
 
     def __call__(self, frame: np.ndarray, min_score: float | None = None) -> DetectorOutput:
         x, info = self.preprocess(frame)
-        return self.postprocess(self.infer(x), info, min_score)
+        outputs = self.infer(x)
+        if not self.zoom_out or self.model.info.task != "boxes":
+            return self.postprocess(outputs, info, min_score)
+        return self._with_second_look(frame, outputs, info, self.min_score if min_score is None else min_score)
+
+    def _with_second_look(
+        self, frame: np.ndarray, outputs: dict[str, np.ndarray], info: CropInfo, threshold: float
+    ) -> DetectorOutput:
+        """The first pass's boxes, and those of a zoomed-out second pass when a large box is unsure (see
+        ``zoom_out`` in the class docstring)."""
+        from ..codecs.anchors import nms
+
+        floor = min(threshold, self.keep_score)
+        boxes, scores = self.codec.detect(outputs, score_threshold=floor)[0]
+        boxes, scores = np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(scores, np.float64)
+        sure = scores >= threshold
+        side = np.max(boxes[:, 2:] - boxes[:, :2], axis=1) if len(boxes) else np.zeros(0)
+        unsure_large = ~sure & (side >= self.zoom_out_trigger * min(self.input_size))
+        found = [(self._to_frame(b, info.inverse_affine, 0.0), float(sc)) for b, sc in zip(boxes[sure], scores[sure])]
+        if unsure_large.any() and len(found) < self.max_hands:
+            self.second_looks += 1
+            size = (frame.shape[1], frame.shape[0])
+            far = plan_whole_frame(size, self.input_size, geometry=GeometricParams(scale=1.0 / self.zoom_out))
+            x2 = (warp_frame(frame, far).transpose(2, 0, 1)[None] * _INV255).astype(np.float32, copy=False)
+            b2, s2 = self.codec.detect(self.infer(x2), score_threshold=threshold)[0]
+            found += [(self._to_frame(b, far.inverse_affine, 0.0), float(sc)) for b, sc in zip(b2, s2)]
+            if found:
+                all_boxes = np.array([b for b, _ in found])
+                keep = nms(all_boxes, np.array([sc for _, sc in found]), self.codec.nms_iou, len(found))
+                found = [found[int(k)] for k in keep]
+        found.sort(key=lambda d: -d[1])
+        return DetectorOutput([Detection(b, sc) for b, sc in found[: self.max_hands]], None, info)
 
 
 # --------------------------------------------------------------------------------------------------------------
