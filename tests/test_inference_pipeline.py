@@ -98,10 +98,11 @@ def test_real_photos_hands_found_and_posed_against_their_labels(rgb_est):
     inside the labelled boxes, each against a model-free floor.
 
     Bars from measurements with the shipped models trained on real photos (docs/models.md; to be re-measured when
-    the shipped models change): 9 of the 35 labelled boxes hold a detected box's centre (the synthetic-only
+    the shipped models change): 11 of the 35 labelled boxes hold a detected box's centre (the synthetic-only
     detector shipped before put a box on nearly every photo, often over the torso or the room, and scored 19; a box
-    at the image centre would be inside 13; the ten COCO hands of 13-30 px are out of reach, and the detector misses
-    most hands that fill a large part of the photo: the weak point, see docs/models.md); given the labelled boxes,
+    at the image centre would be inside 13; the ten COCO hands of 13-30 px are out of reach, and in scenes unlike
+    its training photos the detector puts boxes on other things: the weak point, see docs/models.md); given the
+    labelled boxes,
     45.1 % of the labelled joints lie within 0.2 of the box size (PCK@0.2; the synthetic-only pose model: 25.4 %),
     where all joints at the box centre give 20.7 %."""
     from handpose.data.readers import open_dataset
@@ -129,7 +130,7 @@ def test_real_photos_hands_found_and_posed_against_their_labels(rgb_est):
             norm.append(max(box[2] - box[0], box[3] - box[1]))
             valid.append(s.joint_mask & np.all(np.isfinite(s.joints_2d), axis=1))
     assert len(truth) == 35 and image_centre == 13
-    assert found >= 7, found
+    assert found >= 9, found
     valid = np.stack(valid)
     hits = np.linalg.norm(np.stack(pred) - np.stack(truth), axis=-1) / np.asarray(norm)[:, None] < 0.2
     floor = np.linalg.norm(np.stack(centre) - np.stack(truth), axis=-1) / np.asarray(norm)[:, None] < 0.2
@@ -140,7 +141,7 @@ def test_real_photos_hands_found_and_posed_against_their_labels(rgb_est):
 
 def test_synthetic_frames_are_found_and_posed(rgb_est, synth):
     """Hands are found, and their joints beat a baseline that knows the detected box but not the pose (all 21
-    joints at the box centre) by a wide margin (measured: 0.43 PCK@0.2, misses counted wrong, against 0.24)."""
+    joints at the box centre) by a wide margin (measured: 0.44 PCK@0.2, misses counted wrong, against 0.22)."""
     frames, _ = synth
     pred, centre, gt, boxes = [], [], [], []
     for f in frames:
@@ -161,17 +162,17 @@ def test_synthetic_frames_are_found_and_posed(rgb_est, synth):
     pck = M.pck(np.stack(pred), np.stack(gt), 0.2, norm=norm).mean
     baseline = M.pck(np.stack(centre), np.stack(gt), 0.2, norm=norm).mean
     assert pck > baseline + 0.1, (pck, baseline)
-    # misses: 6 of the 24 with the shipped models (trained on real photos with synthetic frames a fifth or less of
+    # misses: 7 of the 24 with the shipped models (trained on real photos with synthetic frames a fifth or less of
     # their mix; the synthetic-only ones missed about 2). Re-measure when the shipped models change.
-    assert sum(p[0, 0] == 1e6 for p in pred) <= 8
+    assert sum(p[0, 0] == 1e6 for p in pred) <= 9
 
 
 def test_frames_without_a_hand_give_no_hand(rgb_est, synth):
     _, empty = synth
     # synthetic frames without a hand (their clutter holds skin-coloured, finger-like shapes): the shipped models,
-    # trained on real photos with synthetic frames a fifth or less of the mix, find 4 false hands in these ten (the
+    # trained on real photos with synthetic frames a fifth or less of the mix, find 1 false hand in these ten (the
     # synthetic-only ones found none). Re-measure when the shipped models change.
-    assert sum(len(rgb_est(f.image)) for f in empty) <= 5
+    assert sum(len(rgb_est(f.image)) for f in empty) <= 3
     assert rgb_est(np.full((240, 320, 3), 128, np.uint8)) == []
     # the hand-free part of a real webcam photo: the region right of both human boxes (a face, a wall)
     frame, boxes = example_photo("webcam_3.jpg")
