@@ -1,5 +1,5 @@
 """The ONNX Runtime path needs no torch: the shipped models, exported, run the whole pipeline in a process where
-importing torch fails, and give the joints the PyTorch backend gives (decoded within 0.01 px, 3D within 0.01 mm)."""
+importing torch fails, and give the joints the PyTorch backend gives (2D within 0.05 px, 3D within 0.01 mm)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from handpose.data.synthetic import World, WorldConfig
 from handpose.inference import HandPoseEstimator, export_onnx, pretrained_path
 from handpose.inference.estimator import PRETRAINED
 
-from .conftest import REPO
+from .conftest import EXAMPLES, REPO
 
 CHILD = textwrap.dedent(
     """
@@ -68,9 +68,13 @@ def test_onnx_pipeline_runs_without_torch_and_matches_torch(tmp_path, frames):
     for role, name in PRETRAINED.items():
         onnx[role] = str(tmp_path / f"{name}.onnx")
         export_onnx(pretrained_path(name), onnx[role], check=False)
+    from handpose.data.image_io import read_image
+
+    # RGB: the synthetic frames and two real webcam photos of examples/ (hands the shipped detector finds)
+    rgb_frames = [f.image for f in frames] + [read_image(EXAMPLES / n) for n in ("webcam_1.jpg", "webcam_3.jpg")]
     inputs: dict[str, list[str]] = {"rgb": [], "depth": []}
-    for k, f in enumerate(frames):
-        for kind, arr in (("rgb", f.image), ("depth", f.depth)):
+    for kind, arrays in (("rgb", rgb_frames), ("depth", [f.depth for f in frames])):
+        for k, arr in enumerate(arrays):
             path = tmp_path / f"{kind}{k}.npy"
             np.save(path, arr)
             inputs[kind].append(str(path))
@@ -85,8 +89,8 @@ def test_onnx_pipeline_runs_without_torch_and_matches_torch(tmp_path, frames):
     rgb = HandPoseEstimator([pretrained_path(PRETRAINED[r]) for r in ("detector", "pose2d", "gesture")])
     dep = HandPoseEstimator([pretrained_path(PRETRAINED["depth"])])
     found = 0
-    for f, got in zip(frames, child["rgb"]):
-        want = rgb(f.image)
+    for image, got in zip(rgb_frames, child["rgb"]):
+        want = rgb(image)
         assert len(got) == len(want)
         for (j2, gesture), hand in zip(got, want):
             # the same boxes to 1e-4 px; the two runtimes' float32 kernels differ in the last bits, which the heatmap
@@ -95,8 +99,8 @@ def test_onnx_pipeline_runs_without_torch_and_matches_torch(tmp_path, frames):
             np.testing.assert_allclose(np.asarray(j2), hand.joints_2d, atol=0.05, rtol=0)
             assert gesture == hand.gesture
             found += 1
-    assert found >= 2  # the detector found hands in most frames: the comparison is not empty
-    want_boxes = rgb(frames[-1].image, boxes=[[60, 40, 220, 200]])
+    assert found >= 3  # the comparison is not empty (measured: 4 hands, 3 of them in the two photos)
+    want_boxes = rgb(rgb_frames[-1], boxes=[[60, 40, 220, 200]])
     np.testing.assert_allclose(np.asarray(child["boxes"]), np.stack([h.joints_2d for h in want_boxes]), atol=0.01)
     from handpose.geometry import Intrinsics
 
