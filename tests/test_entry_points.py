@@ -202,3 +202,15 @@ def test_auto_backend_onnx_from_pretrained_and_the_export_cache(tmp_path, frame,
         logits = model.eval()(torch.from_numpy(x))["logits"].numpy()
     np.testing.assert_allclose(backends.OnnxModel(second).run(x)["logits"], logits, atol=1e-4)
     assert not np.allclose(backends.OnnxModel(first).run(x)["logits"], logits, atol=1e-2)
+    # the same weights re-calibrated (a setting of the sidecar's "inference" changed): a new export, which carries
+    # the new setting to the estimator
+    import json
+
+    from handpose.engine.checkpoint import SIDECAR
+
+    side = json.loads((ckpt / SIDECAR).read_text())
+    side.setdefault("inference", {})["min_confidence"] = 0.77
+    (ckpt / SIDECAR).write_text(json.dumps(side))
+    third = export.cached_export(ckpt, cache_dir=cache)
+    assert third not in (first, second) and third.is_file()
+    assert backends.OnnxModel(third).info.extra["min_confidence"] == 0.77

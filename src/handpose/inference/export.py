@@ -219,12 +219,18 @@ def cached_export(
     checkpoint: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None, opset: int = DEFAULT_OPSET
 ) -> Path:
     """The ONNX export of ``checkpoint`` in the cache, exported now if it is not there yet (keyed by the weights'
-    SHA-256, so a retrained checkpoint gets a new file)."""
+    SHA-256 and the sidecar's content, so a retrained checkpoint, or one whose calibrated settings changed, gets a
+    new file)."""
+    import hashlib
+    import json
+
     from ..engine.checkpoint import WEIGHTS, checkpoint_folder, read_sidecar
 
     folder = checkpoint_folder(checkpoint)
     side = read_sidecar(folder)
-    digest = side.get("weights_sha256") or sha256_file(folder / WEIGHTS)
+    weights = side.get("weights_sha256") or sha256_file(folder / WEIGHTS)
+    settings = json.dumps({k: v for k, v in side.items() if k != "created"}, sort_keys=True, default=str)
+    digest = hashlib.sha256(f"{weights}\n{settings}".encode()).hexdigest()
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     out = root / "onnx" / f"{side['model']}-{str(digest)[:16]}-op{int(opset)}.onnx"
     if not (out.is_file() and sidecar_path(out).is_file()):

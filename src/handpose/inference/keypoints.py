@@ -62,6 +62,7 @@ def predicted_points(
     use_boxes = est.detector is None
     if not use_boxes and getattr(reader, "one_hand_per_photo", False):
         est.detector.min_score = 0.0  # a hand is known to be there: its most confident box, not "no hand"
+        est.detection_min_score = 0.0
     pts, labels, missed = [], [], 0
     for i in np.flatnonzero(gestures >= 0):
         if use_boxes and not np.all(np.isfinite(boxes[i])):
