@@ -301,7 +301,9 @@ def store_for_shipping(src: str | Path, dst: str | Path, inference: dict[str, An
     state = load_file(str(src / WEIGHTS))
     half = {k: (v.astype(np.float16) if v.dtype == np.float32 else v) for k, v in state.items()}
     dst.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(dst / WEIGHTS, save(half, metadata={"format": "handpose", "dtype": "float16"}))
+    # one metadata entry: safetensors writes its metadata map in no fixed order, and shipped weights must be the same
+    # bytes each time they are stored (their checksum is in the sidecar; the float16 dtype is in the tensors)
+    write_bytes_atomic(dst / WEIGHTS, save(half, metadata={"format": "handpose"}))
     side = json.loads((src / SIDECAR).read_text())
     side["weights_sha256"] = sha256_file(dst / WEIGHTS)
     side["weights_dtype"] = "float16"
