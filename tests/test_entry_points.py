@@ -106,6 +106,11 @@ def test_bench_reports_every_shipped_model_and_the_pipeline(tmp_path, capsys):
         "RGB 320x240 (torch)", "depth 320x240 (torch)"}  # fmt: skip
     printed = capsys.readouterr().out
     assert "matmul peak" in printed and all(name in printed for name in rows)
+    # a frame without a found hand times detection alone, and the output says so
+    rgb = next(
+        r for r in figures["pipeline"] if r["pipeline"] == "RGB 320x240 (torch)" and r["mode"] == "detection + pose"
+    )
+    assert ("no hand was found on the RGB frame" in printed) == (rgb["hands"] == 0)
     assert main(["bench", "--backend", "tensorflow"]) == 2
     assert "--backend" in _one_error_line(capsys)
 

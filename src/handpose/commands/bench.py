@@ -91,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
                 pipe += B.bench_pipeline(est, np.asarray(depth, np.float32), name=f"depth 320x240 ({backend})",
                                          budget_s=args.budget * 1.5, depth_kwargs={"intrinsics": intr})  # fmt: skip
         print(B.format_table(pipe, B.PIPELINE_COLUMNS))
+        if any(r["hands"] == 0 and r["mode"] == "detection + pose" for r in pipe):
+            print("note: no hand was found on the RGB frame, so its pipeline rows time detection alone; pass "
+                  "--frame PHOTO (for example examples/webcam_1.jpg) to time a frame with a hand")  # fmt: skip
     if args.json is not None:
         write_json_atomic(args.json, {"matmul_peak_gflops": peak, "threads": args.threads, "models": rows,
                                       "pipeline": pipe})  # fmt: skip
