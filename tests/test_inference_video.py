@@ -71,7 +71,7 @@ def test_one_euro_makes_trajectories_smoother(est, clip):
     t = np.arange(FRAMES) - (FRAMES - 1) / 2
     speed = np.median(np.einsum("t,tjc->jc", t, raw - raw.mean(axis=0)) / np.sum(t**2), axis=0)
     np.testing.assert_allclose(speed, SPEED, atol=0.15)
-    # and sit on the labelled hand: median joint error as a share of the hand's size, measured 0.051 raw and 0.062
+    # and sit on the labelled hand: median joint error as a share of the hand's size, measured 0.046 raw and 0.045
     # smoothed with the shipped models of this commit (the bar, 0.12, is about twice that). Re-measure when the
     # shipped models change.
     size = np.max(np.nanmax(truth[0], axis=0) - np.nanmin(truth[0], axis=0))
@@ -96,8 +96,10 @@ def test_tracking_runs_the_detector_only_when_needed(est, clip):
     # the detector ran exactly where no hand was followed, and on every 10th frame to confirm a followed one
     for i in range(1, FRAMES):
         assert runs[i] == int(not followed[i] or i % 10 == 0), (i, followed[i], runs[i])
-    assert sum(followed) >= FRAMES // 2, followed  # mostly followed, not re-detected (measured: 27 of 40)
-    # the followed hand stays on the labelled hand: median joint error as a share of the hand's size, measured 0.051
+    # mostly followed, not re-detected (measured: 39 of 40; 27 when tracked crops were planned from the joints' tight
+    # extremes and shrank frame after frame until the hand was lost)
+    assert sum(followed) >= FRAMES * 3 // 4, followed
+    # the followed hand stays on the labelled hand: median joint error as a share of the hand's size, measured 0.046
     # with the shipped models of this commit. Re-measure when the shipped models change.
     size = np.max(np.nanmax(truth[0], axis=0) - np.nanmin(truth[0], axis=0))
     assert np.median(np.linalg.norm(trajectory(out)[:, ok] - truth[:, ok], axis=-1)) / size < 0.12
