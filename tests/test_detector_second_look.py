@@ -61,8 +61,7 @@ def test_the_second_look_finds_close_up_hands_the_first_pass_is_unsure_of(detect
         detector.zoom_out = zoom
     # measured with the detector shipped at this commit: 0 of the 6 close-up hands found by the first pass alone,
     # 5 of 6 with the second look (re-measure when the shipped detector changes)
-    assert sum(second) >= len(views) - 1, (first, second)
-    assert sum(second) > sum(first), (first, second)
+    assert sum(second) >= sum(first) + 3, (first, second)
     assert all(s or not f for f, s in zip(first, second))  # nothing the first pass found is lost
     assert 0 < looks <= len(views)
 
