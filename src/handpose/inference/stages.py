@@ -210,9 +210,10 @@ class DetectorStage:
         """Detector px per frame px for a (W, H) frame."""
         return float(min(self.input_size[1] / frame_size[0], self.input_size[0] / frame_size[1]))
 
-    def preprocess(self, frame: np.ndarray) -> tuple[np.ndarray, CropInfo]:
-        """(H, W, 3) uint8 -> (1, 3, h, w) float32 in [0, 1] and the letterbox :class:`CropInfo`."""
-        info = self.plan((frame.shape[1], frame.shape[0]))
+    def preprocess(self, frame: np.ndarray, info: CropInfo | None = None) -> tuple[np.ndarray, CropInfo]:
+        """(H, W, 3) uint8 -> (1, 3, h, w) float32 in [0, 1] and the letterbox :class:`CropInfo` (``info``, or
+        :meth:`plan`'s)."""
+        info = self.plan((frame.shape[1], frame.shape[0])) if info is None else info
         small = warp_frame(frame, info)
         x = (small.transpose(2, 0, 1)[None] * _INV255).astype(np.float32, copy=False)
         return x, info
@@ -228,9 +229,7 @@ class DetectorStage:
         inv = info.inverse_affine
         if self.model.info.task == "boxes":
             threshold = self.min_score if min_score is None else float(min_score)
-            boxes, scores = self.codec.detect(outputs, score_threshold=threshold)[0]
-            dets = [Detection(self._to_frame(b, inv, 0.0), float(sc)) for b, sc in zip(boxes, scores)]
-            return DetectorOutput(dets[: self.max_hands], None, info)
+            return DetectorOutput(self._boxes(outputs, info, threshold)[: self.max_hands], None, info)
         if self.model.info.task == "box":
             dec = self.codec.decode(outputs)
             dets = []
@@ -271,6 +270,11 @@ class DetectorStage:
             return self.postprocess(outputs, info, min_score)
         return self._with_second_look(frame, outputs, info, self.min_score if min_score is None else min_score)
 
+    def _boxes(self, outputs: dict[str, np.ndarray], info: CropInfo, threshold: float) -> list[Detection]:
+        """A box detector's boxes scoring ``threshold`` or more, in frame px, best first (no ``max_hands`` cap)."""
+        boxes, scores = self.codec.detect(outputs, score_threshold=threshold)[0]
+        return [Detection(self._to_frame(b, info.inverse_affine, 0.0), float(sc)) for b, sc in zip(boxes, scores)]
+
     def _with_second_look(
         self, frame: np.ndarray, outputs: dict[str, np.ndarray], info: CropInfo, threshold: float
     ) -> DetectorOutput:
@@ -278,26 +282,21 @@ class DetectorStage:
         ``zoom_out`` in the class docstring)."""
         from ..codecs.anchors import nms
 
-        floor = min(threshold, self.keep_score)
-        boxes, scores = self.codec.detect(outputs, score_threshold=floor)[0]
-        boxes, scores = np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(scores, np.float64)
-        sure = scores >= threshold
-        side = np.max(boxes[:, 2:] - boxes[:, :2], axis=1) if len(boxes) else np.zeros(0)
-        unsure_large = ~sure & (side >= self.zoom_out_trigger * min(self.input_size))
-        found = [(self._to_frame(b, info.inverse_affine, 0.0), float(sc)) for b, sc in zip(boxes[sure], scores[sure])]
-        if unsure_large.any() and len(found) < self.max_hands:
+        size = (frame.shape[1], frame.shape[0])
+        first = self._boxes(outputs, info, min(threshold, self.keep_score))
+        found = [d for d in first if d.score >= threshold]
+        large = self.zoom_out_trigger * min(self.input_size) / self.scale(size)  # frame px
+        unsure_large = any(d.score < threshold and np.max(d.box[2:] - d.box[:2]) >= large for d in first)
+        if unsure_large and len(found) < self.max_hands:
             self.second_looks += 1
-            size = (frame.shape[1], frame.shape[0])
             far = plan_whole_frame(size, self.input_size, geometry=GeometricParams(scale=1.0 / self.zoom_out))
-            x2 = (warp_frame(frame, far).transpose(2, 0, 1)[None] * _INV255).astype(np.float32, copy=False)
-            b2, s2 = self.codec.detect(self.infer(x2), score_threshold=threshold)[0]
-            found += [(self._to_frame(b, far.inverse_affine, 0.0), float(sc)) for b, sc in zip(b2, s2)]
-            if found:
-                all_boxes = np.array([b for b, _ in found])
-                keep = nms(all_boxes, np.array([sc for _, sc in found]), self.codec.nms_iou, len(found))
-                found = [found[int(k)] for k in keep]
-        found.sort(key=lambda d: -d[1])
-        return DetectorOutput([Detection(b, sc) for b, sc in found[: self.max_hands]], None, info)
+            x2, _ = self.preprocess(frame, far)
+            found += self._boxes(self.infer(x2), far, threshold)
+            keep = nms(np.array([d.box for d in found]), np.array([d.score for d in found]), self.codec.nms_iou,
+                       len(found))  # fmt: skip
+            found = [found[int(k)] for k in keep]
+        found.sort(key=lambda d: -d.score)
+        return DetectorOutput(found[: self.max_hands], None, info)
 
 
 # --------------------------------------------------------------------------------------------------------------
