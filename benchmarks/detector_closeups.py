@@ -50,6 +50,24 @@ def closeups(photos: list, rng: np.random.Generator) -> list[tuple[np.ndarray, n
     return out
 
 
+def holdout_sets(hold, views: int) -> dict:
+    """The held-out webcam sets: ``photos`` ((path, boxes) pairs), ``frames`` (the photos, then as many hand-free
+    400 x 300 crops of them) with their ``truth`` boxes, ``near`` (:func:`closeups`), ``empty`` (``views`` hand-free
+    VIEW x VIEW views) and ``rng``, the generator that drew them, to draw on from where it stopped."""
+    from handpose.data.image_io import read_image
+    from handpose.data.scenes import BackgroundPool
+    from handpose.engine.data import photo_avoid_boxes
+
+    photos = hold.image_boxes()
+    pool = BackgroundPool(photo_avoid_boxes(hold), texture_share=0.0, seed=1)
+    rng = np.random.default_rng(1)
+    frames = [read_image(p) for p, _ in photos] + [pool.draw(rng, 400, 300) for _ in photos]
+    truth = [b for _, b in photos] + [np.zeros((0, 4))] * len(photos)
+    near = closeups(photos, np.random.default_rng(2))
+    empty = [pool.draw(rng, VIEW, VIEW) for _ in range(views)]
+    return {"photos": photos, "frames": frames, "truth": truth, "near": near, "empty": empty, "rng": rng}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", help="detector run folders (their best checkpoint) or checkpoint folders")
@@ -59,22 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from handpose import metrics as M
-    from handpose.data.image_io import read_image
     from handpose.data.readers import open_dataset
-    from handpose.data.scenes import BackgroundPool
-    from handpose.engine.data import photo_avoid_boxes
     from handpose.inference import HandPoseEstimator
     from handpose.metrics import box_iou
 
     root = Path(os.environ.get("HANDPOSE_REALDATA", REPO.parent / "shared" / "realdata")) / "webcam_hands"
     hold = open_dataset(root, "webcam_hands", split="holdout")
-    photos = hold.image_boxes()
-    pool = BackgroundPool(photo_avoid_boxes(hold), texture_share=0.0, seed=1)
-    rng = np.random.default_rng(1)
-    frames = [read_image(p) for p, _ in photos] + [pool.draw(rng, 400, 300) for _ in photos]
-    truth = [b for _, b in photos] + [np.zeros((0, 4))] * len(photos)
-    near = closeups(photos, np.random.default_rng(2))
-    empty = [pool.draw(rng, VIEW, VIEW) for _ in range(len(near) // len(SHARES))]
+    sets = holdout_sets(hold, views=sum(len(b) for _, b in hold.image_boxes()))  # a view per hand
+    photos, frames, truth, near, empty = (sets[k] for k in ("photos", "frames", "truth", "near", "empty"))
     print(f"holdout: {len(photos)} photos, {sum(len(b) for _, b in photos)} hands, {len(photos)} hand-free crops; "
           f"{len(near)} close-ups, {len(empty)} hand-free views")  # fmt: skip
     rows = {}

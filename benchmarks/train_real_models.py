@@ -144,13 +144,11 @@ def stage_gesture(args: argparse.Namespace) -> Path:
 
 
 def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
-    from detector_closeups import VIEW, closeups
+    from detector_closeups import holdout_sets
 
     from handpose import metrics as M
     from handpose.data.image_io import read_image
     from handpose.data.readers import open_dataset
-    from handpose.data.scenes import BackgroundPool
-    from handpose.engine.data import photo_avoid_boxes
     from handpose.inference import HandPoseEstimator
     from handpose.io import write_json_atomic
 
@@ -162,14 +160,10 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     est = HandPoseEstimator(detector=final(work / DETECTOR_RUN), pose=best(work / POSE_RUN), min_hand_score=0.0)
     est.detector.zoom_out = ZOOM_OUT
     hold = open_dataset(realdata("webcam_hands"), "webcam_hands", split="holdout")
-    photos = hold.image_boxes()
-    pool = BackgroundPool(photo_avoid_boxes(hold), texture_share=0.0, seed=1)
-    rng = np.random.default_rng(1)
-    near = closeups(photos, np.random.default_rng(2))
-    frames = [read_image(p) for p, _ in photos] + [pool.draw(rng, 400, 300) for _ in photos]
-    frames += [v for v, _, _ in near] + [pool.draw(rng, VIEW, VIEW) for _ in photos]
-    truth = [b for _, b in photos] + [np.zeros((0, 4))] * len(photos)
-    truth += [b[None] for _, b, _ in near] + [np.zeros((0, 4))] * len(photos)
+    sets = holdout_sets(hold, views=len(hold.image_boxes()))  # a hand-free view per photo
+    photos, near, rng = sets["photos"], sets["near"], sets["rng"]
+    frames = sets["frames"] + [v for v, _, _ in near] + sets["empty"]
+    truth = sets["truth"] + [b[None] for _, b, _ in near] + [np.zeros((0, 4))] * len(sets["empty"])
     rows = []
     for t in np.round(np.arange(0.05, 0.96, 0.05), 2):
         est.detector.min_score = float(t)  # the second look depends on the threshold: run again
@@ -180,7 +174,7 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
         rows.append((float(t), d["f1"], d["precision"], d["recall"]))
     # the detector's threshold alone: a threshold on the hand score (detector score x the pose model's mean joint
     # confidence) chosen with it scored F1 0.976 against 0.957 here, but the pose model is less sure of hands in
-    # scenes unlike these photos (about 0.42 on the fingerspelling video against 0.6-0.9 here), and that threshold
+    # scenes unlike these photos (about 0.55 on the fingerspelling video against 0.7-0.9 here), and that threshold
     # (0.25) dropped most real hands there: it fits the calibration photos, not the world (docs/models.md)
     t_best, f1, prec, rec = max(rows, key=lambda r: (r[1], -r[0]))
     # tracking: followed hands (teacher joints jittered by 3 % of the hand) against lost ones (moved off the hand)
