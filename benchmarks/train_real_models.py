@@ -18,16 +18,19 @@ Stages (each resumes or is skipped when its output exists; ``--only`` picks some
 3. ``pose``: ``configs/msahp_real.yaml`` (``msahp_t`` on webcam and sign-digit hands with MediaPipe's teacher
    keypoints weighted by their scores, and synthetic hands), then ``configs/msahp_real_ft.yaml`` (fine-tuned from
    it with synthetic hands of the hard preset, any view, as a quarter of the mix).
-4. ``calibrate``: on the webcam ``holdout`` photos (a tenth of the train photos, never trained on), close-ups cut
+4. ``presence``: the pose model's hand-presence head (:mod:`handpose.engine.presence`), the pose network fixed:
+   crops around the hands of the webcam fit photos (teacher joints), the sign-digit train photos and 2,000
+   synthetic frames against crops beside the webcam hands and where no hand is; 3,000 steps of 64 crops.
+5. ``calibrate``: on the webcam ``holdout`` photos (a tenth of the train photos, never trained on), close-ups cut
    from them around each human box (``benchmarks/detector_closeups.py``) and as many hand-free crops and views as
    photos: the detector's score threshold with the best F1 at IoU 0.5 against the human boxes, with its second
    look at close-ups on (``zoom_out``); the mean joint confidence under which tracking drops a hand (keeps 95 % of
-   the teacher hands followed from jittered joints).
-5. ``gesture``: GestureNet on the sign-digit train photos, on the keypoints that the detector and pose model as
+   the teacher hands followed from jittered joints), and what the hand-presence threshold (0.5) keeps and drops.
+6. ``gesture``: GestureNet on the sign-digit train photos, on the keypoints that the detector and pose model as
    shipped (float16, calibrated threshold; stored under ``runs/real/shipped_rgb``) predict, fixed (the paper's
    protocol: "the pose estimation part is kept fixed and we solely train the GestureNet") (``handpose gesture
    train --predict-with``).
-6. ``export``: float16 safetensors + sidecars (with the calibration in ``inference``) under ``--out``.
+7. ``export``: float16 safetensors + sidecars (with the calibration in ``inference``) under ``--out``.
 
 The test figures (fixtures, webcam test boxes, the video, the held-out sign-digit sessions) are measured by
 ``benchmarks/real_images.py`` beside MediaPipe, not here.
@@ -51,11 +54,19 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("data", "detector", "pose", "calibrate", "gesture", "export")
+STAGES = ("data", "detector", "pose", "presence", "calibrate", "gesture", "export")
 SHIPPED = {"detector": "ssd_hand", "pose": "msahp_t", "gesture": "gesturenet_digits"}
 #: the runs shipped: the second stage of each (the detector's last checkpoint, the pose model's best)
 DETECTOR_RUN = "ssd_hand_closeup"
 POSE_RUN = "msahp_t_ft"
+#: the pose run with its hand-presence head trained (the same pose weights: GestureNet's points do not change)
+PRESENCE_RUN = f"{POSE_RUN}_presence"
+PRESENCE_STEPS = 3000
+#: tracking drops a followed hand under this presence: the decision boundary of the head's balanced training (a
+#: quantile of the holdout hands' presence, as for lost_confidence, is 0.996: the head is sure of those hands, and a
+#: threshold at their extreme would drop hands the head is less sure of elsewhere); the calibration reports what it
+#: keeps and drops on the holdout
+LOST_PRESENCE = 0.5
 #: the detector's second look at close-ups (:class:`handpose.inference.stages.DetectorStage` ``zoom_out``)
 ZOOM_OUT = 0.55
 #: GestureNet trains on the points of the detector and pose runs above: its folder names them, so that a new
@@ -143,6 +154,68 @@ def stage_gesture(args: argparse.Namespace) -> Path:
     return run
 
 
+def presence_photos(synthetic: Path, synthetic_count: int = 2000, seed: int = 0) -> list:
+    """The photos the presence head trains on: the webcam fit photos (teacher hands; human boxes without one are
+    avoided), the sign-digit train photos (positives only: the hand fills them) and synthetic frames (positives)."""
+    from handpose.data.image_io import read_image
+    from handpose.data.readers import open_dataset
+    from handpose.engine.presence import PresencePhoto
+
+    photos = []
+    web = open_dataset(realdata("webcam_hands"), "webcam_hands", split="fit", min_teacher_score=0.3)
+    lab = web.joints_all()
+    for (path, boxes), idx in zip(web.image_boxes(), web.by_image.values()):
+        with_joints = [i for i in idx if lab.joint_mask[i].all()]
+        hands = [lab.joints_2d[i].astype(np.float64) for i in with_joints]
+        avoid = np.array([boxes[k] for k, i in enumerate(idx) if i not in with_joints]).reshape(-1, 4)
+        photos.append(PresencePhoto(read_image(path), hands, avoid))
+    digits = open_dataset(realdata("sign_digits"), "sign_digits", split="train", min_teacher_score=0.3)
+    for i in range(len(digits)):
+        d = digits[i]
+        if d.joint_mask.all():
+            photos.append(PresencePhoto(d.image, [d.joints_2d.astype(np.float64)], negatives=False))
+    synth = open_dataset(synthetic, "synthetic", split="train", modality=["rgb"])
+    for i in np.random.default_rng(seed).choice(len(synth), min(synthetic_count, len(synth)), replace=False):
+        d = synth[int(i)]
+        photos.append(PresencePhoto(d.image, [np.where(d.joint_mask[:, None], d.joints_2d, np.nan)], negatives=False))
+    return photos
+
+
+def stage_presence(args: argparse.Namespace) -> Path:
+    """The pose model with its hand-presence head trained (pose weights unchanged) as ``PRESENCE_RUN/best``."""
+    import torch
+
+    from handpose.engine.checkpoint import load_checkpoint, save_checkpoint
+    from handpose.engine.presence import PresenceSampler, train_presence
+    from handpose.io import write_json_atomic
+    from handpose.registry import create_model
+
+    work = Path(args.work)
+    run = work / PRESENCE_RUN
+    if (run / "best" / "model.json").is_file():
+        return run
+    torch.set_num_threads(args.threads)
+    base, info = load_checkpoint(best(work / POSE_RUN))
+    kwargs = dict(base.config, presence=True)
+    model = create_model(info["model"], **kwargs)
+    missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("presence_head.") for k in missing):
+        raise SystemExit(f"{POSE_RUN} does not fit {info['model']} with a presence head: {missing} {unexpected}")
+    log(f"presence: photos for {PRESENCE_RUN}")
+    photos = presence_photos(work / "synthetic")
+    margin = float(((info.get("config") or {}).get("data") or {}).get("crop", {}).get("margin", 0.25))
+    sampler = PresenceSampler(photos, model.spec.input_size[0], margin)
+    t = time.time()
+    rows = train_presence(model, sampler, steps=PRESENCE_STEPS, batch_size=64, lr=1e-3, seed=0, log_every=100,
+                          log=log)  # fmt: skip
+    log(f"presence: {PRESENCE_STEPS} steps in {time.time() - t:.0f} s")
+    save_checkpoint(run / "best", model, step=PRESENCE_STEPS, metrics=rows[-1], config=info.get("config"),
+                    extra={"presence_training": {"from": str(best(work / POSE_RUN)), "steps": PRESENCE_STEPS,
+                                                 "photos": len(photos)}})  # fmt: skip
+    write_json_atomic(run / "presence_log.json", rows)
+    return run
+
+
 def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     from detector_closeups import holdout_sets
 
@@ -154,10 +227,10 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
 
     work = Path(args.work)
     path = work / "calibration.json"
-    runs = {"detector": DETECTOR_RUN, "pose": POSE_RUN, "zoom_out": ZOOM_OUT}
+    runs = {"detector": DETECTOR_RUN, "pose": PRESENCE_RUN, "zoom_out": ZOOM_OUT, "lost_presence": LOST_PRESENCE}
     if path.is_file() and json.loads(path.read_text()).get("runs") == runs:
         return json.loads(path.read_text())
-    est = HandPoseEstimator(detector=final(work / DETECTOR_RUN), pose=best(work / POSE_RUN), min_hand_score=0.0)
+    est = HandPoseEstimator(detector=final(work / DETECTOR_RUN), pose=best(work / PRESENCE_RUN), min_hand_score=0.0)
     est.detector.zoom_out = ZOOM_OUT
     hold = open_dataset(realdata("webcam_hands"), "webcam_hands", split="holdout")
     sets = holdout_sets(hold, views=len(hold.image_boxes()))  # a hand-free view per photo
@@ -179,7 +252,7 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     t_best, f1, prec, rec = max(rows, key=lambda r: (r[1], -r[0]))
     # tracking: followed hands (teacher joints jittered by 3 % of the hand) against lost ones (moved off the hand)
     lab = hold.joints_all()
-    on, off = [], []
+    on, off, on_p, off_p = [], [], [], []
     for (p, _), idx in zip(photos, hold.by_image.values()):
         img = read_image(p)
         h, w = img.shape[:2]
@@ -188,12 +261,16 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             j = lab.joints_2d[i].astype(np.float64)
             size = float(np.max(j.max(0) - j.min(0)))
-            for pts, dst in ((j + rng.normal(0, 0.03 * size, j.shape), on), (j + [1.2 * size, 0], off)):
+            for pts, dst, dst_p in ((j + rng.normal(0, 0.03 * size, j.shape), on, on_p),
+                                    (j + [1.2 * size, 0], off, off_p)):  # fmt: skip
                 if pts[:, 0].max() >= w:
                     pts = j - [1.2 * size, 0]
                 crop = est.pose.plan_from_joints(pts)
-                dst.append(float(np.mean(est.pose(img, [crop], [None])[0].confidence)))
+                got = est.pose(img, [crop], [None])[0]
+                dst.append(float(np.mean(got.confidence)))
+                dst_p.append(got.extra["presence"])
     lost = float(np.quantile(on, 0.05))
+    lost_p = LOST_PRESENCE
     cal = {
         "runs": runs,
         "min_score": t_best,
@@ -207,9 +284,15 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
         "lost_confidence": lost,
         "followed_kept": float(np.mean(np.array(on) >= lost)),
         "lost_dropped": float(np.mean(np.array(off) < lost)),
+        "lost_presence": lost_p,
+        "presence_quantile_05": float(np.quantile(on_p, 0.05)),
+        "presence_followed_kept": float(np.mean(np.array(on_p) >= lost_p)),
+        "presence_lost_dropped": float(np.mean(np.array(off_p) < lost_p)),
     }
     write_json_atomic(path, cal)
-    log(f"calibration: min_score {t_best} (F1 {f1:.3f}, P {prec:.3f}, R {rec:.3f}), lost_confidence {lost:.3f}")
+    log(f"calibration: min_score {t_best} (F1 {f1:.3f}, P {prec:.3f}, R {rec:.3f}), lost_confidence {lost:.3f} "
+        f"(drops {cal['lost_dropped']:.3f} of crops off the hand), lost_presence {lost_p:.3f} (drops "
+        f"{cal['presence_lost_dropped']:.3f})")
     return cal
 
 
@@ -237,11 +320,16 @@ def export_rgb(args: argparse.Namespace, out: Path) -> None:
                        f"threshold of the best F1 at IoU 0.5 against the human boxes (F1 {cal['holdout_f1']:.3f}), "
                        f"with the second look at close-ups (zoom_out {ZOOM_OUT})",
     }, NOTE, DATA)  # fmt: skip
-    store_for_shipping(best(work / POSE_RUN), out / SHIPPED["pose"], {
+    store_for_shipping(best(work / PRESENCE_RUN), out / SHIPPED["pose"], {
         "role": "pose2d",
         "min_hand_score": 0.0,
         "lost_confidence": cal["lost_confidence"],
-        "calibration": "lost_confidence keeps 95 % of the webcam holdout hands followed from jittered teacher joints",
+        "lost_presence": cal["lost_presence"],
+        "calibration": f"lost_presence {LOST_PRESENCE}: the presence head's decision boundary (keeps "
+                       f"{cal['presence_followed_kept']:.3f} of the webcam holdout hands followed from jittered "
+                       f"teacher joints, drops {cal['presence_lost_dropped']:.3f} of crops moved off them); "
+                       "lost_confidence "
+                       "(for a tracker without the presence output) keeps 95 % of them",
     }, NOTE, DATA)  # fmt: skip
 
 
@@ -282,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         elif stage == "pose":
             train_recipe(args, "msahp_real.yaml", "msahp_t")
             train_recipe(args, "msahp_real_ft.yaml", "msahp_t_ft", init="msahp_t")
+        elif stage == "presence":
+            stage_presence(args)
         elif stage == "gesture":
             stage_gesture(args)
         elif stage == "calibrate":

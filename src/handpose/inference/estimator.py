@@ -178,6 +178,11 @@ class HandPoseEstimator:
         #: pose model: its sidecar's ``inference.lost_confidence``)
         self.lost_confidence = float(roles["pose"].info.extra.get("lost_confidence", 0.25)) if "pose" in roles \
             else 0.25  # fmt: skip
+        #: with a pose model that has a hand-presence output: tracking drops a followed hand whose presence falls
+        #: below this instead (its sidecar's ``inference.lost_presence``; None: the joint confidence rule)
+        self.lost_presence: float | None = None
+        if "pose" in roles and "presence" in roles["pose"].info.outputs and "lost_presence" in roles["pose"].info.extra:
+            self.lost_presence = float(roles["pose"].info.extra["lost_presence"])
         if self.pose is None and self.depth is None and self.detector is None:
             raise ConfigError("a gesture model alone cannot run on frames: add a pose model", field="models")
         extra = roles["pose"].info.extra.get("skeleton_channel", {}) if "pose" in roles else {}
@@ -315,6 +320,7 @@ class HandPoseEstimator:
             confidence=conf,
             in_image=inside & np.all(np.isfinite(j2), axis=1),
             score=float(det_score * conf.mean()),
+            presence=p.extra.get("presence"),
         )
         if p.joints_3d is not None:
             hand.joints_3d = np.asarray(p.joints_3d, np.float64)

@@ -38,6 +38,8 @@ class Hand:
         gesture_score: the softmax probability of ``gesture``, or None.
         tracked: True when the hand was cropped from the previous frame's joints (video tracking mode).
         track_id: a number that stays the same while a hand is tracked across video frames (0 for still images).
+        presence: the pose model's probability that its crop holds a hand, or None for a model without that
+            output (video tracking drops a followed hand when it falls under the calibrated ``lost_presence``).
     """
 
     bbox: np.ndarray
@@ -54,6 +56,7 @@ class Hand:
     gesture_score: float | None = None
     tracked: bool = False
     track_id: int = 0
+    presence: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,6 +76,7 @@ class Hand:
             "gesture_score": self.gesture_score,
             "tracked": bool(self.tracked),
             "track_id": int(self.track_id),
+            "presence": None if self.presence is None else float(self.presence),
         }
         out.update(self.extra)
         return out

@@ -382,7 +382,8 @@ def skeleton_from_joints(
 @dataclass
 class PoseOutput:
     """One hand's pose in the frame: ``joints_2d`` (21, 2) px or None, ``confidence`` (21,), ``joints_3d``
-    (21, 3) mm or None, and the crop it was predicted in."""
+    (21, 3) mm or None, the crop it was predicted in, and ``extra["presence"]`` (the probability that the crop holds
+    a hand) from a model with a presence output."""
 
     joints_2d: np.ndarray | None
     confidence: np.ndarray
@@ -457,6 +458,7 @@ class PoseStage:
         dec = decode_pose(self.codec, outputs)
         joints = np.asarray(dec["joints"], dtype=np.float64)
         conf = np.asarray(dec["confidence"], dtype=np.float64)
+        presence = np.asarray(outputs["presence"], np.float64).reshape(-1) if "presence" in outputs else None
         out = []
         for i, info in enumerate(crops):
             if self.frame == "crop_px":
@@ -465,6 +467,8 @@ class PoseStage:
             else:  # root-relative mm (RGB 3D regression): no root, so no 2D
                 back = uncrop(joints[i], info, self.frame)
                 out.append(PoseOutput(back.joints_2d, conf[i], back.joints_3d, info))
+            if presence is not None:
+                out[-1].extra["presence"] = float(presence[i])
         return out
 
     def __call__(self, frame: np.ndarray, crops: list[CropInfo], skeletons: list[np.ndarray | None]) -> list:

@@ -2,8 +2,10 @@
 
 Tracking mode (as MediaPipe Hands does it): a tracked hand's next crop is planned from its joints in the previous
 frame (the same square crop as training crops, around the joints' box with the model's margin), and its skeleton
-channel is drawn from those joints (:func:`handpose.inference.stages.skeleton_from_joints`). A hand whose mean joint
-confidence falls below ``lost_threshold`` is lost. The detector runs on a frame when fewer than ``max_hands`` hands
+channel is drawn from those joints (:func:`handpose.inference.stages.skeleton_from_joints`). A hand is lost when the
+pose model's hand-presence probability of its crop falls below ``lost_presence`` (a model with that output and a
+calibrated threshold, as MediaPipe's landmark model decides it), else when its mean joint confidence falls below
+``lost_threshold``. The detector runs on a frame when fewer than ``max_hands`` hands
 are tracked, and on every ``redetect_every``-th frame to confirm the followed hands: a followed hand that no
 detection overlaps is dropped. (The skeleton channel drawn from the previous joints keeps the pose model's
 confidence up even on a crop that has slipped off the hand, so confidence alone catches only gross failures.)
@@ -67,6 +69,9 @@ class VideoTracker:
             hands it does not confirm (0: never).
         keep_score: the detector score that continues a hand seen in the previous frame (default: the detector's
             ``keep_score``; its ``min_score`` turns the second threshold off).
+        lost_presence: hand-presence probability under which a followed hand is lost (default: the estimator's
+            ``lost_presence``, unless ``lost_threshold`` is given alone: then the confidence rule decides). Used only
+            when the pose model gives a presence, and then instead of ``lost_threshold``.
     """
 
     def __init__(
@@ -78,6 +83,7 @@ class VideoTracker:
         overlap_iou: float = 0.3,
         redetect_every: int = 10,
         keep_score: float | None = None,
+        lost_presence: float | None = None,
     ) -> None:
         self.est = estimator
         if smoothing is True:
@@ -86,6 +92,10 @@ class VideoTracker:
             OneEuroConfig(enabled=False)  # fmt: skip
         self.tracking = bool(tracking) and estimator.pose is not None
         self.lost_threshold = estimator.lost_confidence if lost_threshold is None else float(lost_threshold)
+        if lost_presence is not None:
+            self.lost_presence: float | None = float(lost_presence)
+        else:
+            self.lost_presence = None if lost_threshold is not None else estimator.lost_presence
         self.overlap_iou = float(overlap_iou)
         self.redetect_every = max(0, int(redetect_every))
         det = estimator.detector
@@ -99,6 +109,12 @@ class VideoTracker:
     def reset(self) -> None:
         """Forget every tracked hand (for example at a scene cut)."""
         self.tracks = []
+
+    def is_lost(self, hand: Hand) -> bool:
+        """Whether a followed hand's new pose says that its crop no longer holds the hand."""
+        if hand.presence is not None and self.lost_presence is not None:
+            return hand.presence < self.lost_presence
+        return float(np.mean(hand.confidence)) < self.lost_threshold
 
     def _new_track(self, hand: Hand, det_score: float) -> Track:
         t = Track(self._next_id, hand.joints_2d.copy(), hand.confidence.copy(), det_score,
@@ -171,7 +187,7 @@ class VideoTracker:
                      for t, c in zip(live, crops)]  # fmt: skip
             for t, p in zip(live, pose(frame, crops, skels)):
                 hand = est._hand(p, None, t.det_score, w, h)
-                if float(np.mean(hand.confidence)) < self.lost_threshold:
+                if self.is_lost(hand):
                     continue
                 hand.tracked = True
                 t.joints, t.confidence = hand.joints_2d.copy(), hand.confidence.copy()

@@ -32,6 +32,13 @@ Choices where the paper is vague (each configurable):
   pixels on 320×240 frames, carried to a 256² hand crop at stride 8, is between 1 and 2 map pixels.
 - Decoding: arg-max with log-parabola sub-pixel refinement on the last stage's logits
   (:class:`handpose.codecs.heatmap.HeatmapCodec` with ``log_domain=True``).
+
+Not in the paper: ``presence=True`` adds a hand-presence head (as MediaPipe's landmark model has), the probability
+that the crop holds a hand: global average and max pooling of the bottleneck features (after the attention), a
+hidden layer and a sigmoid, output ``presence`` (B,). Video tracking drops a followed hand when it falls under a
+calibrated threshold (the joints' heatmap peaks are a poor presence signal: they are lower on unfamiliar hands and
+stay high on a crop that slid off the hand). The pose loss does not train it; it is trained afterwards with the
+pose network fixed, on crops of hands and crops beside them (:mod:`handpose.engine.presence`).
 """
 
 from __future__ import annotations
@@ -108,9 +115,11 @@ class MSAHP(HandModel):
         sigma: target Gaussian σ in score-map pixels.
         alpha: loss weight α of CE (1 − α for L2).
         name: registry name stored in the spec.
+        presence: add the hand-presence head (see the module docstring).
 
-    Input: (B, 3, S, S) RGB in [0, 1]. Outputs: ``heatmaps`` (B, J, S/8, S/8) logits of the last stage and
-    ``heatmaps_stage{k}`` for every stage k = 1..stages (the last one equals ``heatmaps``).
+    Input: (B, 3, S, S) RGB in [0, 1]. Outputs: ``heatmaps`` (B, J, S/8, S/8) logits of the last stage,
+    ``heatmaps_stage{k}`` for every stage k = 1..stages (the last one equals ``heatmaps``), and with ``presence``,
+    ``presence`` (B,) the probability that the crop holds a hand.
     """
 
     def __init__(
@@ -127,6 +136,7 @@ class MSAHP(HandModel):
         sigma: float = 1.5,
         alpha: float = 0.7,
         name: str = "msahp",
+        presence: bool = False,
     ) -> None:
         super().__init__()
         if input_size % 8:
@@ -150,6 +160,8 @@ class MSAHP(HandModel):
             alpha=alpha,
             name=name,
         )
+        if presence:  # older sidecars have no such key: the model they rebuild is the one they were saved from
+            self.config["presence"] = True
         self.alpha = float(alpha)
         self.sigma = float(sigma)
         out = input_size // 8
@@ -163,7 +175,11 @@ class MSAHP(HandModel):
             task="pose2d",
             main_metric="pck@0.2",
             higher_is_better=True,
-            outputs=("heatmaps", *(f"heatmaps_stage{k + 1}" for k in range(stages))),
+            outputs=(
+                "heatmaps",
+                *(f"heatmaps_stage{k + 1}" for k in range(stages)),
+                *(("presence",) if presence else ()),
+            ),
         )
         self.codec = HeatmapCodec((input_size, input_size), (out, out), sigma, num_joints, log_domain=True)
         self.normalize = ImageNormalize(3)
@@ -198,21 +214,38 @@ class MSAHP(HandModel):
         self.refine = nn.ModuleList(
             RefineStage(w4, refine_width, num_joints, refine_attention()) for _ in range(stages - 1)
         )
+        # hand presence: [mean, max] of the bottleneck features -> hidden -> one logit
+        self.presence_head = nn.Sequential(nn.Linear(2 * w4, w4), nn.ReLU(inplace=True), nn.Linear(w4, 1)) \
+            if presence else None  # fmt: skip
 
     def check_input(self, x: Tensor) -> None:
         super().check_input(x)
         check_value_range(self.spec.name, self.spec.modality, x)  # 0-255 pixels instead of [0, 1]
 
-    def forward_impl(self, x: Tensor) -> dict[str, Tensor]:
-        feats = self.encoder(self.normalize(x))  # (B, w4, S/8, S/8), rows 1-10
+    def features(self, x: Tensor) -> Tensor:
+        """(B, 3, S, S) in [0, 1] -> the bottleneck features (B, w4, S/8, S/8): rows 1-10 and the attention."""
+        feats = self.encoder(self.normalize(x))
         if self.attention is not None:
             feats = self.attention(feats)  # the self-attention bottleneck
+        return feats
+
+    def presence_logits(self, feats: Tensor) -> Tensor:
+        """Bottleneck features (B, w4, h, w) -> (B,) hand-presence logits (needs ``presence=True``)."""
+        if self.presence_head is None:
+            raise ValueError(f"{self.spec.name} was built without a presence head")
+        pooled = torch.cat([feats.mean(dim=(2, 3)), feats.amax(dim=(2, 3))], dim=1)  # (B, 2 w4)
+        return self.presence_head(pooled)[:, 0]
+
+    def forward_impl(self, x: Tensor) -> dict[str, Tensor]:
+        feats = self.features(x)  # (B, w4, S/8, S/8)
         scores = self.row11(feats)  # (B, J, S/8, S/8)
         out = {"heatmaps_stage1": scores}
         for k, stage in enumerate(self.refine):
             scores = stage(feats, scores)
             out[f"heatmaps_stage{k + 2}"] = scores
         out["heatmaps"] = scores
+        if self.presence_head is not None:
+            out["presence"] = torch.sigmoid(self.presence_logits(feats))
         return out
 
     def loss(self, outputs: dict[str, Tensor], targets: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
