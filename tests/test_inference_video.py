@@ -157,3 +157,26 @@ def test_a_followed_hand_continues_on_a_weaker_box_and_nothing_new_starts_on_one
     # without the second threshold the hand is lost on the first frame past the first
     without = run(keep_score=high)
     assert len(without[0]) == 1 and all(r == [] for r in without[1:])
+
+
+def test_a_followed_hand_that_drifted_is_put_back_by_the_confirming_detection(est, clip):
+    """A followed hand whose joints slid half a hand to the side (as fast motion does: the crop still holds part of
+    the hand, so the pose model still sees a hand) is posed again from the detection that confirms it on the next
+    detector frame, keeping its track (measured: median error 0.045 of the hand's size with the re-pose, 0.218
+    without)."""
+    from handpose.inference.tracking import VideoTracker
+
+    frames, truth = clip
+    ok = np.isfinite(truth[0]).all(axis=1)
+    size = np.max(np.nanmax(truth[0], axis=0) - np.nanmin(truth[0], axis=0))
+    errors = {}
+    for reseed in (True, False):
+        tracker = VideoTracker(est, smoothing=False, redetect_every=2, reseed=reseed)
+        tracker.update(frames[0], 0.0)
+        tracker.update(frames[1], 1 / 30)  # followed, no detector
+        track = tracker.tracks[0]
+        track.joints = track.joints + [0.5 * size, 0.0]  # drifted
+        out = tracker.update(frames[2], 2 / 30)  # a confirming frame
+        assert len(out) == 1 and out[0].track_id == track.track_id
+        errors[reseed] = np.median(np.linalg.norm(out[0].joints_2d[ok] - truth[2][ok], axis=-1)) / size
+    assert errors[True] < 0.12 < errors[False], errors

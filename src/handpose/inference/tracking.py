@@ -7,8 +7,11 @@ pose model's hand-presence probability of its crop falls below ``lost_presence``
 calibrated threshold, as MediaPipe's landmark model decides it), else when its mean joint confidence falls below
 ``lost_threshold``. The detector runs on a frame when fewer than ``max_hands`` hands
 are tracked, and on every ``redetect_every``-th frame to confirm the followed hands: a followed hand that no
-detection overlaps is dropped. (The skeleton channel drawn from the previous joints keeps the pose model's
-confidence up even on a crop that has slipped off the hand, so confidence alone catches only gross failures.)
+detection confirms is dropped, and one that a detection confirms (overlapping its joints' box, or centred in the
+crop it was posed in: joints can drift onto part of the hand while the crop still holds it) is posed again from the
+detection's crop, the surer of the two poses kept (``reseed``). (The skeleton channel drawn from the previous
+joints keeps the pose model's confidence up even on a crop that has slipped off the hand, so confidence alone
+catches only gross failures.)
 New detections that overlap a tracked hand are ignored; one that overlaps a hand dropped on this frame takes over
 its track (id and filter state). Two detection thresholds: a new hand needs the detector's ``min_score``, while a
 box where a hand was in the previous frame (overlapping a dropped track, or confirming a followed one) needs only
@@ -28,6 +31,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..data.crop import CropInfo
+from ..geometry import apply_affine
 from ..metrics import box_iou
 from .results import Hand
 from .smoothing import OneEuroConfig, OneEuroFilter
@@ -35,6 +40,7 @@ from .stages import joints_box
 
 if TYPE_CHECKING:  # pragma: no cover
     from .estimator import HandPoseEstimator
+    from .stages import DetectorOutput
 
 
 @dataclass
@@ -47,6 +53,20 @@ class Track:
     det_score: float
     filter_2d: OneEuroFilter
     filter_3d: OneEuroFilter
+    region: np.ndarray | None = None  # (4,) frame px: the crop it was last posed in, when followed
+
+
+def crop_region(crop: CropInfo) -> np.ndarray:
+    """(4,) [x0, y0, x1, y1] frame px: the part of the frame a pose crop shows."""
+    w, h = crop.output_size
+    corners = apply_affine(np.array([[0.0, 0.0], [w, 0.0], [0.0, h], [w, h]]), crop.inverse_affine)
+    return np.concatenate([corners.min(axis=0), corners.max(axis=0)])
+
+
+def _holds(region: np.ndarray, box: np.ndarray) -> bool:
+    """Whether the centre of ``box`` lies inside ``region`` (both [x0, y0, x1, y1])."""
+    c = (box[:2] + box[2:]) / 2
+    return bool(np.all(c >= region[:2]) and np.all(c <= region[2:]))
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -72,6 +92,9 @@ class VideoTracker:
         lost_presence: hand-presence probability under which a followed hand is lost (default: the estimator's
             ``lost_presence``, unless ``lost_threshold`` is given alone: then the confidence rule decides). Used only
             when the pose model gives a presence, and then instead of ``lost_threshold``.
+        reseed: on the frames where the detector confirms the followed hands, pose each one again from its
+            detection's crop and keep that pose when the model is surer of it (its mean joint confidence is higher):
+            a followed crop that drifted onto part of the hand is put back on the whole hand.
     """
 
     def __init__(
@@ -84,6 +107,7 @@ class VideoTracker:
         redetect_every: int = 10,
         keep_score: float | None = None,
         lost_presence: float | None = None,
+        reseed: bool = True,
     ) -> None:
         self.est = estimator
         if smoothing is True:
@@ -98,6 +122,7 @@ class VideoTracker:
             self.lost_presence = None if lost_threshold is not None else estimator.lost_presence
         self.overlap_iou = float(overlap_iou)
         self.redetect_every = max(0, int(redetect_every))
+        self.reseed = bool(reseed)
         det = estimator.detector
         self.keep_score = keep_score if keep_score is not None else (det.keep_score if det is not None else None)
         self.tracks: list[Track] = []
@@ -166,6 +191,36 @@ class VideoTracker:
         self.tracks = [t for _, t in pairs]
         return pairs
 
+    def _confirm(self, frame: np.ndarray, pairs: list[tuple[Hand, Track]], det: DetectorOutput) -> list:
+        """The followed hands a detection overlaps, each re-posed from that detection's crop when the pose model is
+        surer there (a followed crop can drift onto part of the hand and stay there: the crop still holds a hand)."""
+        est = self.est
+        assert est.pose is not None
+        h, w = frame.shape[:2]
+        detections = det.detections
+        kept, boxes = [], []
+        for hd, t in pairs:
+            # a detection confirms the hand when it overlaps its joints' box, or lies in the crop it was posed in
+            # (joints drifted off the hand: the crop still holds the hand)
+            ious = [_iou(joints_box(hd.joints_2d), d.box) for d in detections]
+            centred = [t.region is not None and _holds(t.region, d.box) for d in detections]
+            match = [iou if iou > 0.1 else (0.1 if c else 0.0) for iou, c in zip(ious, centred)]
+            if match and max(match) > 0.0:
+                kept.append((hd, t))
+                boxes.append(detections[int(np.argmax(match))])
+        if not kept or not self.reseed:
+            return kept
+        crops = [est.pose.plan_from_box(d.box) for d in boxes]
+        skels = [est._skeleton_for(c, det) for c in crops]
+        out = []
+        for (hd, t), d, p in zip(kept, boxes, est.pose(frame, crops, skels)):
+            fresh = est._hand(p, d.box, d.score, w, h)
+            if float(np.mean(fresh.confidence)) > float(np.mean(hd.confidence)) and not self.is_lost(fresh):
+                t.joints, t.confidence = fresh.joints_2d.copy(), fresh.confidence.copy()
+                hd = fresh
+            out.append((hd, t))
+        return out
+
     def _track_rgb(self, frame: np.ndarray) -> list[tuple[Hand, Track]]:
         from .estimator import check_rgb_frame
 
@@ -189,6 +244,7 @@ class VideoTracker:
                 hand = est._hand(p, None, t.det_score, w, h)
                 if self.is_lost(hand):
                     continue
+                t.region = crop_region(p.crop)
                 hand.tracked = True
                 t.joints, t.confidence = hand.joints_2d.copy(), hand.confidence.copy()
                 pairs.append((hand, t))
@@ -201,8 +257,7 @@ class VideoTracker:
             low = self.keep_score if self.tracks and self.keep_score is not None else new_score
             det = est.detect(frame, min(low, new_score))
             if confirm:
-                boxes = [d.box for d in det.detections]
-                pairs = [(hd, t) for hd, t in pairs if any(_iou(joints_box(hd.joints_2d), b) > 0.1 for b in boxes)]
+                pairs = self._confirm(frame, pairs, det)
             taken = [joints_box(hand.joints_2d) for hand, _ in pairs]
             dropped = [t for t in self.tracks if all(t is not kept for _, kept in pairs)]
             # a box under the detector's threshold may only continue a hand dropped on this frame, where it was
