@@ -125,11 +125,17 @@ def test_training_the_head_separates_hands_from_the_rest_and_only_the_head_chang
         train_presence(create_model("msahp_t"), sampler, steps=1)
 
 
-def test_sampler_needs_both_kinds_of_photo():
+def test_sampler_needs_both_kinds_of_photo_and_room_for_negatives():
     rng = np.random.default_rng(6)
     only_positives = [PresencePhoto(p.image, p.hands, negatives=False) for p in [dotted_photo(rng)]]
     with pytest.raises(ValueError, match="negatives"):
         PresenceSampler(only_positives, 96, 0.25)
+    # a hand known by its box alone that fills the photo leaves no place for a negative: an error, not a hang
+    full = PresencePhoto(np.zeros((100, 100, 3), np.uint8), [], avoid=np.array([[0.0, 0.0, 100.0, 100.0]]))
+    sampler = PresenceSampler([dotted_photo(rng), full], 96, 0.25)
+    sampler.neg = [1]
+    with pytest.raises(ValueError, match="no place"):
+        sampler.negative(rng)
 
 
 @pytest.fixture(scope="module")

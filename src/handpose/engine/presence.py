@@ -113,8 +113,8 @@ class PresenceSampler:
         return self._crop(photo.image, _square(box, shift, float(rng.uniform(0.8, 1.25))), rng)
 
     def negative(self, rng: np.random.Generator) -> np.ndarray:
-        """(S, S, 3) uint8: a crop beside a hand or where no hand is."""
-        while True:
+        """(S, S, 3) uint8: a crop beside a hand or where no hand is (ValueError when 1,000 draws find no place)."""
+        for _ in range(1000):
             photo = self.photos[self.neg[int(rng.integers(len(self.neg)))]]
             h, w = photo.image.shape[:2]
             boxes = [hand_box(j) for j in photo.hands] or [np.asarray(b, np.float64) for b in photo.avoid]
@@ -145,6 +145,7 @@ class PresenceSampler:
             if max(inter, default=0.0) >= 0.1:
                 continue
             return self._crop(photo.image, corners, rng)
+        raise ValueError("no place for a negative crop in 1,000 draws: the photos' hands leave no room")
 
     def batch(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(n, 3, S, S) float32 crops in [0, 1] (half positive) and (n,) float32 labels (1 = a hand)."""
