@@ -180,3 +180,24 @@ def test_a_followed_hand_that_drifted_is_put_back_by_the_confirming_detection(es
         assert len(out) == 1 and out[0].track_id == track.track_id
         errors[reseed] = np.median(np.linalg.norm(out[0].joints_2d[ok] - truth[2][ok], axis=-1)) / size
     assert errors[True] < 0.12 < errors[False], errors
+
+
+def test_one_detection_re_poses_one_followed_hand_at_most():
+    """Two followed hands that one detection confirms (here: two tracks on the same hand, one a little off) are not
+    both re-posed from it: that would report one hand twice, from the same crop."""
+    from handpose.inference import HandPoseEstimator
+    from handpose.inference.tracking import VideoTracker
+
+    est2 = HandPoseEstimator.from_pretrained("rgb", gesture=False, max_hands=2)
+    photo = read_image(fixture_path("mmpose", "onehand10k", "1402.jpg"))
+    tracker = VideoTracker(est2, smoothing=False, redetect_every=2)
+    first = tracker.update(photo, 0.0)
+    assert len(first) == 1
+    twin = tracker._new_track(first[0], tracker.tracks[0].det_score)
+    size = float(np.max(np.ptp(first[0].joints_2d, axis=0)))
+    twin.joints = twin.joints + [0.15 * size, 0.0]
+    tracker.tracks.append(twin)
+    tracker.update(photo, 1 / 30)  # both followed
+    hands = tracker.update(photo, 2 / 30)  # a confirming frame: one detection for both
+    assert tracker.detector_runs == 2 and len(hands) == 2
+    assert not np.allclose(hands[0].joints_2d, hands[1].joints_2d)

@@ -210,11 +210,17 @@ class VideoTracker:
                 boxes.append(detections[int(np.argmax(match))])
         if not kept or not self.reseed:
             return kept
-        crops = [est.pose.plan_from_box(d.box) for d in boxes]
+        # a detection re-poses one followed hand at most (two hands it confirms would become one)
+        first = [k for k, d in enumerate(boxes) if all(d is not e for e in boxes[:k])]
+        crops = [est.pose.plan_from_box(boxes[k].box) for k in first]
         skels = [est._skeleton_for(c, det) for c in crops]
+        posed = dict(zip(first, est.pose(frame, crops, skels)))
         out = []
-        for (hd, t), d, p in zip(kept, boxes, est.pose(frame, crops, skels)):
-            fresh = est._hand(p, d.box, d.score, w, h)
+        for k, ((hd, t), d) in enumerate(zip(kept, boxes)):
+            if k not in posed:
+                out.append((hd, t))
+                continue
+            fresh = est._hand(posed[k], d.box, d.score, w, h)
             if float(np.mean(fresh.confidence)) > float(np.mean(hd.confidence)) and not self.is_lost(fresh):
                 t.joints, t.confidence = fresh.joints_2d.copy(), fresh.confidence.copy()
                 hd = fresh
