@@ -352,3 +352,18 @@ def test_center_of_mass_is_not_pulled_by_a_large_surface_inside_the_depth_band()
     assert np.linalg.norm(band_mean - disc) > 100.0
     shifted = center_of_mass(depth, SYNTH, 250.0, refine_iters=3)
     np.testing.assert_allclose(shifted, disc, atol=1e-6)
+
+
+def test_frame_box_is_the_frame_region_a_crop_shows():
+    # a square box crop of (10, 20)-(50, 40): side 40 * (1 + 0.25) = 50 about the centre (30, 30)
+    info = plan_bbox_crop(np.array([[10.0, 20.0], [50.0, 40.0]]), 96, margin=0.25)
+    np.testing.assert_allclose(info.frame_box, [5.0, 5.0, 55.0, 55.0], atol=1e-9)
+    # a crop turned by 45 degrees: the box around it is its side (frame px) times sqrt(2)
+    turned = plan_bbox_crop(np.array([[10.0, 20.0], [50.0, 40.0]]), 96, margin=0.25,
+                            geometry=GeometricParams(rotation_deg=45.0))  # fmt: skip
+    side = 96.0 / np.sqrt(abs(np.linalg.det(np.asarray(turned.affine)[:, :2])))
+    extent = turned.frame_box[2:] - turned.frame_box[:2]
+    np.testing.assert_allclose(extent, side * np.sqrt(2), rtol=1e-9)
+    # the outer edge of the crop's last pixel (pixel centres are integers) is the box's far corner
+    corner = apply_affine(np.array([[95.5, 95.5]]), info.inverse_affine)[0]
+    np.testing.assert_allclose(corner, info.frame_box[2:], atol=1e-9)

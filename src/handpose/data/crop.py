@@ -163,6 +163,15 @@ class CropInfo:
         return invert_affine(self.affine)
 
     @property
+    def frame_box(self) -> np.ndarray:
+        """(4,) [x0, y0, x1, y1] frame px: the box around the part of the frame the crop shows (its pixels span
+        crop coordinates -0.5 .. size - 0.5, pixel centres being integers)."""
+        w, h = self.output_size
+        lo, rx, ry = -0.5, w - 0.5, h - 0.5
+        corners = apply_affine(np.array([[lo, lo], [rx, lo], [lo, ry], [rx, ry]]), self.inverse_affine)
+        return np.concatenate([corners.min(axis=0), corners.max(axis=0)])
+
+    @property
     def rot3d(self) -> np.ndarray:
         """(3, 3) orthonormal map of camera-frame directions into the crop's orientation.
 

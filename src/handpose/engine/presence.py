@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..data.augment import AugmentConfig, augment_appearance
-from ..data.crop import plan_bbox_crop, warp_frame
+from ..data.crop import CropInfo, plan_bbox_crop, warp_frame
 from ..data.sample import hand_box
 
 
@@ -54,11 +54,16 @@ def _square(box: np.ndarray, shift: np.ndarray, scale: float) -> np.ndarray:
     return np.stack([c - half, c + half])
 
 
-def _inside(points: np.ndarray, corners: np.ndarray) -> np.ndarray:
-    """(N,) bool: which finite points lie in the axis-aligned box of (2, 2) corners."""
+def _inside(points: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """(N,) bool: which finite points lie in ``box`` [x0, y0, x1, y1]."""
     ok = np.all(np.isfinite(points), axis=1)
     p = np.nan_to_num(points)
-    return ok & np.all((p >= corners[0]) & (p <= corners[1]), axis=1)
+    return ok & np.all((p >= box[:2]) & (p <= box[2:]), axis=1)
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Area (px²) shared by two boxes [x0, y0, x1, y1]."""
+    return float(np.prod(np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None)))
 
 
 class PresenceSampler:
@@ -91,17 +96,13 @@ class PresenceSampler:
         self.jitter = float(jitter)
         self.augment = augment or AugmentConfig(background=False, jpeg=True)
 
-    def _crop(self, image: np.ndarray, corners: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        info = plan_bbox_crop(corners, self.size, margin=self.margin)
-        crop = warp_frame(image, info)
-        crop, _ = augment_appearance(crop, rng, self.augment)
+    def _crop(self, image: np.ndarray, info: CropInfo, rng: np.random.Generator) -> np.ndarray:
+        crop, _ = augment_appearance(warp_frame(image, info), rng, self.augment)
         return crop[:, ::-1] if rng.random() < 0.5 else crop
 
-    def _region(self, corners: np.ndarray) -> np.ndarray:
-        """The frame region a crop planned from ``corners`` covers (its square side with the margin)."""
-        c = corners.mean(axis=0)
-        half = np.max(corners[1] - corners[0]) / 2 * (1 + self.margin)
-        return np.stack([c - half, c + half])
+    def _plan(self, corners: np.ndarray) -> CropInfo:
+        """The pose model's square crop around the (2, 2) ``corners``, as tracking plans it from a hand box."""
+        return plan_bbox_crop(corners, self.size, margin=self.margin)
 
     def positive(self, rng: np.random.Generator) -> np.ndarray:
         """(S, S, 3) uint8: a crop around a hand, moved and scaled as between two video frames."""
@@ -110,7 +111,7 @@ class PresenceSampler:
         box = hand_box(photo.hands[k])
         size = float(np.max(box[2:] - box[:2]))
         shift = np.clip(rng.normal(0.0, self.jitter * size, 2), -2.5 * self.jitter * size, 2.5 * self.jitter * size)
-        return self._crop(photo.image, _square(box, shift, float(rng.uniform(0.8, 1.25))), rng)
+        return self._crop(photo.image, self._plan(_square(box, shift, float(rng.uniform(0.8, 1.25)))), rng)
 
     def negative(self, rng: np.random.Generator) -> np.ndarray:
         """(S, S, 3) uint8: a crop beside a hand or where no hand is (ValueError when 1,000 draws find no place)."""
@@ -132,19 +133,17 @@ class PresenceSampler:
                 side = size * float(rng.uniform(0.5, 2.0))
                 c = rng.uniform([0.0, 0.0], [w, h])
                 corners = np.stack([c - side / 2, c + side / 2])
-            region = self._region(corners)
-            cover = np.prod(np.clip(np.minimum(region[1], [w, h]) - np.maximum(region[0], 0.0), 0, None))
-            if cover < 0.6 * np.prod(region[1] - region[0]):
+            info = self._plan(corners)
+            region = info.frame_box
+            if _overlap(region, np.array([0.0, 0.0, w, h])) < 0.6 * np.prod(region[2:] - region[:2]):
                 continue
             share = max((_inside(j, region).sum() / max(np.isfinite(j).all(axis=1).sum(), 1) for j in photo.hands),
                         default=0.0)  # fmt: skip
             if share > (0.2 if slid else 0.0):
                 continue
-            inter = [np.prod(np.clip(np.minimum(region[1], b[2:]) - np.maximum(region[0], b[:2]), 0, None))
-                     / max(np.prod(b[2:] - b[:2]), 1e-9) for b in photo.avoid]  # fmt: skip
-            if max(inter, default=0.0) >= 0.1:
+            if any(_overlap(region, b) >= 0.1 * max(np.prod(b[2:] - b[:2]), 1e-9) for b in photo.avoid):
                 continue
-            return self._crop(photo.image, corners, rng)
+            return self._crop(photo.image, info, rng)
         raise ValueError("no place for a negative crop in 1,000 draws: the photos' hands leave no room")
 
     def batch(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:

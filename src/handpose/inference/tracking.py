@@ -31,8 +31,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..data.crop import CropInfo
-from ..geometry import apply_affine
 from ..metrics import box_iou
 from .results import Hand
 from .smoothing import OneEuroConfig, OneEuroFilter
@@ -54,13 +52,6 @@ class Track:
     filter_2d: OneEuroFilter
     filter_3d: OneEuroFilter
     region: np.ndarray | None = None  # (4,) frame px: the crop it was last posed in, when followed
-
-
-def crop_region(crop: CropInfo) -> np.ndarray:
-    """(4,) [x0, y0, x1, y1] frame px: the part of the frame a pose crop shows."""
-    w, h = crop.output_size
-    corners = apply_affine(np.array([[0.0, 0.0], [w, 0.0], [0.0, h], [w, h]]), crop.inverse_affine)
-    return np.concatenate([corners.min(axis=0), corners.max(axis=0)])
 
 
 def _holds(region: np.ndarray, box: np.ndarray) -> bool:
@@ -250,7 +241,7 @@ class VideoTracker:
                 hand = est._hand(p, None, t.det_score, w, h)
                 if self.is_lost(hand):
                     continue
-                t.region = crop_region(p.crop)
+                t.region = p.crop.frame_box
                 hand.tracked = True
                 t.joints, t.confidence = hand.joints_2d.copy(), hand.confidence.copy()
                 pairs.append((hand, t))
