@@ -126,6 +126,34 @@ def test_bbox_crop_center_noise_is_8px_gaussian():
     np.testing.assert_allclose(apply_affine(np.array([127.5, 127.5]), no_noise.inverse_affine), center, atol=1e-9)
 
 
+def test_bbox_crop_center_noise_frac_scales_with_the_hand():
+    """center_noise_frac moves the crop by a share of the hand: σ = frac x the joints' longer extent, alone when
+    center_noise_px is 0, and adding in quadrature to the px noise."""
+
+    def spread(extent: float, cfg: CropConfig) -> np.ndarray:
+        joints = np.random.default_rng(1).uniform(0, 1, size=(21, 2))
+        joints = (joints - joints.min(0)) / (joints.max(0) - joints.min(0)) * extent + 500.0
+        sample = Sample(image=np.zeros((1200, 1200, 3), np.uint8), joints_2d=joints)
+        center = (joints.min(0) + joints.max(0)) / 2
+        shifts = [apply_affine(np.array([127.5, 127.5]), crop_sample(sample, cfg, 256,
+                  rng=np.random.default_rng(seed)).info.inverse_affine) - center for seed in range(400)]  # fmt: skip
+        return np.array(shifts).std(0)
+
+    only_frac = CropConfig(mode="bbox", center_noise_px=0.0, center_noise_frac=0.1)
+    assert spread(300.0, only_frac) == pytest.approx([30.0, 30.0], rel=0.12)
+    assert spread(40.0, only_frac) == pytest.approx([4.0, 4.0], rel=0.12)
+    both = CropConfig(mode="bbox", center_noise_px=8.0, center_noise_frac=0.1)
+    assert spread(60.0, both) == pytest.approx([10.0, 10.0], rel=0.12)  # sqrt(8^2 + 6^2)
+    # without the fraction the noise is the generator's first px draw, as before: older recipes crop the same
+    joints = np.linspace([100.0, 100.0], [160.0, 130.0], 21)
+    info = crop_sample(Sample(image=np.zeros((300, 300, 3), np.uint8), joints_2d=joints), CropConfig(mode="bbox"),
+                       256, rng=np.random.default_rng(5)).info  # fmt: skip
+    np.testing.assert_allclose(apply_affine(np.array([127.5, 127.5]), info.inverse_affine) - [130.0, 115.0],
+                               np.random.default_rng(5).normal(0.0, 8.0, size=2), atol=1e-9)  # fmt: skip
+    with pytest.raises(ConfigError):
+        CropConfig(mode="bbox", center_noise_frac=-0.1)
+
+
 def test_no_hand_sample_gets_a_box_inside_the_frame():
     sample = Sample(image=np.zeros((100, 200, 3), np.uint8), has_hand=False)
     out = crop_sample(sample, CropConfig(mode="bbox"), 32, rng=np.random.default_rng(3))

@@ -68,6 +68,9 @@ class CropConfig:
             is 80 % of the side).
         center_noise_px: bbox mode: σ (px, in the frame) of the Gaussian noise added to the box centre at training
             time ("Multihead Self Attention Hand Pose Estimation" §3.3 uses 8).
+        center_noise_frac: bbox mode: σ of a second Gaussian centre noise as a fraction of the joints' longer
+            extent (0 = none). Pixels alone move a large hand's crop by a sliver of it, while a detector's box or a
+            tracked crop is off by a share of the hand whatever its size.
         min_size_px: bbox mode: smallest box side (px), so a degenerate set of joints does not zoom without bound.
         cube_size_mm: cube mode: side(s) of the metric cube in mm, one number or (x, y, z).
         cube_center: cube mode: "com" (centre of mass of the closest object, as at test time) or "joints" (mean
@@ -81,6 +84,7 @@ class CropConfig:
     mode: str = "auto"
     margin: float = 0.25
     center_noise_px: float = 8.0
+    center_noise_frac: float = 0.0
     min_size_px: float = 8.0
     cube_size_mm: float | tuple[float, float, float] = 250.0
     cube_center: str = "com"
@@ -93,8 +97,10 @@ class CropConfig:
             raise ConfigError(f"crop mode must be one of {MODES}, got {self.mode!r}", field="crop.mode")
         if self.cube_center not in ("com", "joints"):
             raise ConfigError(f"must be 'com' or 'joints', got {self.cube_center!r}", field="crop.cube_center")
-        if self.margin < 0 or self.center_noise_px < 0 or self.min_size_px <= 0:
-            raise ConfigError("margin and center_noise_px must be >= 0, min_size_px > 0", field="crop")
+        if self.margin < 0 or self.center_noise_px < 0 or self.center_noise_frac < 0 or self.min_size_px <= 0:
+            raise ConfigError(
+                "margin, center_noise_px and center_noise_frac must be >= 0, min_size_px > 0", field="crop"
+            )
         if not 0.0 <= self.near_quantile < 1.0:
             raise ConfigError(f"must be in [0, 1), got {self.near_quantile}", field="crop.near_quantile")
         if np.any(np.asarray(self.cube_size_mm, dtype=np.float64) <= 0):
@@ -726,7 +732,8 @@ def crop_sample(
         geometry: the geometric augmentation to fold into the crop (None at evaluation time).
         rng: random generator for the bbox centre noise; None = no noise (evaluation). A sample with no hand in
             bbox mode gets a random box (a centred one without ``rng``).
-        center_noise: draw the bbox centre noise (σ = ``cfg.center_noise_px``) when ``rng`` is given.
+        center_noise: draw the bbox centre noise (σ = ``cfg.center_noise_px``, plus σ = ``cfg.center_noise_frac``
+            of the joints' longer extent) when ``rng`` is given.
         warp_mask: carry the sample's hand mask into the crop too (when it has one).
         center_mm: cube mode: the sample's :func:`cube_center` when the caller already has it (a training set
             keeps each frame's, which does not change between epochs); None = work it out.
@@ -752,8 +759,11 @@ def crop_sample(
             pts = np.array([[b[0], b[1]], [b[2], b[3]]])
         if pts is None or len(pts) == 0:
             pts = _random_box_points(w, h, rng)
-        if rng is not None and center_noise and cfg.center_noise_px > 0:
-            noise = rng.normal(0.0, cfg.center_noise_px, size=2)
+        if rng is not None and center_noise and (cfg.center_noise_px > 0 or cfg.center_noise_frac > 0):
+            noise = rng.normal(0.0, cfg.center_noise_px, size=2) if cfg.center_noise_px > 0 else np.zeros(2)
+            if cfg.center_noise_frac > 0:
+                extent = float(np.max(pts.max(axis=0) - pts.min(axis=0)))
+                noise = noise + rng.normal(0.0, cfg.center_noise_frac * max(extent, cfg.min_size_px), size=2)
             geometry = GeometricParams(
                 geometry.rotation_deg,
                 geometry.scale,

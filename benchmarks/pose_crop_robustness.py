@@ -1,0 +1,119 @@
+"""Pose models side by side on crops that are off: held-out hands posed from their box moved by a share of the
+hand and scaled, as a detector's loose box or a tracked crop behind a fast hand gives them.
+
+Sets (none is trained on): the webcam ``holdout`` hands (teacher joints with score >= 0.5: agreement with the
+teacher, not accuracy) and the validation frames of the synthetic worlds under ``--work`` (``synthetic``,
+``synthetic_hard``; exact joints). Every hand's box is :func:`handpose.data.sample.hand_box` of its labelled joints
+(the box a person or the detector draws); each setting moves its centre by ``shift`` x the box's longer side in a
+direction drawn once per hand (the same for every model) and scales it by ``scale``. Prints PCK@0.2 of the joints'
+box per setting and the mean over the settings.
+
+    .venv/bin/python benchmarks/pose_crop_robustness.py runs/real/msahp_t_ft runs/real/msahp_t_robust
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+#: (shift as a share of the box's longer side, scale of the box)
+SETTINGS = ((0.0, 1.0), (0.1, 1.0), (0.2, 1.0), (0.3, 1.0), (0.0, 0.8), (0.0, 1.3), (0.0, 1.6), (0.0, 2.0),
+            (0.15, 1.3), (0.25, 1.6))  # fmt: skip
+
+
+def held_out_sets(work: Path, synthetic_count: int) -> dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """name -> [(image, (21, 2) joints, (21,) labelled mask)]."""
+    from handpose.data.image_io import read_image
+    from handpose.data.readers import open_dataset
+
+    root = Path(os.environ.get("HANDPOSE_REALDATA", REPO.parent / "shared" / "realdata")) / "webcam_hands"
+    hold = open_dataset(root, "webcam_hands", split="holdout", min_teacher_score=0.5)
+    lab = hold.joints_all()
+    sets: dict[str, list] = {"webcam holdout (teacher)": []}
+    for (path, _), idx in zip(hold.image_boxes(), hold.by_image.values()):
+        img = read_image(path)
+        for i in idx:
+            m = np.asarray(lab.joint_mask[i], bool)
+            if m.sum() >= 10:
+                sets["webcam holdout (teacher)"].append((img, lab.joints_2d[i].astype(np.float64), m))
+    for name in ("synthetic", "synthetic_hard"):
+        if not (work / name).is_dir():
+            continue
+        syn = open_dataset(work / name, "synthetic", split="val")
+        items = sets.setdefault(f"{name} val", [])
+        for i in range(min(len(syn), synthetic_count)):
+            s = syn[i]
+            if not s.has_hand or s.joints_2d is None or s.image is None:
+                continue
+            m = np.asarray(s.joint_mask, bool) & np.all(np.isfinite(s.joints_2d), axis=1)
+            if m.sum() >= 10:
+                items.append((s.image, np.asarray(s.joints_2d, np.float64), m))
+    return sets
+
+
+def moved_boxes(items: list, seed: int = 0) -> list[list[np.ndarray]]:
+    """Per hand, its box for every setting of SETTINGS."""
+    from handpose.data.sample import hand_box
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _, j, m in items:
+        b = hand_box(j, m)
+        c, half, side = (b[:2] + b[2:]) / 2, (b[2:] - b[:2]) / 2, float(np.max(b[2:] - b[:2]))
+        a = rng.uniform(0, 2 * np.pi)
+        direction = np.array([np.cos(a), np.sin(a)])
+        out.append([np.concatenate([c + shift * side * direction - half * scale, c + shift * side * direction +
+                                    half * scale]) for shift, scale in SETTINGS])  # fmt: skip
+    return out
+
+
+def pck_per_setting(pose, items: list, boxes: list[list[np.ndarray]]) -> list[float]:
+    ok, tot = np.zeros(len(SETTINGS)), 0
+    for (img, j, m), hand_boxes in zip(items, boxes):
+        got = pose(img, [pose.plan_from_box(b) for b in hand_boxes], [None] * len(hand_boxes))
+        norm = float(np.max(j[m].max(0) - j[m].min(0)))
+        for k, p in enumerate(got):
+            ok[k] += np.sum(np.linalg.norm(p.joints_2d[m] - j[m], axis=1) <= 0.2 * norm)
+        tot += int(m.sum())
+    return list(ok / max(tot, 1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", help="pose run folders (their best checkpoint) or checkpoint folders")
+    ap.add_argument("--work", type=Path, default=REPO / "runs" / "real", help="where the synthetic worlds are")
+    ap.add_argument("--synthetic-count", type=int, default=300, help="validation frames per synthetic world")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    from handpose.inference import HandPoseEstimator
+
+    sets = held_out_sets(args.work, args.synthetic_count)
+    report: dict = {"settings": [list(s) for s in SETTINGS], "sets": {}}
+    for name, items in sets.items():
+        boxes = moved_boxes(items)
+        print(f"{name}: {len(items)} hands")
+        print("  " + " " * 28 + " ".join(f"{f'{s:g}/{c:g}':>9}" for s, c in SETTINGS) + "      mean")
+        report["sets"][name] = {}
+        for run in args.runs:
+            ckpt = Path(run) if (Path(run) / "model.json").is_file() else Path(run) / "best"
+            pose = HandPoseEstimator(pose=ckpt, backend="torch", threads=1).pose
+            pck = pck_per_setting(pose, items, boxes)
+            report["sets"][name][str(run)] = {"pck@0.2": pck, "mean": float(np.mean(pck))}
+            print(f"  {str(run)[-28:]:>28} " + " ".join(f"{v:9.3f}" for v in pck) + f" {np.mean(pck):9.3f}", flush=True)
+    print("columns: centre shift (share of the box's longer side) / box scale")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
