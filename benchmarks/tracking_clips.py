@@ -8,9 +8,12 @@ with the teacher, not accuracy; a missed frame counts wrong), the jitter of the 
 second difference, % of the hand's size: the path itself is smooth, so this is the tracker's own noise), the
 frames that ran the detector, and the median ms per frame (ONNX Runtime, one thread).
 
+``--smoothing-sweep``: One Euro settings instead (the pixel filter used before and filters relative to the hand's
+size), on the clips at their size and on the same clips enlarged twice (the hand twice as many px).
+
 Usage::
 
-    .venv/bin/python benchmarks/tracking_clips.py [--clips 25]
+    .venv/bin/python benchmarks/tracking_clips.py [--clips 25] [--smoothing-sweep]
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ sys.path.insert(0, str(REPO / "src"))
 FRAMES = 40
 
 
-def make_clips(count: int, seed: int = 0) -> list[tuple[list[np.ndarray], np.ndarray, float]]:
-    """(frames, (T, 21, 2) moved teacher joints, hand size px) per clip."""
+def make_clips(count: int, seed: int = 0, upscale: float = 1.0) -> list[tuple[list[np.ndarray], np.ndarray, float]]:
+    """(frames, (T, 21, 2) moved teacher joints, hand size px) per clip; ``upscale`` > 1 enlarges each photo (and
+    its joints) first: the same motion seen by a camera of more pixels, the hand that many times larger in px."""
     from handpose.data.image_io import read_image
     from handpose.data.readers import open_dataset
 
@@ -48,6 +52,9 @@ def make_clips(count: int, seed: int = 0) -> list[tuple[list[np.ndarray], np.nda
         if size < 40:
             continue
         img = read_image(path)
+        if upscale != 1.0:
+            img = cv2.resize(img, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_LINEAR)
+            j, size = (j + 0.5) * upscale - 0.5, size * upscale
         h, w = img.shape[:2]
         phase = rng.uniform(0, 2 * np.pi, 3)
         amp, c = 0.4 * size, j.mean(0)
@@ -90,17 +97,43 @@ def score(est, clips, **tracker_kw) -> dict[str, float]:
             "detector_frames": runs / n, "ms": float(np.median(ms))}  # fmt: skip
 
 
+def smoothing_sweep(est, count: int) -> None:
+    """One Euro settings on the clips at their size and twice it: the pixel filter used before and relative ones."""
+    from handpose.inference.smoothing import OneEuroConfig
+
+    clips = {k: make_clips(count, upscale=k) for k in (1.0, 2.0)}
+    print("median hand px: " + ", ".join(f"x{k:g} {np.median([c[2] for c in v]):.0f}" for k, v in clips.items()))
+    settings: list[tuple[str, OneEuroConfig | bool]] = [("pixels, 1 Hz / 0.05", OneEuroConfig()), ("off", False)]
+    for min_cutoff in (0.5, 1.0, 2.0):
+        for beta in (2.0, 6.5, 15.0):
+            settings.append((f"relative, {min_cutoff:g} Hz / {beta:g}",
+                             OneEuroConfig(min_cutoff=min_cutoff, beta=beta, relative=True)))  # fmt: skip
+    for name, cfg in settings:
+        cells = []
+        for k, cl in clips.items():
+            r = score(est, cl, smoothing=cfg)
+            cells.append(f"x{k:g}: PCK@0.2 {r['pck@0.2']:.3f}, jitter {r['jitter_pct']:.2f} %")
+        print(f"{name}: " + "; ".join(cells), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", type=int, default=25)
+    ap.add_argument(
+        "--smoothing-sweep", action="store_true", help="One Euro settings on the clips at their size and twice it"
+    )
     args = ap.parse_args(argv)
-    from handpose.inference import HandPoseEstimator
+    from handpose.inference import HandPoseEstimator, OneEuroConfig
 
     est = HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=1, threads=1)
+    if args.smoothing_sweep:
+        smoothing_sweep(est, args.clips)
+        return 0
     clips = make_clips(args.clips)
     print(f"{len(clips)} clips of {FRAMES} frames from the webcam holdout photos")
     settings = {
-        "as shipped (presence rule, re-posing on the detector's checks, One Euro)": {},
+        "as shipped (presence rule, re-posing on the detector's checks, One Euro relative to the hand)": {},
+        "One Euro in pixels (before)": {"smoothing": OneEuroConfig()},
         "without re-posing": {"reseed": False},
         "joint-confidence lost rule (no presence)": {"lost_threshold": est.lost_confidence},
         "no smoothing": {"smoothing": False},
@@ -108,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name, kw in settings.items():
         r = score(est, clips, **kw)
-        print(f"{name}: found {r['found']:.3f}, PCK@0.2 {r['pck@0.2']:.3f}, jitter {r['jitter_pct']:.2f} % of the "
-              f"hand, detector on {r['detector_frames']:.2f} of the frames, {r['ms']:.2f} ms per frame (median)")
+        print(
+            f"{name}: found {r['found']:.3f}, PCK@0.2 {r['pck@0.2']:.3f}, jitter {r['jitter_pct']:.2f} % of the "
+            f"hand, detector on {r['detector_frames']:.2f} of the frames, {r['ms']:.2f} ms per frame (median)"
+        )
     return 0
 
 

@@ -74,3 +74,39 @@ def test_disabled_passes_through():
     x = np.array([3.0, 4.0])
     f(x, 0.0)
     np.testing.assert_array_equal(f(x + 10, 0.1), x + 10)
+
+
+def test_relative_filter_smooths_a_hand_alike_at_any_size():
+    """relative=True: the speed is divided by the scale given, so a trajectory k times larger (scale k times
+    larger) is filtered to exactly k times the output; a pixel filter smooths the larger one less."""
+    rng = np.random.default_rng(3)
+    ts = np.arange(60) / 30.0
+    xs = np.cumsum(rng.normal(0, 2.0, size=(60, 21, 2)), axis=0) + 100.0
+    cfg = OneEuroConfig(min_cutoff=2.0, beta=6.5, relative=True)
+    small, large = OneEuroFilter(cfg), OneEuroFilter(cfg)
+    out_small = np.array([small(x, t, 50.0) for x, t in zip(xs, ts)])
+    out_large = np.array([large(4.0 * x, t, 200.0) for x, t in zip(xs, ts)])
+    np.testing.assert_allclose(out_large, 4.0 * out_small, rtol=1e-9, atol=1e-9)
+    # the same numbers with relative=False: beta weighs px/s, and the larger trajectory is smoothed less
+    px = OneEuroConfig(min_cutoff=2.0, beta=6.5 / 50.0)
+    a, b = OneEuroFilter(px), OneEuroFilter(px)
+    pa = np.array([a(x, t) for x, t in zip(xs, ts)])
+    pb = np.array([b(4.0 * x, t) for x, t in zip(xs, ts)])
+    np.testing.assert_allclose(pa, out_small, rtol=1e-9, atol=1e-9)  # at the reference size the two agree
+    rough = lambda y: float(np.abs(np.diff(y, 2, axis=0)).mean())  # noqa: E731
+    assert rough(pb) / 4.0 > 1.05 * rough(out_small)
+    # a relative filter without a scale works in the values' units
+    c = OneEuroFilter(OneEuroConfig(min_cutoff=2.0, beta=6.5 / 50.0, relative=True))
+    np.testing.assert_allclose(np.array([c(x, t) for x, t in zip(xs, ts)]), pa, rtol=1e-9, atol=1e-9)
+
+
+def test_trackers_smooth_relative_to_the_hand():
+    from handpose.inference.smoothing import hand_smoothing
+    from handpose.inference.tracking import hand_size
+
+    cfg = hand_smoothing()
+    assert cfg.relative and cfg.enabled and cfg.min_cutoff == 2.0 and cfg.beta == 6.5
+    j = np.array([[10.0, 20.0], [70.0, 40.0], [np.nan, np.nan], [30.0, 100.0]])
+    assert hand_size(j) == 80.0
+    assert hand_size(np.array([[1.0, 2.0, 3.0], [4.0, 2.0, 13.0]])) == 10.0
+    assert hand_size(np.array([[1.0, 2.0], [np.nan, 0.0]])) is None

@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-track", action="store_true", help="video: run the detector on every frame")
     parser.add_argument("--no-smooth", action="store_true", help="video: no One Euro smoothing")
     parser.add_argument("--min-cutoff", type=positive_float, default=None, help="One Euro min_cutoff (Hz)")
-    parser.add_argument("--beta", type=nonnegative_float, default=None, help="One Euro beta")
+    parser.add_argument("--beta", type=nonnegative_float, default=None, help="One Euro beta (per hand size per second)")
     parser.add_argument("--max-frames", type=positive_int, default=None, help="video / camera: stop after N frames")
     parser.add_argument("--no-overlay", action="store_true", help="write JSON only")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -218,7 +218,7 @@ def run_images(est: Any, files: list[Path], root: Path | None, args: argparse.Na
 def run_video(est: Any, spec: Any, args: argparse.Namespace) -> int:
     from ..errors import HandposeError, one_line
     from ..inference.results import frame_record
-    from ..inference.smoothing import OneEuroConfig
+    from ..inference.smoothing import hand_smoothing
     from ..inference.sources import VideoSource, VideoWriter, draw_hands
     from ..inference.tracking import VideoTracker
     from ..io import atomic_write
@@ -226,7 +226,7 @@ def run_video(est: Any, spec: Any, args: argparse.Namespace) -> int:
     src = VideoSource(spec.path, spec.camera, max_frames=args.max_frames)
     smoothing: Any = False
     if not args.no_smooth:
-        cfg = OneEuroConfig()
+        cfg = hand_smoothing()
         if args.min_cutoff is not None:
             cfg.min_cutoff = float(args.min_cutoff)
         if args.beta is not None:

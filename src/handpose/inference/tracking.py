@@ -33,7 +33,7 @@ import numpy as np
 
 from ..metrics import box_iou
 from .results import Hand
-from .smoothing import OneEuroConfig, OneEuroFilter
+from .smoothing import OneEuroConfig, OneEuroFilter, hand_smoothing
 from .stages import joints_box
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,6 +52,16 @@ class Track:
     filter_2d: OneEuroFilter
     filter_3d: OneEuroFilter
     region: np.ndarray | None = None  # (4,) frame px: the crop it was last posed in, when followed
+
+
+def hand_size(joints: np.ndarray) -> float | None:
+    """The longest side of the box of a hand's finite joints ((21, 2) px or (21, 3) mm), None when fewer than two
+    are finite: the scale of a relative One Euro filter."""
+    pts = np.asarray(joints, dtype=np.float64)
+    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    if len(pts) < 2:
+        return None
+    return float(np.max(pts.max(axis=0) - pts.min(axis=0)))
 
 
 def _holds(region: np.ndarray, box: np.ndarray) -> bool:
@@ -102,7 +112,7 @@ class VideoTracker:
     ) -> None:
         self.est = estimator
         if smoothing is True:
-            smoothing = OneEuroConfig()
+            smoothing = hand_smoothing()
         self.smoothing: OneEuroConfig = smoothing if isinstance(smoothing, OneEuroConfig) else \
             OneEuroConfig(enabled=False)  # fmt: skip
         self.tracking = bool(tracking) and estimator.pose is not None
@@ -154,9 +164,9 @@ class VideoTracker:
         for hand, track in pairs:
             hand.track_id = track.track_id
             if self.smoothing.enabled:
-                hand.joints_2d = track.filter_2d(hand.joints_2d, timestamp)
+                hand.joints_2d = track.filter_2d(hand.joints_2d, timestamp, hand_size(hand.joints_2d))
                 if hand.joints_3d is not None:
-                    hand.joints_3d = track.filter_3d(hand.joints_3d, timestamp)
+                    hand.joints_3d = track.filter_3d(hand.joints_3d, timestamp, hand_size(hand.joints_3d))
             out.append(hand)
         if self.smoothing.enabled:
             est.add_gestures(out)  # label the smoothed points
