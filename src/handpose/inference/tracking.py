@@ -81,7 +81,8 @@ class VideoTracker:
 
     Args:
         estimator: the :class:`HandPoseEstimator` whose models run.
-        smoothing: One Euro settings; True = defaults, False / None = off.
+        smoothing: One Euro settings; True = :func:`~handpose.inference.smoothing.hand_smoothing` (relative to the
+            hand's size), False / None = off.
         tracking: follow hands from their previous joints (False: detect on every frame).
         lost_threshold: mean joint confidence under which a tracked hand is lost (default: the estimator's
             ``lost_confidence``, calibrated with its pose model).
