@@ -403,7 +403,8 @@ class HandPoseEstimator:
         Args:
             frames: RGB (H, W, 3) uint8 frames (or depth frames for a depth-only estimator).
             fps: frame rate for the smoothing filter when no timestamps are given.
-            smoothing: One Euro filter settings, True for the defaults, False / None for none.
+            smoothing: One Euro filter settings, True for the trackers' default (relative to the hand's size,
+                :func:`~handpose.inference.smoothing.hand_smoothing`), False / None for none.
             tracking: crop each frame from the previous frame's joints and run the detector only when a hand is
                 lost (or fewer than ``max_hands`` are tracked); False runs the detector on every frame.
             timestamps: seconds per frame (default: index / fps).
