@@ -55,13 +55,11 @@ class Track:
 
 
 def hand_size(joints: np.ndarray) -> float | None:
-    """The longest side of the box of a hand's finite joints ((21, 2) px or (21, 3) mm), None when fewer than two
-    are finite: the scale of a relative One Euro filter."""
-    pts = np.asarray(joints, dtype=np.float64)
-    pts = pts[np.all(np.isfinite(pts), axis=1)]
-    if len(pts) < 2:
-        return None
-    return float(np.max(pts.max(axis=0) - pts.min(axis=0)))
+    """The longest side of :func:`joints_box` of a hand's joints ((21, 2) px or (21, 3) mm), None when it has no
+    extent (fewer than two distinct finite joints): the scale of a relative One Euro filter."""
+    box = joints_box(joints)
+    side = float(np.max(box[len(box) // 2 :] - box[: len(box) // 2]))
+    return side if side > 0 else None
 
 
 def _holds(region: np.ndarray, box: np.ndarray) -> bool:
