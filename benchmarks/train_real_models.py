@@ -73,9 +73,13 @@ PRESENCE_STEPS = 3000
 LOST_PRESENCE = 0.5
 #: the detector's second look at close-ups (:class:`handpose.inference.stages.DetectorStage` ``zoom_out``)
 ZOOM_OUT = 0.55
+#: the pose model's second look (:meth:`handpose.inference.stages.PoseStage.second_look`): a hand whose joints' box
+#: overlaps the box it was posed from by IoU under this is posed again from the joints' box, the surer pose kept;
+#: chosen on held-out hands (``benchmarks/pose_crop_robustness.py --second-look``)
+REPOSE_IOU = 0.7
 #: GestureNet trains on the points of the detector and pose runs above: its folder names them, so that a new
 #: detector or pose run trains a new GestureNet instead of reusing one trained on another pipeline's points
-GESTURE_RUN = f"gesturenet_digits_on_{DETECTOR_RUN}_{POSE_RUN}"
+GESTURE_RUN = f"gesturenet_digits_on_{DETECTOR_RUN}_{POSE_RUN}" + ("_repose" if REPOSE_IOU else "")
 
 
 def log(msg: str) -> None:
@@ -331,6 +335,7 @@ def export_rgb(args: argparse.Namespace, out: Path) -> None:
         "min_hand_score": 0.0,
         "lost_confidence": cal["lost_confidence"],
         "lost_presence": cal["lost_presence"],
+        "repose_iou": REPOSE_IOU,
         "calibration": f"lost_presence {LOST_PRESENCE}: the presence head's decision boundary (keeps "
                        f"{cal['presence_followed_kept']:.3f} of the webcam holdout hands followed from jittered "
                        f"teacher joints, drops {cal['presence_lost_dropped']:.3f} of crops moved off them); "

@@ -284,14 +284,31 @@ class HandPoseEstimator:
             return []
         if self.pose is None:  # detector only: boxes without joints
             return [self._box_only(box, score) for box, score in found]
-        crops = [self.pose.plan_from_box(box) for box, _ in found]
-        skels = [self._skeleton_for(crop, det) for crop in crops]
-        poses = self.pose(frame, crops, skels)
+        poses = self.pose_boxes(frame, [box for box, _ in found], det)
         hands = [self._hand(p, box, score, w, h) for p, (box, score) in zip(poses, found)]
         threshold = self.detection_min_score if boxes is None else (self.min_hand_score or 0.0)
         hands = [hd for hd in hands if hd.score >= threshold]
         self.add_gestures(hands)
         return hands
+
+    def pose_boxes(self, frame: np.ndarray, boxes: Sequence[np.ndarray], det: DetectorOutput | None) -> list:
+        """The pose model on the crops of hand boxes [x0, y0, x1, y1] frame px, with its second look: a hand whose
+        joints' box overlaps its box by IoU under ``pose.repose_iou`` is posed again from the joints' box, and the
+        pose with the higher mean joint confidence is kept (:meth:`PoseStage.second_look`)."""
+        pose = self.pose
+        assert pose is not None
+        crops = [pose.plan_from_box(b) for b in boxes]
+        poses = pose(frame, crops, [self._skeleton_for(c, det) for c in crops])
+        size = (frame.shape[1], frame.shape[0])
+        looks = [pose.second_look(p, b, size) for p, b in zip(poses, boxes)]
+        again = [(k, c) for k, c in enumerate(looks) if c is not None]
+        if again:
+            pose.second_looks += len(again)
+            second = pose(frame, [c for _, c in again], [self._skeleton_for(c, det) for _, c in again])
+            for (k, _), p in zip(again, second):
+                if float(np.mean(p.confidence)) > float(np.mean(poses[k].confidence)):
+                    poses[k] = p
+        return poses
 
     def _skeleton_for(self, crop: Any, det: DetectorOutput | None) -> np.ndarray | None:
         if self.pose is None or not self.pose.uses_skeleton or det is None or det.prob is None:

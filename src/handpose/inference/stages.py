@@ -48,6 +48,7 @@ from ..data.sample import hand_box
 from ..data.skeleton_maps import map_into_crop
 from ..errors import CheckpointError, DataError
 from ..geometry import Intrinsics, apply_affine
+from ..metrics import box_iou
 from ..skeleton import BONES, NUM_JOINTS
 from .backends import Model
 from .decoders import decode_pose
@@ -399,9 +400,15 @@ class PoseStage:
         model: an RGB model with task "pose2d" (crop_px codec) or "pose3d" (root-relative 3D codec).
         margin: crop margin (default: the one the model was trained with, else 0.25).
         min_joint_confidence: joints below this confidence do not place a tracking crop.
+        repose_iou: the second look (:meth:`second_look`): a hand posed from a box is posed again from the box of
+            its joints when the two overlap by IoU under this, and the surer pose is kept (0 = off; default: the
+            sidecar's ``inference.repose_iou``, else off).
     """
 
-    def __init__(self, model: Model, margin: float | None = None, min_joint_confidence: float = 0.1) -> None:
+    def __init__(
+        self, model: Model, margin: float | None = None, min_joint_confidence: float = 0.1,
+        repose_iou: float | None = None,
+    ) -> None:
         require_task(model, "RGB pose model", "rgb", ("pose2d", "pose3d"))
         if model.info.num_joints != NUM_JOINTS:
             raise CheckpointError(
@@ -414,6 +421,12 @@ class PoseStage:
         self.channels = model.info.in_channels
         self.margin = float(model.info.crop.get("margin", 0.25) if margin is None else margin)
         self.min_joint_confidence = float(min_joint_confidence)
+        default_repose = float(model.info.extra.get("repose_iou", 0.0)) if model.info.task != "boxes" else 0.0
+        self.repose_iou = default_repose if repose_iou is None else float(repose_iou)
+        if not 0.0 <= self.repose_iou <= 1.0:
+            raise ValueError(f"repose_iou must be in [0, 1], got {self.repose_iou}")
+        #: hands posed a second time so far (:meth:`second_look`)
+        self.second_looks = 0
 
     @property
     def uses_skeleton(self) -> bool:
@@ -432,13 +445,36 @@ class PoseStage:
         planned from the joints' tight extremes is smaller, and following a hand with it shrinks frame after frame
         (the predicted joints lean to the crop's centre): on a still hand the pose model's confidence fell from
         0.90 to 0.24 in eight frames, against a steady 0.88-0.91 this way."""
+        box = self.box_of_joints(joints, confidence)
+        return None if box is None else self.plan_from_box(box)
+
+    def box_of_joints(self, joints: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray | None:
+        """The :func:`hand_box` of the joints with confidence >= ``min_joint_confidence`` (frame px), or None when
+        fewer than 4 are usable."""
         pts = np.asarray(joints, dtype=np.float64)
         ok = np.all(np.isfinite(pts), axis=1)
         if confidence is not None:
             ok &= np.asarray(confidence) >= self.min_joint_confidence
         if ok.sum() < 4:
             return None
-        return self.plan_from_box(hand_box(pts, ok))
+        return hand_box(pts, ok)
+
+    def second_look(self, first: PoseOutput, box: np.ndarray, frame_size: tuple[int, int]) -> CropInfo | None:
+        """The crop to pose a hand again from, when its first pose (posed from ``box``) says the hand lies
+        elsewhere: the box drawn around its joints (:meth:`box_of_joints`) overlaps ``box`` by IoU under
+        ``repose_iou``, both cut to the (W, H) frame (a hand's box reaches past the frame's edge where its wrist
+        does; a detector sees only the frame); else None. A loose or shifted box (a detector's in an unfamiliar
+        scene) gives a crop in which the hand is small or cut, and the joints of that pose still place the hand
+        better than the box."""
+        if not self.repose_iou or first.joints_2d is None:
+            return None
+        found = self.box_of_joints(first.joints_2d, first.confidence)
+        if found is None:
+            return None
+        edge = np.array([0.0, 0.0, 0.0, 0.0]), np.array([frame_size[0], frame_size[1]] * 2, np.float64)
+        if overlap(np.clip(found, *edge), np.clip(np.asarray(box, np.float64), *edge)) >= self.repose_iou:
+            return None
+        return self.plan_from_box(found)
 
     def preprocess(self, frame: np.ndarray, crops: list[CropInfo], skeletons: list[np.ndarray | None]) -> np.ndarray:
         """Crops of ``frame`` -> (N, C, S, S) float32: RGB in [0, 1] (+ the skeleton channel, zeros where None)."""
@@ -649,6 +685,13 @@ def joints_box(joints: np.ndarray) -> np.ndarray:
     if len(j) == 0:
         return np.full(4, np.nan)
     return np.concatenate([j.min(axis=0), j.max(axis=0)])
+
+
+def overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two boxes [x0, y0, x1, y1] px (0 when either is not finite)."""
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return 0.0
+    return float(box_iou(np.asarray(a, np.float64)[None], np.asarray(b, np.float64)[None])[0, 0])
 
 
 def det_scale_for(frame_size: tuple[int, int], detector_input: tuple[int, int]) -> float:

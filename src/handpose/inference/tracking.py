@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..metrics import box_iou
 from .results import Hand
 from .smoothing import OneEuroConfig, OneEuroFilter, hand_smoothing
 from .stages import joints_box
+from .stages import overlap as _iou
 
 if TYPE_CHECKING:  # pragma: no cover
     from .estimator import HandPoseEstimator
@@ -66,12 +66,6 @@ def _holds(region: np.ndarray, box: np.ndarray) -> bool:
     """Whether the centre of ``box`` lies inside ``region`` (both [x0, y0, x1, y1])."""
     c = (box[:2] + box[2:]) / 2
     return bool(np.all(c >= region[:2]) and np.all(c <= region[2:]))
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        return 0.0
-    return float(box_iou(a[None], b[None])[0, 0])
 
 
 class VideoTracker:
@@ -212,9 +206,7 @@ class VideoTracker:
             return kept
         # a detection re-poses one followed hand at most (two hands it confirms would become one)
         first = [k for k, d in enumerate(boxes) if all(d is not e for e in boxes[:k])]
-        crops = [est.pose.plan_from_box(boxes[k].box) for k in first]
-        skels = [est._skeleton_for(c, det) for c in crops]
-        posed = dict(zip(first, est.pose(frame, crops, skels)))
+        posed = dict(zip(first, est.pose_boxes(frame, [boxes[k].box for k in first], det)))
         out = []
         for k, ((hd, t), d) in enumerate(zip(kept, boxes)):
             if k not in posed:
@@ -275,9 +267,7 @@ class VideoTracker:
             ]
             fresh = fresh[: est.max_hands - len(pairs)]
             if fresh:
-                crops = [pose.plan_from_box(d.box) for d in fresh]
-                skels = [est._skeleton_for(c, det) for c in crops]
-                for d, p in zip(fresh, pose(frame, crops, skels)):
+                for d, p in zip(fresh, est.pose_boxes(frame, [d.box for d in fresh], det)):
                     hand = est._hand(p, d.box, d.score, w, h)
                     if hand.score < est.detection_min_score:
                         continue
