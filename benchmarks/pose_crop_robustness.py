@@ -139,11 +139,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("runs", nargs="+", help="pose run folders (their best checkpoint) or checkpoint folders")
     ap.add_argument("--work", type=Path, default=REPO / "runs" / "real", help="where the synthetic worlds are")
     ap.add_argument("--synthetic-count", type=int, default=300, help="validation frames per synthetic world")
-    ap.add_argument("--second-look", type=float, nargs="*", default=[],
-                    help="also each run with the pose model's second look at these IoU thresholds (repose_iou)")
-    ap.add_argument("--pipeline", type=Path, default=None, metavar="DETECTOR",
-                    help="also the full pipeline with this detector (checkpoint folder) on the sets' frames (webcam "
-                         "photos with close-ups of their hands at 50 / 70 / 90 %% fill): PCK@0.2, misses wrong")
+    ap.add_argument(
+        "--second-look",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also each run with the pose model's second look at these IoU thresholds (repose_iou)",
+    )
+    ap.add_argument(
+        "--pipeline",
+        type=Path,
+        default=None,
+        metavar="DETECTOR",
+        help="also the full pipeline with this detector (checkpoint folder) on the sets' frames (webcam "
+        "photos with close-ups of their hands at 50 / 70 / 90 %% fill): PCK@0.2, misses wrong",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
 
@@ -180,9 +190,15 @@ def main(argv: list[str] | None = None) -> int:
                     value = pipeline_pck(est, frames)
                     key = str(run) + (f" second look {look:g}" if look else "")
                     report["pipeline"]["sets"].setdefault(name, {})[key] = {
-                        "frames": len(frames), "pck@0.2": value, "second_looks": est.pose.second_looks - before}
-                    print(f"  {name} ({len(frames)} frames) {key[-28:]:>28} {value:.3f}  "
-                          f"({est.pose.second_looks - before} hands posed twice)", flush=True)
+                        "frames": len(frames),
+                        "pck@0.2": value,
+                        "second_looks": est.pose.second_looks - before,
+                    }
+                    print(
+                        f"  {name} ({len(frames)} frames) {key[-28:]:>28} {value:.3f}  "
+                        f"({est.pose.second_looks - before} hands posed twice)",
+                        flush=True,
+                    )
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0

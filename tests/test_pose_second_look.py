@@ -60,6 +60,76 @@ def test_second_look_only_when_the_joints_box_is_elsewhere(est):
         est.pose.repose_iou = saved
 
 
+def test_second_look_default_comes_from_the_sidecar_and_is_checked(est):
+    from handpose.inference.stages import PoseStage
+
+    model = est.pose.model
+    saved = dict(model.info.extra)
+    try:
+        assert PoseStage(model).repose_iou == pytest.approx(saved["repose_iou"])
+        assert PoseStage(model, repose_iou=0.0).repose_iou == 0.0
+        model.info.extra.pop("repose_iou")
+        assert PoseStage(model).repose_iou == 0.0  # a pose model calibrated without it: off
+        with pytest.raises(ValueError, match="repose_iou"):
+            PoseStage(model, repose_iou=1.5)
+    finally:
+        model.info.extra.clear()
+        model.info.extra.update(saved)
+
+
+def test_boxes_outside_the_frame_are_posed_without_error(est):
+    frame = np.zeros((480, 640, 3), np.uint8)
+    for box in ([-320, 90, -200, 200], [700, 90, 820, 200], [100, 500, 200, 600]):
+        hands = est(frame, boxes=[box])
+        assert len(hands) == 1 and hands[0].joints_2d.shape == (21, 2)
+
+
+class ScaledSecondPass:
+    """A pose stage whose second call in a row multiplies every joint's confidence by ``factor``."""
+
+    def __init__(self, pose, factor: float) -> None:
+        self.pose, self.factor, self.calls = pose, factor, 0
+
+    def __getattr__(self, name):
+        return getattr(self.pose, name)
+
+    def __call__(self, frame, crops, skeletons):
+        out = self.pose(frame, crops, skeletons)
+        self.calls += 1
+        if self.calls == 2:
+            for p in out:
+                p.confidence = np.asarray(p.confidence) * self.factor
+        return out
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.0])
+def test_the_surer_pose_is_kept(est, holdout_hands, factor):
+    image, joints = holdout_hands[0]
+    box = hand_box(joints)
+    off = box + np.array([0.45, 0.0, 0.45, 0.0]) * float(np.max(box[2:] - box[:2]))
+    real = est.pose
+    saved = real.repose_iou
+    try:
+        real.repose_iou = 0.0
+        first = est.pose_boxes(image, [off], None)[0]
+        real.repose_iou = saved
+        est.pose = ScaledSecondPass(real, factor)
+        got = est.pose_boxes(image, [off], None)[0]
+        assert est.pose.calls == 2  # the box is off: posed twice
+    finally:
+        est.pose = real
+        real.repose_iou = saved
+    if factor < 1:  # the second pose made less sure than the first: the first is kept
+        np.testing.assert_allclose(got.joints_2d, first.joints_2d)
+        np.testing.assert_allclose(got.crop.frame_box, first.crop.frame_box)
+    else:  # made surer: the second is kept, posed in the crop of the first joints' box
+        assert not np.allclose(got.crop.frame_box, first.crop.frame_box)
+        np.testing.assert_allclose(
+            got.crop.frame_box,
+            est.pose.plan_from_box(est.pose.box_of_joints(first.joints_2d, first.confidence)).frame_box,
+        )
+
+
 def test_second_look_compares_the_boxes_inside_the_frame(est):
     # the wrist below the frame's bottom edge: the joints' box reaches past the edge, a detector's box cannot
     joints = open_hand(x0=100, y0=60, side=80)  # wrist at y = 140; the frame is 120 px high
@@ -99,7 +169,7 @@ def pck(pred: np.ndarray, joints: np.ndarray) -> float:
 def test_second_look_recovers_hands_posed_from_boxes_that_are_off(est, holdout_hands):
     rng = np.random.default_rng(0)
     saved = est.pose.repose_iou
-    first, second, kept_surer, unmoved_same = [], [], [], []
+    first, second, looks_off, looks_unmoved = [], [], 0, 0
     try:
         for image, joints in holdout_hands:
             box = hand_box(joints)
@@ -108,16 +178,19 @@ def test_second_look_recovers_hands_posed_from_boxes_that_are_off(est, holdout_h
             c = c + 0.25 * side * np.array([np.cos(a), np.sin(a)])
             off = np.concatenate([c - 1.6 * half, c + 1.6 * half])  # moved by a quarter of the hand, 1.6x as large
             est.pose.repose_iou = 0.0
-            p1 = est.pose_boxes(image, [off, box], None)
+            p1 = est.pose_boxes(image, [off], None)
             est.pose.repose_iou = saved
-            p2 = est.pose_boxes(image, [off, box], None)
+            before = est.pose.second_looks
+            p2 = est.pose_boxes(image, [off], None)
+            looks_off += est.pose.second_looks - before
+            before = est.pose.second_looks
+            est.pose_boxes(image, [box], None)
+            looks_unmoved += est.pose.second_looks - before
             first.append(pck(p1[0].joints_2d, joints))
             second.append(pck(p2[0].joints_2d, joints))
-            kept_surer.append(np.mean(p2[0].confidence) >= np.mean(p1[0].confidence) - 1e-9)
-            unmoved_same.append(pck(p2[1].joints_2d, joints) >= pck(p1[1].joints_2d, joints) - 0.05)
     finally:
         est.pose.repose_iou = saved
-    assert all(kept_surer)  # a second pose replaces the first only when the model is surer of it
-    assert np.mean(unmoved_same) >= 0.9  # a well-placed box is posed as before
-    # measured: 0.80 -> 0.94 on these 24 hands (teacher joints: agreement with the teacher, not accuracy)
+    # the box a person draws around the hand costs no second pass; most boxes this far off do
+    assert looks_unmoved <= 2 and looks_off >= len(holdout_hands) // 2, (looks_unmoved, looks_off)
+    # measured: 0.897 -> 0.994 on these 24 hands, posed twice 24 / 0 times (teacher joints: agreement, not accuracy)
     assert np.mean(second) >= np.mean(first) + 0.05, (np.mean(first), np.mean(second))

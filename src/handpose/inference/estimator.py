@@ -96,6 +96,10 @@ def check_depth_frame(frame: Any, source: str | None = None) -> np.ndarray:
     return np.asarray(frame, dtype=np.float32)
 
 
+def _mean_confidence(p: PoseOutput) -> float:
+    return float(np.mean(np.nan_to_num(np.asarray(p.confidence, np.float64))))
+
+
 class HandPoseEstimator:
     """Hand detection, 2D / 3D pose and gestures on RGB images or depth frames.
 
@@ -294,7 +298,9 @@ class HandPoseEstimator:
     def pose_boxes(self, frame: np.ndarray, boxes: Sequence[np.ndarray], det: DetectorOutput | None) -> list:
         """The pose model on the crops of hand boxes [x0, y0, x1, y1] frame px, with its second look: a hand whose
         joints' box overlaps its box by IoU under ``pose.repose_iou`` is posed again from the joints' box, and the
-        pose with the higher mean joint confidence is kept (:meth:`PoseStage.second_look`)."""
+        pose with the higher mean joint confidence is kept (:meth:`PoseStage.second_look`). One
+        :class:`PoseOutput` per box, in order; the box stays the hand's ``bbox`` (the detector's or the caller's)
+        whichever pose is kept, and the hand's score uses the kept pose's confidence."""
         pose = self.pose
         assert pose is not None
         crops = [pose.plan_from_box(b) for b in boxes]
@@ -306,7 +312,7 @@ class HandPoseEstimator:
             pose.second_looks += len(again)
             second = pose(frame, [c for _, c in again], [self._skeleton_for(c, det) for _, c in again])
             for (k, _), p in zip(again, second):
-                if float(np.mean(p.confidence)) > float(np.mean(poses[k].confidence)):
+                if _mean_confidence(p) > _mean_confidence(poses[k]):
                     poses[k] = p
         return poses
 

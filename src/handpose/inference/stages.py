@@ -406,7 +406,10 @@ class PoseStage:
     """
 
     def __init__(
-        self, model: Model, margin: float | None = None, min_joint_confidence: float = 0.1,
+        self,
+        model: Model,
+        margin: float | None = None,
+        min_joint_confidence: float = 0.1,
         repose_iou: float | None = None,
     ) -> None:
         require_task(model, "RGB pose model", "rgb", ("pose2d", "pose3d"))
@@ -421,7 +424,7 @@ class PoseStage:
         self.channels = model.info.in_channels
         self.margin = float(model.info.crop.get("margin", 0.25) if margin is None else margin)
         self.min_joint_confidence = float(min_joint_confidence)
-        default_repose = float(model.info.extra.get("repose_iou", 0.0)) if model.info.task != "boxes" else 0.0
+        default_repose = float(model.info.extra.get("repose_iou") or 0.0)
         self.repose_iou = default_repose if repose_iou is None else float(repose_iou)
         if not 0.0 <= self.repose_iou <= 1.0:
             raise ValueError(f"repose_iou must be in [0, 1], got {self.repose_iou}")
@@ -471,8 +474,11 @@ class PoseStage:
         found = self.box_of_joints(first.joints_2d, first.confidence)
         if found is None:
             return None
-        edge = np.array([0.0, 0.0, 0.0, 0.0]), np.array([frame_size[0], frame_size[1]] * 2, np.float64)
-        if overlap(np.clip(found, *edge), np.clip(np.asarray(box, np.float64), *edge)) >= self.repose_iou:
+        edge = np.zeros(4), np.array([frame_size[0], frame_size[1]] * 2, np.float64)
+        seen = np.clip(found, *edge)
+        if min(seen[2] - seen[0], seen[3] - seen[1]) <= 0:  # the joints lie outside the frame: nothing to look at
+            return None
+        if overlap(seen, np.clip(np.asarray(box, np.float64), *edge)) >= self.repose_iou:
             return None
         return self.plan_from_box(found)
 
@@ -688,10 +694,13 @@ def joints_box(joints: np.ndarray) -> np.ndarray:
 
 
 def overlap(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two boxes [x0, y0, x1, y1] px (0 when either is not finite)."""
+    """IoU of two boxes [x0, y0, x1, y1] px (0 when either is not finite or has no area)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         return 0.0
-    return float(box_iou(np.asarray(a, np.float64)[None], np.asarray(b, np.float64)[None])[0, 0])
+    if min(a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1]) <= 0:
+        return 0.0
+    return float(box_iou(a[None], b[None])[0, 0])
 
 
 def det_scale_for(frame_size: tuple[int, int], detector_input: tuple[int, int]) -> float:
