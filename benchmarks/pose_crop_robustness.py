@@ -119,19 +119,24 @@ def frames_of(items: list, closeup_shares: tuple[float, ...] = ()) -> list[tuple
     return out
 
 
-def pipeline_pck(est, frames: list[tuple[np.ndarray, list]]) -> float:
-    """PCK@0.2 of the full pipeline (detector, then pose) on the frames' hands, each matched to the found hand
-    nearest its labelled joints; a hand with none found counts wrong."""
+def matched_pck(found: list[list[np.ndarray]], frames: list[tuple[np.ndarray, list]]) -> float:
+    """PCK@0.2 of the frames' hands, each matched to the found (21, 2) hand of its frame nearest its labelled joints
+    (``found``: one list per frame); a hand with none found counts wrong."""
     ok, tot = 0, 0
-    for img, hands in frames:
-        found = [hd.joints_2d for hd in est(img)]
+    for cands, (_, hands) in zip(found, frames):
+        cands = [np.asarray(c, np.float64) for c in cands]
         for j, m in hands:
             norm = float(np.max(j[m].max(0) - j[m].min(0)))
             tot += int(m.sum())
-            if found:
-                f = min(found, key=lambda p: float(np.mean(np.linalg.norm(p[m] - j[m], axis=1))))
+            if cands:
+                f = min(cands, key=lambda p: float(np.mean(np.linalg.norm(p[m] - j[m], axis=1))))
                 ok += int(np.sum(np.linalg.norm(f[m] - j[m], axis=1) <= 0.2 * norm))
     return ok / max(tot, 1)
+
+
+def pipeline_pck(est, frames: list[tuple[np.ndarray, list]]) -> float:
+    """PCK@0.2 of the full pipeline (detector, then pose) on the frames' hands (:func:`matched_pck`)."""
+    return matched_pck([[hd.joints_2d for hd in est(img)] for img, _ in frames], frames)
 
 
 def main(argv: list[str] | None = None) -> int:

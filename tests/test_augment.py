@@ -19,6 +19,7 @@ from handpose.data.augment import (
     color_jitter,
     flip_handedness,
     gaussian_noise,
+    lighting_shift,
     replace_background,
     sample_geometry,
 )
@@ -155,6 +156,7 @@ def test_off_switches_everything_off(rng):
         ("color", {}),
         ("blur", {"blur_prob": 1.0}),
         ("noise", {"noise_prob": 1.0}),
+        ("lighting", {"lighting_prob": 1.0}),
     ],
 )
 def test_each_appearance_switch_alone_changes_the_image(switch, extra):
@@ -284,3 +286,52 @@ def test_background_folder(tmp_path, rng):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="holds no image"):
         BackgroundSource(tmp_path / "empty")
+
+
+def _smooth_image(seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.integers(20, 236, size=(40, 48, 3), dtype=np.uint8), (0, 0), 1.5)
+
+
+def test_lighting_gamma_is_the_exposure_curve():
+    image = _smooth_image()
+    cfg = replace(AugmentConfig(), white_balance=0.0, gamma_range=(2.0, 2.0), grayscale_prob=0.0)
+    out = lighting_shift(image, np.random.default_rng(0), cfg)
+    expected = np.round(255.0 * (image / 255.0) ** 2.0)
+    assert np.max(np.abs(out.astype(np.float64) - expected)) <= 0.5 + 1e-9
+
+
+def test_lighting_white_balance_scales_red_and_blue_only():
+    image = _smooth_image() // 2  # no channel saturates under a gain of 1.3
+    cfg = replace(AugmentConfig(), white_balance=0.3, gamma_range=(1.0, 1.0), grayscale_prob=0.0)
+    seen = []
+    for seed in range(20):
+        out = lighting_shift(image, np.random.default_rng(seed), cfg).astype(np.float64)
+        np.testing.assert_array_equal(out[..., 1], image[..., 1])  # green is the reference
+        bright = image[..., 0] > 40
+        for c in (0, 2):
+            ratio = out[..., c][bright] / image[..., c][bright]
+            gain = float(np.median(ratio))
+            assert 1 / 1.3 - 0.02 <= gain <= 1.3 + 0.02
+            assert np.max(np.abs(out[..., c] - np.round(image[..., c] * gain))) <= 1.0  # one gain per channel
+            seen.append(gain)
+    assert min(seen) < 0.9 and max(seen) > 1.1  # both warmer and cooler light are drawn
+
+
+def test_lighting_grey_image_is_its_luma():
+    image = _smooth_image()
+    cfg = replace(AugmentConfig(), white_balance=0.0, gamma_range=(1.0, 1.0), grayscale_prob=1.0)
+    out = lighting_shift(image, np.random.default_rng(0), cfg)
+    luma = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    for c in range(3):
+        assert np.max(np.abs(out[..., c] - luma)) <= 1.0
+
+
+def test_lighting_is_off_by_default_and_checked():
+    assert not AugmentConfig().lighting
+    with pytest.raises(ConfigError, match="gamma_range"):
+        AugmentConfig(gamma_range=(0.0, 2.0))
+    with pytest.raises(ConfigError, match="grayscale_prob"):
+        AugmentConfig(grayscale_prob=1.5)
+    with pytest.raises(ConfigError, match="white_balance"):
+        AugmentConfig(white_balance=-0.1)

@@ -1,5 +1,6 @@
 """The ONNX Runtime path needs no torch: the shipped models, exported, run the whole pipeline in a process where
-importing torch fails, and give the joints the PyTorch backend gives (2D within 0.05 px, 3D within 0.01 mm)."""
+importing torch fails, and give the joints the PyTorch backend gives (2D: the median within 0.001 px, none off by
+0.25 px; 3D within 0.01 mm)."""
 
 from __future__ import annotations
 
@@ -88,18 +89,23 @@ def test_onnx_pipeline_runs_without_torch_and_matches_torch(tmp_path, frames):
     # the same pipeline with the PyTorch backend, in this process
     rgb = HandPoseEstimator([pretrained_path(PRETRAINED[r]) for r in ("detector", "pose2d", "gesture")])
     dep = HandPoseEstimator([pretrained_path(PRETRAINED["depth"])])
-    found = 0
+    found, diffs = 0, []
     for image, got in zip(rgb_frames, child["rgb"]):
         want = rgb(image)
         assert len(got) == len(want)
         for (j2, gesture), hand in zip(got, want):
-            # the same boxes to 1e-4 px; the two runtimes' float32 kernels differ in the last bits, which the heatmap
-            # decoder's sub-pixel step can turn into a few hundredths of a pixel where two heatmap values nearly tie
-            # (measured: 0.022 px at one joint of 42)
-            np.testing.assert_allclose(np.asarray(j2), hand.joints_2d, atol=0.05, rtol=0)
+            diffs.append(np.abs(np.asarray(j2) - hand.joints_2d).ravel())
             assert gesture == hand.gesture
             found += 1
-    assert found >= 3  # the comparison is not empty (measured: 4 hands, 3 of them in the two photos)
+    assert found >= 3  # the comparison is not empty (measured: 6 hands, 3 of them in the two photos)
+    # the same boxes to 1e-4 px, and nearly all joints to 1e-3 px; the two runtimes' float32 kernels differ in the
+    # last bits, which the heatmap decoder's sub-pixel step can turn into a hundredth of a pixel where two heatmap
+    # values nearly tie, and a hand posed twice (the pose model's second look, from the box of its first joints)
+    # carries that into its second crop (measured: median 6e-6 px; at most 0.0075 px without the second look; with
+    # it, the one hand posed twice has its joints 0.007-0.10 px apart)
+    diffs = np.concatenate(diffs)
+    assert np.median(diffs) < 1e-3, np.median(diffs)
+    assert diffs.max() < 0.25, np.sort(diffs)[-5:]
     want_boxes = rgb(rgb_frames[-1], boxes=[[60, 40, 220, 200]])
     np.testing.assert_allclose(np.asarray(child["boxes"]), np.stack([h.joints_2d for h in want_boxes]), atol=0.01)
     from handpose.geometry import Intrinsics

@@ -159,6 +159,39 @@ def test_a_followed_hand_continues_on_a_weaker_box_and_nothing_new_starts_on_one
     assert len(without[0]) == 1 and all(r == [] for r in without[1:])
 
 
+def test_a_hand_lost_after_its_joints_shrank_onto_part_of_it_continues_on_a_weaker_box(est, clip):
+    """Joints that collapsed onto a part of the hand (here: shrunk to a tenth around their centre, as a fast turn
+    can leave them) have a box that a detection of the whole hand hardly overlaps; when the hand is then lost, a box
+    under the detector's threshold still continues it (same track) if it lies in the crop the hand was followed in,
+    and it is posed there again. Without that rule the hand is gone until a box reaches the full threshold."""
+    from handpose.inference.tracking import VideoTracker
+
+    frames, truth = clip
+    ok = np.isfinite(truth[0]).all(axis=1)
+    size = np.max(np.nanmax(truth[0], axis=0) - np.nanmin(truth[0], axis=0))
+    top = [max((d.score for d in est.detect(f, 0.01).detections), default=0.0) for f in frames[:3]]
+    calibrated = est.detector.min_score
+    tracker = VideoTracker(est, smoothing=False, keep_score=0.5 * min(top))
+    assert len(tracker.update(frames[0], 0.0)) == 1
+    assert len(tracker.update(frames[1], 1 / 30)) == 1 and tracker.tracks[0].region is not None  # followed
+    track = tracker.tracks[0]
+    centre = np.nanmean(track.joints, axis=0)
+    track.joints = centre + 0.1 * (track.joints - centre)
+    det = est.detect(frames[2], 0.01).detections[0]
+    from handpose.inference.stages import joints_box, overlap
+
+    assert overlap(joints_box(track.joints), det.box) < 0.1  # the old rule (IoU with the joints' box) would fail
+    tracker.lost_presence, tracker.lost_threshold = 2.0, 2.0  # the followed pose is lost on this frame
+    est.detector.min_score = max(top) + 0.01  # and no box of the frame reaches the detector's threshold
+    try:
+        out = tracker.update(frames[2], 2 / 30)
+    finally:
+        est.detector.min_score = calibrated
+    assert len(out) == 1 and out[0].track_id == track.track_id and not out[0].tracked
+    err = np.median(np.linalg.norm(out[0].joints_2d[ok] - truth[2][ok], axis=-1)) / size
+    assert err < 0.12, err
+
+
 def test_a_followed_hand_that_drifted_is_put_back_by_the_confirming_detection(est, clip):
     """A followed hand whose joints slid half a hand to the side (as fast motion does: the crop still holds part of
     the hand, so the pose model still sees a hand) is posed again from the detection that confirms it on the next

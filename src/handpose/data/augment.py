@@ -53,6 +53,10 @@ class AugmentConfig:
         noise, noise_prob, noise_std_range: additive Gaussian noise (σ in 0..255 grey levels).
         jpeg, jpeg_prob, jpeg_quality_range: JPEG compression at a random quality (the artefacts of web and
             webcam photos; off by default, so the synthetic recipes train as before).
+        lighting, lighting_prob, white_balance, gamma_range, grayscale_prob: the light of another scene or camera
+            (:func:`lighting_shift`): a white balance that is off (red and blue gains relative to green, each
+            log-uniform in [1 / (1 + white_balance), 1 + white_balance]), an exposure curve (gamma, log-uniform in
+            ``gamma_range``; > 1 darkens) and, with ``grayscale_prob``, a grey image; off by default.
     Depth:
         depth_noise, depth_noise_mm: Gaussian noise on valid depth (σ in mm).
         depth_holes, hole_prob, max_holes, hole_size_range, dropout_max: random elliptic holes (size as a fraction
@@ -90,6 +94,11 @@ class AugmentConfig:
     jpeg: bool = False
     jpeg_prob: float = 0.5
     jpeg_quality_range: tuple[float, float] = (30.0, 95.0)
+    lighting: bool = False
+    lighting_prob: float = 0.5
+    white_balance: float = 0.3
+    gamma_range: tuple[float, float] = (0.5, 2.0)
+    grayscale_prob: float = 0.1
     depth_noise: bool = True
     depth_noise_mm: float = 2.0
     depth_holes: bool = True
@@ -111,6 +120,8 @@ class AugmentConfig:
             "noise_prob",
             "hole_prob",
             "jpeg_prob",
+            "lighting_prob",
+            "grayscale_prob",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -125,6 +136,10 @@ class AugmentConfig:
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ConfigError(f"low must be <= high, got {getattr(self, name)}", field=f"augment.{name}")
+        if not 0 < self.gamma_range[0] <= self.gamma_range[1]:
+            raise ConfigError(f"must be 0 < low <= high, got {self.gamma_range}", field="augment.gamma_range")
+        if self.white_balance < 0:
+            raise ConfigError(f"must be >= 0, got {self.white_balance}", field="augment.white_balance")
         if min(self.translation_frac, self.translation_mm, self.depth_noise_mm, self.dropout_max) < 0:
             raise ConfigError("translation, noise and dropout amounts must be >= 0", field="augment")
 
@@ -322,6 +337,25 @@ def color_jitter(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig
     return out
 
 
+def lighting_shift(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Another scene's light on an (H, W, 3) uint8 RGB image: with probability ``cfg.grayscale_prob`` the image
+    turns grey (its luma in every channel); then each channel c becomes 255 · min(1, g_c · (v / 255) ** gamma),
+    with gains g_R, g_B log-uniform in [1 / (1 + white_balance), 1 + white_balance], g_G = 1 (a white balance that
+    is off: warm or cool light) and gamma log-uniform in ``cfg.gamma_range`` (an exposure curve: > 1 darkens the
+    mid-tones, < 1 brightens them). One lookup table per channel."""
+    grey = rng.random() < cfg.grayscale_prob
+    span = np.log1p(cfg.white_balance)
+    gains = np.exp(np.array([rng.uniform(-span, span), 0.0, rng.uniform(-span, span)]))
+    lo, hi = np.log(cfg.gamma_range[0]), np.log(cfg.gamma_range[1])
+    gamma = float(np.exp(rng.uniform(lo, hi)))
+    out = image
+    if grey:
+        out = cv2.cvtColor(cv2.cvtColor(np.ascontiguousarray(out), cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    levels = (np.arange(256, dtype=np.float64) / 255.0) ** gamma
+    lut = np.clip(levels[:, None] * gains[None, :] * 255.0 + 0.5, 0, 255).astype(np.uint8)  # (256, 3)
+    return cv2.LUT(np.ascontiguousarray(out), lut[None, :, :])
+
+
 #: RGB -> YIQ (NTSC); Y is the luma the saturation keeps
 _RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
 _YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
@@ -370,7 +404,7 @@ def augment_appearance(
     joints_2d: np.ndarray | None = None,
     backgrounds: BackgroundSource | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The RGB appearance augmentations in order: background, occluders, colour, blur, noise, JPEG.
+    """The RGB appearance augmentations in order: background, occluders, colour, lighting, blur, noise, JPEG.
 
     Args:
         image: (H, W, 3) uint8 RGB crop.
@@ -392,6 +426,8 @@ def augment_appearance(
         out, occluded = add_occluders(out, rng, cfg, joints_2d)
     if cfg.color:
         out = color_jitter(out, rng, cfg)
+    if cfg.lighting and rng.random() < cfg.lighting_prob:
+        out = lighting_shift(out, rng, cfg)
     if cfg.blur and rng.random() < cfg.blur_prob:
         out = gaussian_blur(out, rng, cfg)
     if cfg.noise and rng.random() < cfg.noise_prob:

@@ -12,11 +12,12 @@ crop it was posed in: joints can drift onto part of the hand while the crop stil
 detection's crop, the surer of the two poses kept (``reseed``). (The skeleton channel drawn from the previous
 joints keeps the pose model's confidence up even on a crop that has slipped off the hand, so confidence alone
 catches only gross failures.)
-New detections that overlap a tracked hand are ignored; one that overlaps a hand dropped on this frame takes over
-its track (id and filter state). Two detection thresholds: a new hand needs the detector's ``min_score``, while a
-box where a hand was in the previous frame (overlapping a dropped track, or confirming a followed one) needs only
-its ``keep_score`` (by default half of it): a hand that turns or blurs for a moment is not lost, and a low-score box
-elsewhere starts nothing.
+New detections that overlap a tracked hand are ignored; one where a hand dropped on this frame was (overlapping its
+joints' box, or centred in the crop it was last followed in: joints that shrank onto a part of the hand leave a box
+that a detection of the whole hand hardly overlaps) takes over its track (id and filter state). Two detection
+thresholds: a new hand needs the detector's ``min_score``, while a box where a hand was in the previous frame
+(continuing a dropped track, or confirming a followed one) needs only its ``keep_score`` (by default half of it): a
+hand that turns or blurs for a moment is not lost, and a low-score box elsewhere starts nothing.
 
 Smoothing: each track owns a One Euro filter (:mod:`handpose.inference.smoothing`) over its 2D joints (and 3D
 joints), fed with the frame timestamps. Crops are planned from the raw (unsmoothed) joints, so the filter's lag
@@ -66,6 +67,16 @@ def _holds(region: np.ndarray, box: np.ndarray) -> bool:
     """Whether the centre of ``box`` lies inside ``region`` (both [x0, y0, x1, y1])."""
     c = (box[:2] + box[2:]) / 2
     return bool(np.all(c >= region[:2]) and np.all(c <= region[2:]))
+
+
+def _where_it_was(box: np.ndarray, joints: np.ndarray, region: np.ndarray | None) -> float:
+    """How surely a detection ``box`` shows a followed hand (0: not at all): the IoU of the box with the hand's joints'
+    box when over 0.1, else 0.1 when the box's centre lies in the crop the hand was posed in (``region``; joints can
+    drift onto part of the hand, and shrink there, while the crop still holds the hand), else 0. All frame px."""
+    iou = _iou(joints_box(joints), box)
+    if iou > 0.1:
+        return iou
+    return 0.1 if region is not None and _holds(region, box) else 0.0
 
 
 class VideoTracker:
@@ -194,11 +205,7 @@ class VideoTracker:
         detections = det.detections
         kept, boxes = [], []
         for hd, t in pairs:
-            # a detection confirms the hand when it overlaps its joints' box, or lies in the crop it was posed in
-            # (joints drifted off the hand: the crop still holds the hand)
-            ious = [_iou(joints_box(hd.joints_2d), d.box) for d in detections]
-            centred = [t.region is not None and _holds(t.region, d.box) for d in detections]
-            match = [iou if iou > 0.1 else (0.1 if c else 0.0) for iou, c in zip(ious, centred)]
+            match = [_where_it_was(d.box, hd.joints_2d, t.region) for d in detections]
             if match and max(match) > 0.0:
                 kept.append((hd, t))
                 boxes.append(detections[int(np.argmax(match))])
@@ -263,7 +270,7 @@ class VideoTracker:
                 d
                 for d in det.detections
                 if all(_iou(d.box, b) <= self.overlap_iou for b in taken)
-                and (d.score >= new_score or any(_iou(d.box, joints_box(t.joints)) > self.overlap_iou for t in dropped))
+                and (d.score >= new_score or any(_where_it_was(d.box, t.joints, t.region) > 0 for t in dropped))
             ]
             fresh = fresh[: est.max_hands - len(pairs)]
             if fresh:
@@ -272,9 +279,9 @@ class VideoTracker:
                     if hand.score < est.detection_min_score:
                         continue
                     # a hand found again where a track was just dropped keeps its id and its filter's state
-                    near = [(_iou(d.box, joints_box(t.joints)), k) for k, t in enumerate(dropped)]
-                    iou, k = max(near, default=(0.0, -1))
-                    if iou > self.overlap_iou:
+                    near = [(_where_it_was(d.box, t.joints, t.region), k) for k, t in enumerate(dropped)]
+                    where, k = max(near, default=(0.0, -1))
+                    if where > 0:
                         track = dropped.pop(k)
                         track.joints, track.confidence = hand.joints_2d.copy(), hand.confidence.copy()
                     else:
