@@ -307,9 +307,11 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
         "presence_lost_dropped": float(np.mean(np.array(off_p) < lost_p)),
     }
     write_json_atomic(path, cal)
-    log(f"calibration: min_score {t_best} (F1 {f1:.3f}, P {prec:.3f}, R {rec:.3f}), lost_confidence {lost:.3f} "
+    log(
+        f"calibration: min_score {t_best} (F1 {f1:.3f}, P {prec:.3f}, R {rec:.3f}), lost_confidence {lost:.3f} "
         f"(drops {cal['lost_dropped']:.3f} of crops off the hand), lost_presence {lost_p:.3f} (drops "
-        f"{cal['presence_lost_dropped']:.3f})")
+        f"{cal['presence_lost_dropped']:.3f})"
+    )
     return cal
 
 
