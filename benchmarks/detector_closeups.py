@@ -19,41 +19,52 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 SHARES = (0.5, 0.7, 0.9)  # the hand's longer box side as a share of the close-up's side
+TURNS = (90, 180, 270)  # degrees: hands pointing sideways and down (the webcam hands are upright)
+TURNED_SHARES = (0.5, 0.7)
 VIEW = 256  # px, the close-ups' side
 
 
-def closeups(photos: list, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """(view, hand box in the view, share) for every box of every photo and every share (border replicated)."""
+def closeups(
+    photos: list, rng: np.random.Generator, shares: tuple[float, ...] = SHARES, turn: int = 0
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """(view, hand box in the view, share) for every box of every photo and every share (border replicated), the
+    view turned by ``turn`` degrees (a multiple of 90, so that a drawn box stays a box) about its centre."""
     from handpose.data.image_io import read_image
 
+    if turn % 90:
+        raise ValueError(f"turn must be a multiple of 90 degrees, got {turn}")
     out = []
     for path, boxes in photos:
         img = read_image(path)
         for box in boxes:
             side = float(np.max(box[2:] - box[:2]))
-            for share in SHARES:
+            for share in shares:
                 crop = side / share
                 room = (crop - (box[2:] - box[:2])) / 2  # how far the view may slide with the hand inside
                 centre = (box[:2] + box[2:]) / 2 + rng.uniform(-1, 1, 2) * np.maximum(room, 0) * 0.8
-                s = VIEW / crop
-                m = np.array([[s, 0, VIEW / 2 - s * centre[0]], [0, s, VIEW / 2 - s * centre[1]]])
+                m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(turn), VIEW / crop)
+                m[:, 2] += VIEW / 2 - centre
                 view = cv2.warpAffine(img, m, (VIEW, VIEW), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
-                out.append((view, np.concatenate([box[:2] * s + m[:, 2], box[2:] * s + m[:, 2]]), share))
+                corners = np.array([box[:2], box[2:], [box[0], box[3]], [box[2], box[1]]]) @ m[:, :2].T + m[:, 2]
+                out.append((view, np.concatenate([corners.min(axis=0), corners.max(axis=0)]), share))
     return out
 
 
 def holdout_sets(hold, views: int) -> dict:
     """The held-out webcam sets: ``photos`` ((path, boxes) pairs), ``frames`` (the photos, then as many hand-free
-    400 x 300 crops of them) with their ``truth`` boxes, ``near`` (:func:`closeups`), ``empty`` (``views`` hand-free
-    VIEW x VIEW views) and ``rng``, the generator that drew them, to draw on from where it stopped."""
+    400 x 300 crops of them) with their ``truth`` boxes, ``near`` (:func:`closeups`), ``turned`` (close-ups at 50
+    and 70 % turned by each of ``TURNS``), ``empty`` (``views`` hand-free VIEW x VIEW views) and ``rng``, the
+    generator that drew them, to draw on from where it stopped."""
     from handpose.data.image_io import read_image
     from handpose.data.scenes import BackgroundPool
     from handpose.engine.data import photo_avoid_boxes
@@ -64,8 +75,10 @@ def holdout_sets(hold, views: int) -> dict:
     frames = [read_image(p) for p, _ in photos] + [pool.draw(rng, 400, 300) for _ in photos]
     truth = [b for _, b in photos] + [np.zeros((0, 4))] * len(photos)
     near = closeups(photos, np.random.default_rng(2))
+    turned = [c for turn in TURNS for c in closeups(photos, np.random.default_rng(3 + turn), TURNED_SHARES, turn)]
     empty = [pool.draw(rng, VIEW, VIEW) for _ in range(views)]
-    return {"photos": photos, "frames": frames, "truth": truth, "near": near, "empty": empty, "rng": rng}
+    return {"photos": photos, "frames": frames, "truth": truth, "near": near, "turned": turned, "empty": empty,
+            "rng": rng}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="also write the figures here")
     ap.add_argument("--zoom-out", type=float, nargs="+", default=[0.0], help="second-look shrink factors (0: off)")
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.35, 0.4, 0.45, 0.5])
+    ap.add_argument("--mediapipe-python", type=Path, default=REPO / ".venv-teacher" / "bin" / "python",
+                    help="MediaPipe Hands on the same views beside ours (skipped when absent)")  # fmt: skip
     args = ap.parse_args(argv)
 
     from handpose import metrics as M
@@ -84,9 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(os.environ.get("HANDPOSE_REALDATA", REPO.parent / "shared" / "realdata")) / "webcam_hands"
     hold = open_dataset(root, "webcam_hands", split="holdout")
     sets = holdout_sets(hold, views=sum(len(b) for _, b in hold.image_boxes()))  # a view per hand
-    photos, frames, truth, near, empty = (sets[k] for k in ("photos", "frames", "truth", "near", "empty"))
+    photos, frames, truth, near, turned, empty = (sets[k] for k in ("photos", "frames", "truth", "near", "turned",
+                                                                     "empty"))  # fmt: skip
     print(f"holdout: {len(photos)} photos, {sum(len(b) for _, b in photos)} hands, {len(photos)} hand-free crops; "
-          f"{len(near)} close-ups, {len(empty)} hand-free views")  # fmt: skip
+          f"{len(near)} close-ups, {len(turned)} turned close-ups, {len(empty)} hand-free views")  # fmt: skip
+
+    def found(est: Any, view: np.ndarray, box: np.ndarray) -> bool:
+        return any(box_iou(np.asarray(d.box)[None], box[None])[0, 0] >= 0.5 for d in est.detect(view).detections)
+
     rows = {}
     for run in args.runs:
         ckpt = Path(run) if (Path(run) / "model.json").is_file() else Path(run) / "best"
@@ -104,26 +124,59 @@ def main(argv: list[str] | None = None) -> int:
                 f1 = M.detection_scores(boxes, scores, truth, 0.5)["f1"]
                 hits = {share: [] for share in SHARES}
                 for view, box, share in near:
-                    dets = [d.box for d in est.detect(view).detections]
-                    hits[share].append(any(box_iou(np.asarray(d)[None], box[None])[0, 0] >= 0.5 for d in dets))
+                    hits[share].append(found(est, view, box))
                 false = float(np.mean([len(est.detect(v).detections) > 0 for v in empty]))
                 row = {"threshold": t, "holdout_f1": f1}
                 row.update({f"closeup_{s:g}": float(np.mean(h)) for s, h in hits.items()})
                 row["closeup_all"] = float(np.mean([x for h in hits.values() for x in h]))
+                row["turned"] = float(np.mean([found(est, view, box) for view, box, _ in turned]))
                 row["empty_with_box"] = false
                 table.append(row)
                 print(
                     f"{run} zoom_out {zoom_out:g}: threshold {t:.2f}, holdout F1 {f1:.3f}; close-ups found "
                     + ", ".join(f"{s:.0%} {row[f'closeup_{s:g}']:.3f}" for s in SHARES)
-                    + f" (all {row['closeup_all']:.3f}); hand-free views with a box {false:.3f}",
+                    + f" (all {row['closeup_all']:.3f}); turned close-ups found {row['turned']:.3f}; hand-free views"
+                    f" with a box {false:.3f}",
                     flush=True,
                 )
             rows[f"{run} zoom_out {zoom_out:g}"] = table
+    mp = mediapipe_found(args.mediapipe_python, near, turned, empty)
+    if mp is not None:
+        rows["mediapipe"] = mp
+        print("MediaPipe Hands: close-ups found " + ", ".join(f"{s:.0%} {mp[f'closeup_{s:g}']:.3f}" for s in SHARES)
+              + f" (all {mp['closeup_all']:.3f}); turned close-ups found {mp['turned']:.3f}; hand-free views with "
+              f"a hand {mp['empty_with_box']:.3f} (a hand found: the box of its landmarks at IoU >= 0.5)")  # fmt: skip
     if args.json:
         from handpose.io import write_json_atomic
 
         write_json_atomic(Path(args.json), rows)
     return 0
+
+
+def mediapipe_found(python: Path, near: list, turned: list, empty: list) -> dict[str, float] | None:
+    """MediaPipe Hands (its own environment, ``python``; None when absent) on the close-ups, the turned close-ups and
+    the hand-free views: the share of hands found (the :func:`~handpose.data.sample.hand_box` of its landmarks at
+    IoU >= 0.5 with the drawn box) and of hand-free views with a hand."""
+    from lighting_robustness import mediapipe_hands
+
+    from handpose.data.sample import hand_box
+    from handpose.metrics import box_iou
+
+    views = [v for v, _, _ in near] + [v for v, _, _ in turned] + list(empty)
+    hands = mediapipe_hands(python, views)
+    if hands is None:
+        return None
+
+    def hit(found: list[np.ndarray], box: np.ndarray) -> bool:
+        return any(box_iou(hand_box(j)[None], box[None])[0, 0] >= 0.5 for j in found)
+
+    got_near = [hit(h, box) for h, (_, box, _) in zip(hands, near)]
+    got_turned = [hit(h, box) for h, (_, box, _) in zip(hands[len(near) :], turned)]
+    out = {f"closeup_{s:g}": float(np.mean([g for g, (_, _, sh) in zip(got_near, near) if sh == s])) for s in SHARES}
+    out["closeup_all"] = float(np.mean(got_near))
+    out["turned"] = float(np.mean(got_turned))
+    out["empty_with_box"] = float(np.mean([len(h) > 0 for h in hands[len(near) + len(turned) :]]))
+    return out
 
 
 if __name__ == "__main__":

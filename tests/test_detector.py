@@ -136,6 +136,40 @@ def test_close_ups_make_the_hand_the_size_asked_and_keep_it_in_view() -> None:
     assert max(float(np.max(b[2:] - b[:2])) for b in small) < 0.3 * 128
 
 
+def test_any_turn_points_hands_every_way_and_their_boxes_follow() -> None:
+    # an upright "hand" (a tall red block, 40 x 140 px): turned by up to 15 degrees it stays taller than wide;
+    # turned by any angle (any_turn=1) it lies sideways about as often as upright, inside its box
+    frame = np.zeros((300, 400, 3), np.uint8)
+    frame[80:220, 180:220] = (255, 0, 0)
+    source = PhotoFrames([("unused.jpg", np.array([[180.0, 80.0, 220.0, 220.0]]), None)])
+    source.cache.images["unused.jpg"] = frame
+    codec = AnchorBoxCodec((128, 160))
+
+    def extents(ds: DetectionDataset) -> list[tuple[float, float]]:
+        out = []
+        for i in range(len(ds)):
+            item = ds[i]
+            if item["meta"]["count"] == 0:
+                continue
+            img = item["input"].numpy().transpose(1, 2, 0)
+            ys, xs = np.nonzero((img[..., 0] > 0.8) & (img[..., 1] < 0.2) & (img[..., 2] < 0.2))
+            box = item["meta"]["boxes"][0]
+            assert xs.min() >= box[0] - 1 and xs.max() <= box[2] + 1 and ys.min() >= box[1] - 1
+            assert ys.max() <= box[3] + 1
+            out.append((xs.max() - xs.min() + 1, ys.max() - ys.min() + 1))
+        return out
+
+    kw = dict(length=48, train=True, augment=AugmentConfig.off(), backgrounds=BackgroundPool(texture_share=1.0),
+              rotation_deg=15.0, shift=0.0, zoom=(1.0, 1.0))  # fmt: skip
+    upright = extents(DetectionDataset([source], [1.0], codec, **kw))
+    assert len(upright) >= 40 and all(w < h for w, h in upright)
+    turned = extents(DetectionDataset([source], [1.0], codec, any_turn=1.0, **kw))
+    sideways = np.mean([w > h for w, h in turned])
+    assert len(turned) >= 40 and 0.25 <= sideways <= 0.75
+    with pytest.raises(ValueError, match="any_turn"):
+        DetectionDataset([source], [1.0], codec, any_turn=1.5)
+
+
 def test_hand_box_convention() -> None:
     joints = np.zeros((21, 2))
     joints[:, 0] = np.linspace(100, 160, 21)

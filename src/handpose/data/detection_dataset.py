@@ -3,7 +3,8 @@ encoded by the detector's codec (:class:`handpose.codecs.anchors.AnchorBoxCodec`
 
 Geometry. Each frame is letterboxed into the detector input and, in training, zoomed by a log-uniform factor
 (``zoom``: below 1 the frame shrinks inside the input, so hands as small as a few pixels appear; above 1 it is
-cropped), turned by up to ``rotation_deg``, shifted and mirrored. Zooming about the input's centre seldom makes a
+cropped), turned by up to ``rotation_deg`` (or, with probability ``any_turn``, by any angle: hands pointing
+sideways and down, where photos mostly show them upright), shifted and mirrored. Zooming about the input's centre seldom makes a
 hand large (the hands of a photo are rarely at its centre), so with probability ``close_up`` the zoom is taken about
 one of the frame's hands instead: its box's longer side becomes a log-uniform share ``close_up_size`` of the
 input's shorter side, its centre lands at a random place that keeps it inside, and it turns about its own centre
@@ -68,6 +69,7 @@ class DetectionDataset(Dataset):
         augment: appearance augmentation (colour, blur, noise, JPEG; background replacement and occluders off).
         zoom: (min, max) zoom factor, log-uniform.
         rotation_deg: largest turn either way.
+        any_turn: probability of a turn uniform in [-180, 180) degrees instead.
         shift: largest shift as a share of the input size.
         close_up: probability of a zoom about a hand instead of the input's centre (frames with hands only).
         close_up_size: (min, max) longer box side of that hand as a share of the input's shorter side.
@@ -87,6 +89,7 @@ class DetectionDataset(Dataset):
         augment: AugmentConfig | None = None,
         zoom: tuple[float, float] = (0.35, 1.6),
         rotation_deg: float = 15.0,
+        any_turn: float = 0.0,
         shift: float = 0.25,
         close_up: float = 0.0,
         close_up_size: tuple[float, float] = (0.4, 0.95),
@@ -113,6 +116,9 @@ class DetectionDataset(Dataset):
         )  # fmt: skip
         self.zoom = (float(zoom[0]), float(zoom[1]))
         self.rotation_deg = float(rotation_deg)
+        self.any_turn = float(any_turn)
+        if not 0.0 <= self.any_turn <= 1.0:
+            raise ValueError(f"any_turn must be in [0, 1], got {any_turn}")
         self.shift = float(shift)
         self.close_up = float(close_up)
         self.close_up_size = (float(close_up_size[0]), float(close_up_size[1]))
@@ -172,6 +178,8 @@ class DetectionDataset(Dataset):
         if self.train:
             zoom = float(np.exp(rng.uniform(np.log(self.zoom[0]), np.log(self.zoom[1]))))
             angle = float(rng.uniform(-self.rotation_deg, self.rotation_deg))
+            if self.any_turn and rng.random() < self.any_turn:
+                angle = float(rng.uniform(-180.0, 180.0))
             flip = bool(rng.random() < 0.5)
             around = cv2.getRotationMatrix2D((iw / 2 - 0.5, ih / 2 - 0.5), angle, zoom)
             around[:, 2] += rng.uniform(-self.shift, self.shift, size=2) * np.array([iw, ih])
