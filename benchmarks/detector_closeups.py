@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="also write the figures here")
     ap.add_argument("--zoom-out", type=float, nargs="+", default=[0.0], help="second-look shrink factors (0: off)")
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.35, 0.4, 0.45, 0.5])
+    ap.add_argument("--turn-score", type=float, nargs="+", default=[0.0],
+                    help="the turned look's score thresholds (0: off)")  # fmt: skip
     ap.add_argument("--mediapipe-python", type=Path, default=REPO / ".venv-teacher" / "bin" / "python",
                     help="MediaPipe Hands on the same views beside ours (skipped when absent)")  # fmt: skip
     args = ap.parse_args(argv)
@@ -111,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     for run in args.runs:
         ckpt = Path(run) if (Path(run) / "model.json").is_file() else Path(run) / "best"
         est = HandPoseEstimator(detector=ckpt, min_hand_score=0.0)
-        for zoom_out in args.zoom_out:
-            est.detector.zoom_out = zoom_out
+        for zoom_out, turn in [(z, u) for z in args.zoom_out for u in args.turn_score]:
+            est.detector.zoom_out, est.detector.turn_score = zoom_out, turn
             table = []
             for t in args.thresholds:
                 est.detector.min_score = t
@@ -133,13 +135,14 @@ def main(argv: list[str] | None = None) -> int:
                 row["empty_with_box"] = false
                 table.append(row)
                 print(
-                    f"{run} zoom_out {zoom_out:g}: threshold {t:.2f}, holdout F1 {f1:.3f}; close-ups found "
+                    f"{run} zoom_out {zoom_out:g} turn_score {turn:g}: threshold {t:.2f}, holdout F1 {f1:.3f}; "
+                    "close-ups found "
                     + ", ".join(f"{s:.0%} {row[f'closeup_{s:g}']:.3f}" for s in SHARES)
                     + f" (all {row['closeup_all']:.3f}); turned close-ups found {row['turned']:.3f}; hand-free views"
                     f" with a box {false:.3f}",
                     flush=True,
                 )
-            rows[f"{run} zoom_out {zoom_out:g}"] = table
+            rows[f"{run} zoom_out {zoom_out:g} turn_score {turn:g}"] = table
     mp = mediapipe_found(args.mediapipe_python, near, turned, empty)
     if mp is not None:
         rows["mediapipe"] = mp

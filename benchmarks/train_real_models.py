@@ -31,8 +31,10 @@ Stages (each resumes or is skipped when its output exists; ``--only`` picks some
 5. ``calibrate``: on the webcam ``holdout`` photos (a tenth of the train photos, never trained on), close-ups cut
    from them around each human box (``benchmarks/detector_closeups.py``) and as many hand-free crops and views as
    photos: the detector's score threshold with the best F1 at IoU 0.5 against the human boxes, with its second
-   look at close-ups on (``zoom_out``); the mean joint confidence under which tracking drops a hand (keeps 95 % of
-   the teacher hands followed from jittered joints), and what the hand-presence threshold (0.5) keeps and drops.
+   look at close-ups on (``zoom_out``); the score its turned look at frames without a hand asks (``turn_score``,
+   :data:`TURN_SCORES`' rule, on close-ups of the same hands turned by 90, 180 and 270 degrees); the mean joint
+   confidence under which tracking drops a hand (keeps 95 % of the teacher hands followed from jittered joints),
+   and what the hand-presence threshold (0.5) keeps and drops.
 6. ``gesture``: GestureNet on the sign-digit train photos, on the keypoints that the detector and pose model as
    shipped (float16, calibrated threshold; stored under ``runs/real/shipped_rgb``) predict, fixed (the paper's
    protocol: "the pose estimation part is kept fixed and we solely train the GestureNet") (``handpose gesture
@@ -76,6 +78,10 @@ PRESENCE_STEPS = 3000
 LOST_PRESENCE = 0.5
 #: the detector's second look at close-ups (:class:`handpose.inference.stages.DetectorStage` ``zoom_out``)
 ZOOM_OUT = 0.55
+#: the detector's turned look (:class:`handpose.inference.stages.DetectorStage` ``turn_score``): the lowest of these
+#: that keeps the holdout F1 and the close-ups found within 0.005 and the hand-free views with a box within 0.01 of
+#: the detector without it (``benchmarks/detector_closeups.py --turn-score``)
+TURN_SCORES = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 #: the pose model's second look (:meth:`handpose.inference.stages.PoseStage.second_look`): a hand whose joints' box
 #: overlaps the box it was posed from by IoU under this is posed again from the joints' box, the surer pose kept;
 #: chosen on held-out hands (``benchmarks/pose_crop_robustness.py --second-look``)
@@ -267,6 +273,8 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     # scenes unlike these photos (about 0.55 on the fingerspelling video against 0.7-0.9 here), and that threshold
     # (0.25) dropped most real hands there: it fits the calibration photos, not the world (docs/models.md)
     t_best, f1, prec, rec = max(rows, key=lambda r: (r[1], -r[0]))
+    est.detector.min_score = t_best
+    turn_score, turn_rows = calibrate_turned_look(est, sets)
     # tracking: followed hands (teacher joints jittered by 3 % of the hand) against lost ones (moved off the hand)
     lab = hold.joints_all()
     on, off, on_p, off_p = [], [], [], []
@@ -298,6 +306,8 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
         "holdout_photos": len(photos),
         "closeups": len(near),
         "negatives": 2 * len(photos),
+        "turn_score": turn_score,
+        "turned_look": turn_rows,
         "lost_confidence": lost,
         "followed_kept": float(np.mean(np.array(on) >= lost)),
         "lost_dropped": float(np.mean(np.array(off) < lost)),
@@ -308,11 +318,46 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     }
     write_json_atomic(path, cal)
     log(
-        f"calibration: min_score {t_best} (F1 {f1:.3f}, P {prec:.3f}, R {rec:.3f}), lost_confidence {lost:.3f} "
+        f"calibration: min_score {t_best} (F1 {f1:.3f}, P {prec:.3f}, R {rec:.3f}), turn_score {turn_score}, "
+        f"lost_confidence {lost:.3f} "
         f"(drops {cal['lost_dropped']:.3f} of crops off the hand), lost_presence {lost_p:.3f} (drops "
         f"{cal['presence_lost_dropped']:.3f})"
     )
     return cal
+
+
+def calibrate_turned_look(est: Any, sets: dict[str, Any]) -> tuple[float, list[dict[str, float]]]:
+    """The turned look's score (:data:`TURN_SCORES`' rule) on the holdout sets of
+    :func:`detector_closeups.holdout_sets`, the detector at its calibrated threshold; and each setting's figures."""
+    from handpose import metrics as M
+    from handpose.metrics import box_iou
+
+    def figures(turn: float) -> dict[str, float]:
+        est.detector.turn_score = turn
+        found = [est.detect(f).detections for f in sets["frames"]]
+        boxes = [np.array([d.box for d in f]).reshape(-1, 4) for f in found]
+        f1 = M.detection_scores(boxes, [np.array([d.score for d in f]) for f in found], sets["truth"], 0.5)["f1"]
+
+        def hit(view: np.ndarray, box: np.ndarray) -> bool:
+            return any(box_iou(d.box[None], box[None])[0, 0] >= 0.5 for d in est.detect(view).detections)
+
+        empty = float(np.mean([len(est.detect(v).detections) > 0 for v in sets["empty"]]))
+        near = float(np.mean([hit(v, b) for v, b, _ in sets["near"]]))
+        turned = float(np.mean([hit(v, b) for v, b, _ in sets["turned"]]))
+        return {"turn_score": turn, "f1": f1, "closeups": near, "turned": turned, "empty_with_box": empty}
+
+    rows = [figures(0.0)]
+    base = rows[0]
+    chosen = 0.0
+    for turn in TURN_SCORES:
+        row = figures(turn)
+        rows.append(row)
+        if (row["f1"] >= base["f1"] - 0.005 and row["closeups"] >= base["closeups"] - 0.005
+                and row["empty_with_box"] <= base["empty_with_box"] + 0.01):  # fmt: skip
+            chosen = turn
+            break
+    est.detector.turn_score = chosen
+    return chosen, rows
 
 
 NOTE = (
@@ -334,10 +379,14 @@ def export_rgb(args: argparse.Namespace, out: Path) -> None:
         "role": "detector",
         "min_score": cal["min_score"],
         "zoom_out": ZOOM_OUT,
+        "turn_score": cal["turn_score"],
         "calibration": "webcam_hands holdout photos, close-ups cut from them around each human box (the hand "
                        "filling 50, 70 and 90 % of the view) and as many hand-free crops and views: the score "
                        f"threshold of the best F1 at IoU 0.5 against the human boxes (F1 {cal['holdout_f1']:.3f}), "
-                       f"with the second look at close-ups (zoom_out {ZOOM_OUT})",
+                       f"with the second look at close-ups (zoom_out {ZOOM_OUT}); turn_score: the lowest score for "
+                       "boxes of the frame turned by 90, 180, 270 degrees (looked at when it gives no hand) that "
+                       "keeps the F1 on the photos and the close-ups found within 0.005 and the hand-free views "
+                       "with a box within 0.01 of the detector without it",
     }, NOTE, DATA)  # fmt: skip
     store_for_shipping(best(work / PRESENCE_RUN), out / SHIPPED["pose"], {
         "role": "pose2d",

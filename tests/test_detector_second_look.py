@@ -92,3 +92,67 @@ def test_zoom_out_must_shrink(detector):
 
     with pytest.raises(ValueError, match="zoom_out"):
         DetectorStage(detector.model, zoom_out=1.5)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The turned look (``DetectorStage.turn_score``): a frame that gives no hand is looked at again turned by 90, 180
+# and 270 degrees, for hands pointing sideways or down (the training photos show them upright)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_unturn_box_maps_a_box_of_the_turned_frame_back_to_the_frame():
+    from handpose.inference.stages import unturn_box
+
+    h, w = 30, 50
+    frame = np.zeros((h, w), np.uint8)
+    frame[5:13, 20:36] = 1  # pixel centres x 20..35, y 5..12
+    for k in (0, 1, 2, 3):
+        turned = np.rot90(frame, k)
+        ys, xs = np.nonzero(turned)
+        box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], float)
+        np.testing.assert_array_equal(unturn_box(box, k, w, h), [20, 5, 35, 12])
+
+
+def upside_down(view: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The view turned by 180 degrees (a hand pointing down) and its box in it."""
+    s = view.shape[1] - 1, view.shape[0] - 1
+    turned = np.array([s[0] - box[2], s[1] - box[3], s[0] - box[0], s[1] - box[1]])
+    return np.ascontiguousarray(view[::-1, ::-1]), turned
+
+
+def test_the_turned_look_finds_hands_pointing_down_and_leaves_found_hands_alone(detector, views):
+    assert detector.turn_score > detector.min_score  # shipped with the turned look on, stricter than the threshold
+    turn = detector.turn_score
+    upright = [(image, box) for image, box, _, _ in views] + [(v, b) for _, _, v, b in views]
+    down = [upside_down(image, box) for image, box in upright]
+    frames = down + upright
+    try:
+        detector.turn_score = 0.0
+        plain = [detector(v).detections for v, _ in frames]
+        # the mechanism at the detector's own threshold: turned back, an upside-down photo is the upright photo, so
+        # the turned look finds the hands that the detector finds upright (the shipped turn_score is stricter)
+        detector.turn_score = detector.min_score
+        before = detector.turned_looks
+        looked = [detector(v).detections for v, _ in frames]
+        looks = detector.turned_looks - before
+    finally:
+        detector.turn_score = turn
+    boxes = [b for _, b in frames]
+    first = [found(d, b) for d, b in zip(plain, boxes)]
+    second = [found(d, b) for d, b in zip(looked, boxes)]
+    n = len(down)
+    for k in range(n):  # an upside-down frame without a box whose hand is found upright: the turned look finds it
+        assert second[k] or plain[k] or not first[n + k], k
+    assert sum(second[:n]) >= sum(first[:n]) + 3, (first[:n], second[:n])  # most are missed upside down
+    for p, q in zip(plain, looked):  # a frame that gave a hand keeps its result, box for box
+        if p:
+            assert [(tuple(d.box), d.score) for d in p] == [(tuple(d.box), d.score) for d in q]
+    assert looks == sum(not p for p in plain)  # it runs on the frames without a hand, and only there
+    assert sum(second[n:]) >= sum(first[n:])  # the upright photos and close-ups lose nothing
+
+
+def test_turn_score_must_be_a_score(detector):
+    from handpose.inference.stages import DetectorStage
+
+    with pytest.raises(ValueError, match="turn_score"):
+        DetectorStage(detector.model, turn_score=1.5)

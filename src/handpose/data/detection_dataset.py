@@ -4,16 +4,16 @@ encoded by the detector's codec (:class:`handpose.codecs.anchors.AnchorBoxCodec`
 Geometry. Each frame is letterboxed into the detector input and, in training, zoomed by a log-uniform factor
 (``zoom``: below 1 the frame shrinks inside the input, so hands as small as a few pixels appear; above 1 it is
 cropped), turned by up to ``rotation_deg`` (or, with probability ``any_turn``, by any angle: hands pointing
-sideways and down, where photos mostly show them upright), shifted and mirrored. Zooming about the input's centre seldom makes a
-hand large (the hands of a photo are rarely at its centre), so with probability ``close_up`` the zoom is taken about
-one of the frame's hands instead: its box's longer side becomes a log-uniform share ``close_up_size`` of the
-input's shorter side, its centre lands at a random place that keeps it inside, and it turns about its own centre
-(the close-up of a hand filling the view that a phone or a webcam held near gives). Where the frame does not cover
-the input, a background from the pool shows (not a flat border). A box moves with the frame: hands known by their
-joints get the :func:`~handpose.data.sample.hand_box` of the moved joints; drawn boxes get the box of their moved
-corners. A box cut by the input's edge keeps its visible part when at least ``min_visible`` of it remains, and is
-ignored (its default boxes neither positive nor negative) otherwise; boxes smaller than ``min_box_px`` are ignored
-too.
+sideways and down, where photos mostly show them upright), shifted and mirrored. Zooming about the input's centre
+seldom makes a hand large (the hands of a photo are rarely at its centre), so with probability ``close_up`` the zoom
+is taken about one of the frame's hands instead: its box's longer side becomes a log-uniform share
+``close_up_size`` of the input's shorter side, its centre lands at a random place that keeps it inside, and it turns
+about its own centre (the close-up of a hand filling the view that a phone or a webcam held near gives). Where the
+frame does not cover the input, a background from the pool shows (not a flat border). A box moves with the frame:
+hands known by their joints get the :func:`~handpose.data.sample.hand_box` of the moved joints; drawn boxes get the
+box of their moved corners. A box cut by the input's edge keeps its visible part when at least ``min_visible`` of
+it remains, and is ignored (its default boxes neither positive nor negative) otherwise; boxes smaller than
+``min_box_px`` are ignored too.
 
 Items: ``input`` (3, H, W) float32 RGB in [0, 1], ``targets`` (the codec's ``labels`` (A,) and ``offsets`` (A, 4)),
 ``meta`` (``boxes`` (max_boxes, 4) input px, NaN-padded, ``count``, ``affine`` (2, 3) frame -> input). Randomness:

@@ -160,6 +160,13 @@ class DetectorStage:
             the threshold) and found fewer than ``max_hands`` hands, the frame is letterboxed again shrunk by
             ``zoom_out`` (a hand filling 90 % of it fills about half the input) and the boxes of both passes that
             reach the threshold are merged by non-maximum suppression.
+        turn_score: a box detector's turned look (0 = off; default: its sidecar's ``inference.turn_score``, else
+            off). The detector learnt hands from photos where they point up, and finds few that point sideways or
+            down; when a frame gives no hand at all, it is looked at again turned by 90, 180 and 270 degrees (each
+            look with the second look above) and the boxes scoring ``turn_score`` or more, turned back, are kept
+            (non-maximum suppression across the turns). ``turn_score`` is set higher than :attr:`min_score`, since a
+            turned scene shows the detector things it has not learnt to reject. Costs up to three detector passes,
+            on frames without a hand only.
     """
 
     def __init__(
@@ -171,6 +178,7 @@ class DetectorStage:
         keep_fraction: float | None = None,
         zoom_out: float | None = None,
         zoom_out_trigger: float = 0.45,
+        turn_score: float | None = None,
     ) -> None:
         require_task(model, "detector", "rgb", ("skeleton", "box", "boxes"))
         self.model = model
@@ -193,8 +201,13 @@ class DetectorStage:
         if not 0.0 <= self.zoom_out < 1.0:
             raise ValueError(f"zoom_out must be in [0, 1), got {self.zoom_out}")
         self.zoom_out_trigger = float(zoom_out_trigger)
-        #: how many frames took the second look (for benchmarks and tests)
+        default_turn = float(model.info.extra.get("turn_score", 0.0)) if model.info.task == "boxes" else 0.0
+        self.turn_score = default_turn if turn_score is None else float(turn_score)
+        if not 0.0 <= self.turn_score <= 1.0:
+            raise ValueError(f"turn_score must be in [0, 1], got {self.turn_score}")
+        #: how many frames took the second look / the turned look (for benchmarks and tests)
         self.second_looks = 0
+        self.turned_looks = 0
         #: the detector box overshoots the joints by about the skeleton's half line width / blob radius
         self.box_shrink = float(model.info.extra.get("box_shrink_px", max(self.line_width / 2, 1.18 * self.blob_sigma)))
 
@@ -265,11 +278,36 @@ class DetectorStage:
         return np.concatenate([corners.min(axis=0), corners.max(axis=0)])
 
     def __call__(self, frame: np.ndarray, min_score: float | None = None) -> DetectorOutput:
+        out = self._look(frame, min_score)
+        if out.detections or not self.turn_score or self.model.info.task != "boxes":
+            return out
+        return self._turned_look(frame, out.info)
+
+    def _look(self, frame: np.ndarray, min_score: float | None) -> DetectorOutput:
+        """One look at the frame as it is: the first pass, and the second look where it is due."""
         x, info = self.preprocess(frame)
         outputs = self.infer(x)
         if not self.zoom_out or self.model.info.task != "boxes":
             return self.postprocess(outputs, info, min_score)
         return self._with_second_look(frame, outputs, info, self.min_score if min_score is None else min_score)
+
+    def _turned_look(self, frame: np.ndarray, info: CropInfo) -> DetectorOutput:
+        """The boxes of the frame turned by 90, 180 and 270 degrees that score :attr:`turn_score`, in the frame's
+        px (see ``turn_score`` in the class docstring); ``info`` is the unturned letterbox."""
+        from ..codecs.anchors import nms
+
+        self.turned_looks += 1
+        h, w = frame.shape[:2]
+        found = []
+        for k in (1, 2, 3):  # quarter turns counter-clockwise (np.rot90)
+            for d in self._look(np.ascontiguousarray(np.rot90(frame, k)), self.turn_score).detections:
+                found.append(Detection(unturn_box(d.box, k, w, h), d.score))
+        if len(found) > 1:
+            keep = nms(np.array([d.box for d in found]), np.array([d.score for d in found]), self.codec.nms_iou,
+                       len(found))  # fmt: skip
+            found = [found[int(i)] for i in keep]
+        found.sort(key=lambda d: -d.score)
+        return DetectorOutput(found[: self.max_hands], None, info)
 
     def _boxes(self, outputs: dict[str, np.ndarray], info: CropInfo, threshold: float) -> list[Detection]:
         """A box detector's boxes scoring ``threshold`` or more, in frame px, best first (no ``max_hands`` cap)."""
@@ -673,6 +711,20 @@ class GestureStage:
             for i, r in zip(keep, self.postprocess(self.infer(x))):
                 res[i] = r if r[2] >= self.min_confidence else None
         return res
+
+
+def unturn_box(box: np.ndarray, k: int, width: int, height: int) -> np.ndarray:
+    """A box [x0, y0, x1, y1] found in ``np.rot90(frame, k)`` (k quarter turns counter-clockwise) -> the same box in
+    the (height, width) frame; pixel-centre coordinates."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    k %= 4
+    if k == 1:  # (x', y') -> (W - 1 - y', x')
+        return np.array([width - 1 - y1, x0, width - 1 - y0, x1])
+    if k == 2:  # (x', y') -> (W - 1 - x', H - 1 - y')
+        return np.array([width - 1 - x1, height - 1 - y1, width - 1 - x0, height - 1 - y0])
+    if k == 3:  # (x', y') -> (y', H - 1 - x')
+        return np.array([y0, height - 1 - x1, y1, height - 1 - x0])
+    return np.array([x0, y0, x1, y1])
 
 
 def check_box(box: Any, width: int, height: int) -> np.ndarray:
