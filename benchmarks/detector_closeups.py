@@ -31,6 +31,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 SHARES = (0.5, 0.7, 0.9)  # the hand's longer box side as a share of the close-up's side
 TURNS = (90, 180, 270)  # degrees: hands pointing sideways and down (the webcam hands are upright)
 TURNED_SHARES = (0.5, 0.7)
+FAR_FRAME = (800, 600)  # px: the frame the far hands are put in
+FAR_SHRINK = 0.5  # the photo's scale in it (hands of 75 px median in 800 x 600)
 VIEW = 256  # px, the close-ups' side
 
 
@@ -63,8 +65,9 @@ def closeups(
 def holdout_sets(hold, views: int) -> dict:
     """The held-out webcam sets: ``photos`` ((path, boxes) pairs), ``frames`` (the photos, then as many hand-free
     400 x 300 crops of them) with their ``truth`` boxes, ``near`` (:func:`closeups`), ``turned`` (close-ups at 50
-    and 70 % turned by each of ``TURNS``), ``empty`` (``views`` hand-free VIEW x VIEW views) and ``rng``, the
-    generator that drew them, to draw on from where it stopped."""
+    and 70 % turned by each of ``TURNS``), ``empty`` (``views`` hand-free VIEW x VIEW views), ``small`` and
+    ``large_empty`` (:func:`far_hands`) and ``rng``, the generator that drew the frames and ``empty``, to draw on from
+    where it stopped."""
     from handpose.data.image_io import read_image
     from handpose.data.scenes import BackgroundPool
     from handpose.engine.data import photo_avoid_boxes
@@ -77,8 +80,29 @@ def holdout_sets(hold, views: int) -> dict:
     near = closeups(photos, np.random.default_rng(2))
     turned = [c for turn in TURNS for c in closeups(photos, np.random.default_rng(3 + turn), TURNED_SHARES, turn)]
     empty = [pool.draw(rng, VIEW, VIEW) for _ in range(views)]
+    small, large_empty = far_hands(photos, pool, np.random.default_rng(4))
     return {"photos": photos, "frames": frames, "truth": truth, "near": near, "turned": turned, "empty": empty,
-            "rng": rng}  # fmt: skip
+            "small": small, "large_empty": large_empty, "rng": rng}  # fmt: skip
+
+
+def far_hands(photos: list, pool: Any, rng: np.random.Generator) -> tuple[list, list]:
+    """Hands small in a large frame (a photo taken from further away, or a large photo): each photo shrunk to
+    ``FAR_SHRINK`` and put at a random place of a ``FAR_FRAME`` hand-free frame from ``pool`` -> (frame, (K, 4)
+    boxes) pairs; and as many hand-free ``FAR_FRAME`` frames."""
+    from handpose.data.image_io import read_image
+
+    out, empty = [], []
+    w, h = FAR_FRAME
+    for path, boxes in photos:
+        img = read_image(path)
+        small = cv2.resize(img, None, fx=FAR_SHRINK, fy=FAR_SHRINK, interpolation=cv2.INTER_AREA)
+        sh, sw = small.shape[:2]
+        frame = pool.draw(rng, max(w, sw), max(h, sh))
+        x0, y0 = int(rng.integers(0, frame.shape[1] - sw + 1)), int(rng.integers(0, frame.shape[0] - sh + 1))
+        frame[y0 : y0 + sh, x0 : x0 + sw] = small
+        out.append((frame, np.asarray(boxes, np.float64) * FAR_SHRINK + [x0, y0, x0, y0]))
+        empty.append(pool.draw(rng, w, h))
+    return out, empty
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.35, 0.4, 0.45, 0.5])
     ap.add_argument("--turn-score", type=float, nargs="+", default=[0.0],
                     help="the turned look's score thresholds (0: off)")  # fmt: skip
+    ap.add_argument("--tile-score", type=float, nargs="+", default=[0.0],
+                    help="the tiled look's score thresholds (0: off)")  # fmt: skip
     ap.add_argument("--mediapipe-python", type=Path, default=REPO / ".venv-teacher" / "bin" / "python",
                     help="MediaPipe Hands on the same views beside ours (skipped when absent)")  # fmt: skip
     args = ap.parse_args(argv)
@@ -103,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     sets = holdout_sets(hold, views=sum(len(b) for _, b in hold.image_boxes()))  # a view per hand
     photos, frames, truth, near, turned, empty = (sets[k] for k in ("photos", "frames", "truth", "near", "turned",
                                                                      "empty"))  # fmt: skip
+    small, large_empty = sets["small"], sets["large_empty"]
     print(f"holdout: {len(photos)} photos, {sum(len(b) for _, b in photos)} hands, {len(photos)} hand-free crops; "
-          f"{len(near)} close-ups, {len(turned)} turned close-ups, {len(empty)} hand-free views")  # fmt: skip
+          f"{len(near)} close-ups, {len(turned)} turned close-ups, {len(empty)} hand-free views, "
+          f"{len(small)} photos shrunk into larger frames and as many hand-free ones")  # fmt: skip
 
     def found(est: Any, view: np.ndarray, box: np.ndarray) -> bool:
         return any(box_iou(np.asarray(d.box)[None], box[None])[0, 0] >= 0.5 for d in est.detect(view).detections)
@@ -113,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     for run in args.runs:
         ckpt = Path(run) if (Path(run) / "model.json").is_file() else Path(run) / "best"
         est = HandPoseEstimator(detector=ckpt, min_hand_score=0.0)
-        for zoom_out, turn in [(z, u) for z in args.zoom_out for u in args.turn_score]:
-            est.detector.zoom_out, est.detector.turn_score = zoom_out, turn
+        for zoom_out, turn, tile in [
+            (z, u, t) for z in args.zoom_out for u in args.turn_score for t in args.tile_score
+        ]:
+            est.detector.zoom_out, est.detector.turn_score, est.detector.tile_score = zoom_out, turn, tile
             table = []
             for t in args.thresholds:
                 est.detector.min_score = t
@@ -133,22 +163,27 @@ def main(argv: list[str] | None = None) -> int:
                 row["closeup_all"] = float(np.mean([x for h in hits.values() for x in h]))
                 row["turned"] = float(np.mean([found(est, view, box) for view, box, _ in turned]))
                 row["empty_with_box"] = false
+                row["small"] = float(np.mean([found(est, f, b) for f, bs in small for b in bs]))
+                row["large_empty_with_box"] = float(np.mean([len(est.detect(f).detections) > 0 for f in large_empty]))
                 table.append(row)
                 print(
-                    f"{run} zoom_out {zoom_out:g} turn_score {turn:g}: threshold {t:.2f}, holdout F1 {f1:.3f}; "
+                    f"{run} zoom_out {zoom_out:g} turn_score {turn:g} tile_score {tile:g}: threshold {t:.2f}, "
+                    f"holdout F1 {f1:.3f}; "
                     "close-ups found "
                     + ", ".join(f"{s:.0%} {row[f'closeup_{s:g}']:.3f}" for s in SHARES)
                     + f" (all {row['closeup_all']:.3f}); turned close-ups found {row['turned']:.3f}; hand-free views"
-                    f" with a box {false:.3f}",
+                    f" with a box {false:.3f}; small hands found {row['small']:.3f}, large hand-free frames with a "
+                    f"box {row['large_empty_with_box']:.3f}",
                     flush=True,
                 )
-            rows[f"{run} zoom_out {zoom_out:g} turn_score {turn:g}"] = table
-    mp = mediapipe_found(args.mediapipe_python, near, turned, empty)
+            rows[f"{run} zoom_out {zoom_out:g} turn_score {turn:g} tile_score {tile:g}"] = table
+    mp = mediapipe_found(args.mediapipe_python, near, turned, empty, small, large_empty)
     if mp is not None:
         rows["mediapipe"] = mp
         print("MediaPipe Hands: close-ups found " + ", ".join(f"{s:.0%} {mp[f'closeup_{s:g}']:.3f}" for s in SHARES)
               + f" (all {mp['closeup_all']:.3f}); turned close-ups found {mp['turned']:.3f}; hand-free views with "
-              f"a hand {mp['empty_with_box']:.3f} (a hand found: the box of its landmarks at IoU >= 0.5)")  # fmt: skip
+              f"a hand {mp['empty_with_box']:.3f}; small hands found {mp['small']:.3f}, large hand-free frames with a "
+              f"hand {mp['large_empty_with_box']:.3f} (found: its landmarks' box at IoU >= 0.5)")  # fmt: skip
     if args.json:
         from handpose.io import write_json_atomic
 
@@ -156,16 +191,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def mediapipe_found(python: Path, near: list, turned: list, empty: list) -> dict[str, float] | None:
-    """MediaPipe Hands (its own environment, ``python``; None when absent) on the close-ups, the turned close-ups and
-    the hand-free views: the share of hands found (the :func:`~handpose.data.sample.hand_box` of its landmarks at
-    IoU >= 0.5 with the drawn box) and of hand-free views with a hand."""
+def mediapipe_found(
+    python: Path, near: list, turned: list, empty: list, small: list, large_empty: list
+) -> dict[str, float] | None:
+    """MediaPipe Hands (its own environment, ``python``; None when absent) on the close-ups, the turned close-ups,
+    the hand-free views and the far hands (:func:`far_hands`): the share of hands found (the
+    :func:`~handpose.data.sample.hand_box` of its landmarks at IoU >= 0.5 with the drawn box) and of hand-free views
+    with a hand."""
     from lighting_robustness import mediapipe_hands
 
     from handpose.data.sample import hand_box
     from handpose.metrics import box_iou
 
-    views = [v for v, _, _ in near] + [v for v, _, _ in turned] + list(empty)
+    views = [v for v, _, _ in near] + [v for v, _, _ in turned] + list(empty) + [f for f, _ in small] + large_empty
     hands = mediapipe_hands(python, views)
     if hands is None:
         return None
@@ -178,7 +216,11 @@ def mediapipe_found(python: Path, near: list, turned: list, empty: list) -> dict
     out = {f"closeup_{s:g}": float(np.mean([g for g, (_, _, sh) in zip(got_near, near) if sh == s])) for s in SHARES}
     out["closeup_all"] = float(np.mean(got_near))
     out["turned"] = float(np.mean(got_turned))
-    out["empty_with_box"] = float(np.mean([len(h) > 0 for h in hands[len(near) + len(turned) :]]))
+    rest = hands[len(near) + len(turned) :]
+    out["empty_with_box"] = float(np.mean([len(h) > 0 for h in rest[: len(empty)]]))
+    far = rest[len(empty) : len(empty) + len(small)]
+    out["small"] = float(np.mean([hit(h, b) for h, (_, bs) in zip(far, small) for b in bs]))
+    out["large_empty_with_box"] = float(np.mean([len(h) > 0 for h in rest[len(empty) + len(small) :]]))
     return out
 
 

@@ -32,9 +32,10 @@ Stages (each resumes or is skipped when its output exists; ``--only`` picks some
    from them around each human box (``benchmarks/detector_closeups.py``) and as many hand-free crops and views as
    photos: the detector's score threshold with the best F1 at IoU 0.5 against the human boxes, with its second
    look at close-ups on (``zoom_out``); the score its turned look at frames without a hand asks (``turn_score``,
-   :data:`TURN_SCORES`' rule, on close-ups of the same hands turned by 90, 180 and 270 degrees); the mean joint
-   confidence under which tracking drops a hand (keeps 95 % of the teacher hands followed from jittered joints),
-   and what the hand-presence threshold (0.5) keeps and drops.
+   :data:`LOOK_SCORES`' rule, on close-ups of the same hands turned by 90, 180 and 270 degrees) and its tiled look
+   at large frames without a hand (``tile_score``, the same rule, on the photos shrunk into larger frames); the mean
+   joint confidence under which tracking drops a hand (keeps 95 % of the teacher hands followed from jittered
+   joints), and what the hand-presence threshold (0.5) keeps and drops.
 6. ``gesture``: GestureNet on the sign-digit train photos, on the keypoints that the detector and pose model as
    shipped (float16, calibrated threshold; stored under ``runs/real/shipped_rgb``) predict, fixed (the paper's
    protocol: "the pose estimation part is kept fixed and we solely train the GestureNet") (``handpose gesture
@@ -78,10 +79,11 @@ PRESENCE_STEPS = 3000
 LOST_PRESENCE = 0.5
 #: the detector's second look at close-ups (:class:`handpose.inference.stages.DetectorStage` ``zoom_out``)
 ZOOM_OUT = 0.55
-#: the detector's turned look (:class:`handpose.inference.stages.DetectorStage` ``turn_score``): the lowest of these
-#: that keeps the holdout F1 and the close-ups found within 0.005 and the hand-free views with a box within 0.01 of
-#: the detector without it (``benchmarks/detector_closeups.py --turn-score``)
-TURN_SCORES = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+#: the detector's turned look and tiled look (:class:`handpose.inference.stages.DetectorStage` ``turn_score``,
+#: ``tile_score``): for each in turn, the lowest of these scores that keeps the holdout F1 and the close-ups found
+#: within 0.005, and the hand-free views and large hand-free frames with a box within 0.01, of the detector with the
+#: looks chosen before it (``benchmarks/detector_closeups.py --turn-score --tile-score``)
+LOOK_SCORES = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 #: the pose model's second look (:meth:`handpose.inference.stages.PoseStage.second_look`): a hand whose joints' box
 #: overlaps the box it was posed from by IoU under this is posed again from the joints' box, the surer pose kept;
 #: chosen on held-out hands (``benchmarks/pose_crop_robustness.py --second-look``)
@@ -255,6 +257,7 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
         return json.loads(path.read_text())
     est = HandPoseEstimator(detector=final(work / DETECTOR_RUN), pose=best(work / PRESENCE_RUN), min_hand_score=0.0)
     est.detector.zoom_out = ZOOM_OUT
+    est.detector.turn_score = est.detector.tile_score = 0.0  # the threshold first, without the extra looks
     hold = open_dataset(realdata("webcam_hands"), "webcam_hands", split="holdout")
     sets = holdout_sets(hold, views=len(hold.image_boxes()))  # a hand-free view per photo
     photos, near, rng = sets["photos"], sets["near"], sets["rng"]
@@ -274,7 +277,7 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     # (0.25) dropped most real hands there: it fits the calibration photos, not the world (docs/models.md)
     t_best, f1, prec, rec = max(rows, key=lambda r: (r[1], -r[0]))
     est.detector.min_score = t_best
-    turn_score, turn_rows = calibrate_turned_look(est, sets)
+    looks = calibrate_extra_looks(est, sets)
     # tracking: followed hands (teacher joints jittered by 3 % of the hand) against lost ones (moved off the hand)
     lab = hold.joints_all()
     on, off, on_p, off_p = [], [], [], []
@@ -306,8 +309,7 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
         "holdout_photos": len(photos),
         "closeups": len(near),
         "negatives": 2 * len(photos),
-        "turn_score": turn_score,
-        "turned_look": turn_rows,
+        **looks,
         "lost_confidence": lost,
         "followed_kept": float(np.mean(np.array(on) >= lost)),
         "lost_dropped": float(np.mean(np.array(off) < lost)),
@@ -318,7 +320,8 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     }
     write_json_atomic(path, cal)
     log(
-        f"calibration: min_score {t_best} (F1 {f1:.3f}, P {prec:.3f}, R {rec:.3f}), turn_score {turn_score}, "
+        f"calibration: min_score {t_best} (F1 {f1:.3f}, P {prec:.3f}, R {rec:.3f}), turn_score {looks['turn_score']}, "
+        f"tile_score {looks['tile_score']}, "
         f"lost_confidence {lost:.3f} "
         f"(drops {cal['lost_dropped']:.3f} of crops off the hand), lost_presence {lost_p:.3f} (drops "
         f"{cal['presence_lost_dropped']:.3f})"
@@ -326,38 +329,48 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     return cal
 
 
-def calibrate_turned_look(est: Any, sets: dict[str, Any]) -> tuple[float, list[dict[str, float]]]:
-    """The turned look's score (:data:`TURN_SCORES`' rule) on the holdout sets of
-    :func:`detector_closeups.holdout_sets`, the detector at its calibrated threshold; and each setting's figures."""
+def calibrate_extra_looks(est: Any, sets: dict[str, Any]) -> dict[str, Any]:
+    """The scores of the detector's turned look, then of its tiled look (:data:`LOOK_SCORES`' rule each) on the
+    holdout sets of :func:`detector_closeups.holdout_sets`, the detector at its calibrated threshold -> ``turn_score``,
+    ``tile_score`` and each setting's figures (``extra_looks``)."""
     from handpose import metrics as M
     from handpose.metrics import box_iou
 
-    def figures(turn: float) -> dict[str, float]:
-        est.detector.turn_score = turn
+    det = est.detector
+
+    def hit(view: np.ndarray, box: np.ndarray) -> bool:
+        return any(box_iou(d.box[None], box[None])[0, 0] >= 0.5 for d in est.detect(view).detections)
+
+    def figures() -> dict[str, float]:
         found = [est.detect(f).detections for f in sets["frames"]]
         boxes = [np.array([d.box for d in f]).reshape(-1, 4) for f in found]
         f1 = M.detection_scores(boxes, [np.array([d.score for d in f]) for f in found], sets["truth"], 0.5)["f1"]
+        return {"turn_score": det.turn_score, "tile_score": det.tile_score, "f1": f1,
+                "closeups": float(np.mean([hit(v, b) for v, b, _ in sets["near"]])),
+                "turned": float(np.mean([hit(v, b) for v, b, _ in sets["turned"]])),
+                "small": float(np.mean([hit(f, b) for f, bs in sets["small"] for b in bs])),
+                "empty_with_box": float(np.mean([len(est.detect(v).detections) > 0 for v in sets["empty"]])),
+                "large_empty_with_box": float(np.mean([len(est.detect(f).detections) > 0
+                                                       for f in sets["large_empty"]]))}  # fmt: skip
 
-        def hit(view: np.ndarray, box: np.ndarray) -> bool:
-            return any(box_iou(d.box[None], box[None])[0, 0] >= 0.5 for d in est.detect(view).detections)
+    def keeps(row: dict[str, float], base: dict[str, float]) -> bool:
+        return (row["f1"] >= base["f1"] - 0.005 and row["closeups"] >= base["closeups"] - 0.005
+                and row["empty_with_box"] <= base["empty_with_box"] + 0.01
+                and row["large_empty_with_box"] <= base["large_empty_with_box"] + 0.01)  # fmt: skip
 
-        empty = float(np.mean([len(est.detect(v).detections) > 0 for v in sets["empty"]]))
-        near = float(np.mean([hit(v, b) for v, b, _ in sets["near"]]))
-        turned = float(np.mean([hit(v, b) for v, b, _ in sets["turned"]]))
-        return {"turn_score": turn, "f1": f1, "closeups": near, "turned": turned, "empty_with_box": empty}
-
-    rows = [figures(0.0)]
-    base = rows[0]
-    chosen = 0.0
-    for turn in TURN_SCORES:
-        row = figures(turn)
-        rows.append(row)
-        if (row["f1"] >= base["f1"] - 0.005 and row["closeups"] >= base["closeups"] - 0.005
-                and row["empty_with_box"] <= base["empty_with_box"] + 0.01):  # fmt: skip
-            chosen = turn
-            break
-    est.detector.turn_score = chosen
-    return chosen, rows
+    det.turn_score, det.tile_score = 0.0, 0.0
+    base = figures()
+    rows = [base]
+    for name in ("turn_score", "tile_score"):  # each against the detector with the looks chosen before it
+        for score in LOOK_SCORES:
+            setattr(det, name, score)
+            rows.append(figures())
+            if keeps(rows[-1], base):
+                base = rows[-1]
+                break
+        else:
+            setattr(det, name, 0.0)
+    return {"turn_score": det.turn_score, "tile_score": det.tile_score, "extra_looks": rows}
 
 
 NOTE = (
@@ -380,13 +393,16 @@ def export_rgb(args: argparse.Namespace, out: Path) -> None:
         "min_score": cal["min_score"],
         "zoom_out": ZOOM_OUT,
         "turn_score": cal["turn_score"],
+        "tile_score": cal["tile_score"],
         "calibration": "webcam_hands holdout photos, close-ups cut from them around each human box (the hand "
                        "filling 50, 70 and 90 % of the view) and as many hand-free crops and views: the score "
                        f"threshold of the best F1 at IoU 0.5 against the human boxes (F1 {cal['holdout_f1']:.3f}), "
                        f"with the second look at close-ups (zoom_out {ZOOM_OUT}); turn_score: the lowest score for "
                        "boxes of the frame turned by 90, 180, 270 degrees (looked at when it gives no hand) that "
                        "keeps the F1 on the photos and the close-ups found within 0.005 and the hand-free views "
-                       "with a box within 0.01 of the detector without it",
+                       "and large hand-free frames with a box within 0.01 of the detector without it; tile_score: "
+                       "the same rule, with the turned look on, for the boxes of four overlapping tiles of a large "
+                       "frame that gives no hand (the photos shrunk to half into 800 x 600 frames)",
     }, NOTE, DATA)  # fmt: skip
     store_for_shipping(best(work / PRESENCE_RUN), out / SHIPPED["pose"], {
         "role": "pose2d",

@@ -131,6 +131,7 @@ def test_a_followed_hand_continues_on_a_weaker_box_and_nothing_new_starts_on_one
     top = [max((d.score for d in est.detect(f, 0.01).detections), default=0.0) for f in frames[:12]]
     assert min(top) > 0.05, top  # the hand gets a box on every frame, at some score
     calibrated = est.detector.min_score
+    looks = est.detector.turn_score, est.detector.tile_score
     high = max(top) + 0.01  # a threshold no box of these frames reaches
     blank = np.full_like(frames[0], 128)
 
@@ -138,13 +139,16 @@ def test_a_followed_hand_continues_on_a_weaker_box_and_nothing_new_starts_on_one
         # lost_threshold above 1: every followed hand is dropped, so each frame goes through the detector
         tracker = VideoTracker(est, smoothing=False, lost_threshold=1.01, keep_score=keep_score)
         out = [tracker.update(frames[0], 0.0)]  # found at the calibrated threshold
+        # no box reaches the threshold from here on; the turned and tiled looks (their own, higher, scores) off
         est.detector.min_score = high
+        est.detector.turn_score = est.detector.tile_score = 0.0
         try:
             out += [tracker.update(f, i / 30) for i, f in enumerate(frames[1:12], 1)]
             out.append(tracker.update(blank, 12 / 30))  # the hand leaves: the track ends
             out += [tracker.update(f, i / 30) for i, f in enumerate(frames[13:16], 13)]  # and does not restart
         finally:
             est.detector.min_score = calibrated
+            est.detector.turn_score, est.detector.tile_score = looks
         return out
 
     with_keep = run(keep_score=0.5 * min(top))
@@ -183,10 +187,13 @@ def test_a_hand_lost_after_its_joints_shrank_onto_part_of_it_continues_on_a_weak
     assert overlap(joints_box(track.joints), det.box) < 0.1  # the old rule (IoU with the joints' box) would fail
     tracker.lost_presence, tracker.lost_threshold = 2.0, 2.0  # the followed pose is lost on this frame
     est.detector.min_score = max(top) + 0.01  # and no box of the frame reaches the detector's threshold
+    looks = est.detector.turn_score, est.detector.tile_score
+    est.detector.turn_score = est.detector.tile_score = 0.0  # nor the turned or tiled looks' (their own scores)
     try:
         out = tracker.update(frames[2], 2 / 30)
     finally:
         est.detector.min_score = calibrated
+        est.detector.turn_score, est.detector.tile_score = looks
     assert len(out) == 1 and out[0].track_id == track.track_id and not out[0].tracked
     err = np.median(np.linalg.norm(out[0].joints_2d[ok] - truth[2][ok], axis=-1)) / size
     assert err < 0.12, err

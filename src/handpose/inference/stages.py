@@ -140,6 +140,13 @@ def group_regions(regions: list[tuple[np.ndarray, int]], gap_fraction: float = 0
     return out
 
 
+#: the tiled look's tiles: this share of the frame's width and height (four tiles overlap by a quarter of it)
+TILE = 0.625
+#: the tiled look runs on frames that the letterbox shrinks to this scale (detector px per frame px) or less: a tile
+#: shows their hands 1 / TILE = 1.6 times larger, with detail the shrunk frame lost
+TILE_MAX_SCALE = 0.75
+
+
 class DetectorStage:
     """Hand detection on the letterboxed frame: by the skeleton UNet, a box regressor, or the SSD hand detector
     ("boxes": several scored boxes per frame, kept above ``min_score`` after non-maximum suppression).
@@ -167,6 +174,13 @@ class DetectorStage:
             (non-maximum suppression across the turns). ``turn_score`` is set higher than :attr:`min_score`, since a
             turned scene shows the detector things it has not learnt to reject. Costs up to three detector passes,
             on frames without a hand only.
+        tile_score: a box detector's tiled look (0 = off; default: its sidecar's ``inference.tile_score``, else
+            off). The frame is shrunk to the detector's input, so a hand that is small in a large frame shrinks to a
+            few input pixels; when a frame gives no hand at all and the letterbox shrinks it to
+            :data:`TILE_MAX_SCALE` or less, four overlapping tiles of it (each :data:`TILE` of its width and
+            height, at its corners) are looked at (each with the second look) and their boxes scoring
+            ``tile_score`` or more kept, merged with the turned look's by non-maximum suppression. Costs up to four
+            detector passes, on frames without a hand only.
     """
 
     def __init__(
@@ -179,6 +193,7 @@ class DetectorStage:
         zoom_out: float | None = None,
         zoom_out_trigger: float = 0.45,
         turn_score: float | None = None,
+        tile_score: float | None = None,
     ) -> None:
         require_task(model, "detector", "rgb", ("skeleton", "box", "boxes"))
         self.model = model
@@ -205,9 +220,14 @@ class DetectorStage:
         self.turn_score = default_turn if turn_score is None else float(turn_score)
         if not 0.0 <= self.turn_score <= 1.0:
             raise ValueError(f"turn_score must be in [0, 1], got {self.turn_score}")
-        #: how many frames took the second look / the turned look (for benchmarks and tests)
+        default_tile = float(model.info.extra.get("tile_score", 0.0)) if model.info.task == "boxes" else 0.0
+        self.tile_score = default_tile if tile_score is None else float(tile_score)
+        if not 0.0 <= self.tile_score <= 1.0:
+            raise ValueError(f"tile_score must be in [0, 1], got {self.tile_score}")
+        #: how many frames took the second look / the turned look / the tiled look (for benchmarks and tests)
         self.second_looks = 0
         self.turned_looks = 0
+        self.tiled_looks = 0
         #: the detector box overshoots the joints by about the skeleton's half line width / blob radius
         self.box_shrink = float(model.info.extra.get("box_shrink_px", max(self.line_width / 2, 1.18 * self.blob_sigma)))
 
@@ -279,9 +299,15 @@ class DetectorStage:
 
     def __call__(self, frame: np.ndarray, min_score: float | None = None) -> DetectorOutput:
         out = self._look(frame, min_score)
-        if out.detections or not self.turn_score or self.model.info.task != "boxes":
+        if out.detections or self.model.info.task != "boxes":
             return out
-        return self._turned_look(frame, out.info)
+        size = (frame.shape[1], frame.shape[0])
+        found = []
+        if self.tile_score and self.scale(size) <= TILE_MAX_SCALE:
+            found += self._tiled_look(frame)
+        if self.turn_score:
+            found += self._turned_look(frame)
+        return DetectorOutput(self._merge(found), None, out.info) if found else out
 
     def _look(self, frame: np.ndarray, min_score: float | None) -> DetectorOutput:
         """One look at the frame as it is: the first pass, and the second look where it is due."""
@@ -291,23 +317,40 @@ class DetectorStage:
             return self.postprocess(outputs, info, min_score)
         return self._with_second_look(frame, outputs, info, self.min_score if min_score is None else min_score)
 
-    def _turned_look(self, frame: np.ndarray, info: CropInfo) -> DetectorOutput:
-        """The boxes of the frame turned by 90, 180 and 270 degrees that score :attr:`turn_score`, in the frame's
-        px (see ``turn_score`` in the class docstring); ``info`` is the unturned letterbox."""
-        from ..codecs.anchors import nms
+    def _tiled_look(self, frame: np.ndarray) -> list[Detection]:
+        """The boxes of four overlapping tiles of the frame (each :data:`TILE` of its width and height, at its
+        corners) that score :attr:`tile_score`, in the frame's px (see ``tile_score`` in the class docstring)."""
+        self.tiled_looks += 1
+        h, w = frame.shape[:2]
+        tw, th = int(round(TILE * w)), int(round(TILE * h))
+        found = []
+        for y0 in (0, h - th):
+            for x0 in (0, w - tw):
+                for d in self._look(frame[y0 : y0 + th, x0 : x0 + tw], self.tile_score).detections:
+                    found.append(Detection(d.box + np.array([x0, y0, x0, y0], np.float64), d.score))
+        return found
 
+    def _turned_look(self, frame: np.ndarray) -> list[Detection]:
+        """The boxes of the frame turned by 90, 180 and 270 degrees that score :attr:`turn_score`, in the frame's
+        px (see ``turn_score`` in the class docstring)."""
         self.turned_looks += 1
         h, w = frame.shape[:2]
         found = []
         for k in (1, 2, 3):  # quarter turns counter-clockwise (np.rot90)
             for d in self._look(np.ascontiguousarray(np.rot90(frame, k)), self.turn_score).detections:
                 found.append(Detection(unturn_box(d.box, k, w, h), d.score))
+        return found
+
+    def _merge(self, found: list[Detection]) -> list[Detection]:
+        """Boxes of several looks -> non-maximum suppression, best first, at most ``max_hands``."""
+        from ..codecs.anchors import nms
+
         if len(found) > 1:
             keep = nms(np.array([d.box for d in found]), np.array([d.score for d in found]), self.codec.nms_iou,
                        len(found))  # fmt: skip
             found = [found[int(i)] for i in keep]
         found.sort(key=lambda d: -d.score)
-        return DetectorOutput(found[: self.max_hands], None, info)
+        return found[: self.max_hands]
 
     def _boxes(self, outputs: dict[str, np.ndarray], info: CropInfo, threshold: float) -> list[Detection]:
         """A box detector's boxes scoring ``threshold`` or more, in frame px, best first (no ``max_hands`` cap)."""
