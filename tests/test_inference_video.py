@@ -241,3 +241,21 @@ def test_one_detection_re_poses_one_followed_hand_at_most():
     hands = tracker.update(photo, 2 / 30)  # a confirming frame: one detection for both
     assert tracker.detector_runs == 2 and len(hands) == 2
     assert not np.allclose(hands[0].joints_2d, hands[1].joints_2d)
+
+
+def test_the_detector_looks_again_at_an_empty_scene_on_every_nth_frame_only(est):
+    # a frame without a hand costs the detector's turned and tiled looks (up to seven more passes); tracking asks for
+    # them on the redetect_every-th frames only, so an empty scene costs about one pass per frame
+    from handpose.inference.tracking import VideoTracker
+
+    assert est.detector.turn_score > 0 and est.detector.tile_score > 0  # shipped with both looks on
+    empty = np.full((480, 640, 3), 128, np.uint8)
+    tracker = VideoTracker(est, redetect_every=10)
+    turned, tiled = est.detector.turned_looks, est.detector.tiled_looks
+    for i in range(25):
+        assert tracker.update(empty, i / 30) == []
+    assert tracker.detector_runs == 25  # the plain look on every frame
+    assert est.detector.turned_looks - turned == 3 and est.detector.tiled_looks - tiled == 3  # frames 1, 11, 21
+    # a single photo (no tracker) gets every look
+    before = est.detector.turned_looks
+    assert est.detect(empty).detections == [] and est.detector.turned_looks == before + 1

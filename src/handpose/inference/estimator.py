@@ -263,12 +263,14 @@ class HandPoseEstimator:
 
     # ---------------------------------------------------------------------------------------------- RGB
 
-    def detect(self, frame: np.ndarray, min_score: float | None = None) -> DetectorOutput:
+    def detect(self, frame: np.ndarray, min_score: float | None = None, extra_looks: bool = True) -> DetectorOutput:
         """Run the detector on an (H, W, 3) uint8 frame (boxes in frame px, and its skeleton map); a box detector
-        keeps the boxes scoring ``min_score`` (default: its calibrated threshold) or more."""
+        keeps the boxes scoring ``min_score`` (default: its calibrated threshold) or more, and looks again at a frame
+        without a hand turned and in tiles when its sidecar sets them and ``extra_looks``
+        (:class:`~handpose.inference.stages.DetectorStage`)."""
         if self.detector is None:
             raise ConfigError("no detector loaded: pass boxes, or add a skeleton_unet checkpoint", field="models")
-        return self.detector(check_rgb_frame(frame), min_score)
+        return self.detector(check_rgb_frame(frame), min_score, extra_looks)
 
     def estimate_rgb(
         self, frame: np.ndarray, *, boxes: Sequence[Sequence[float]] | np.ndarray | None = None

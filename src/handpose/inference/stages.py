@@ -297,9 +297,11 @@ class DetectorStage:
         corners = apply_affine(np.array([[cx - hx, cy - hy], [cx + hx, cy + hy]]), inv)
         return np.concatenate([corners.min(axis=0), corners.max(axis=0)])
 
-    def __call__(self, frame: np.ndarray, min_score: float | None = None) -> DetectorOutput:
+    def __call__(self, frame: np.ndarray, min_score: float | None = None, extra_looks: bool = True) -> DetectorOutput:
+        """The hands of an (H, W, 3) uint8 frame: the first look (with the second look where due) and, when it gives
+        no hand and ``extra_looks``, the turned and tiled looks (video tracking asks for them on some frames only)."""
         out = self._look(frame, min_score)
-        if out.detections or self.model.info.task != "boxes":
+        if out.detections or not extra_looks or self.model.info.task != "boxes":
             return out
         size = (frame.shape[1], frame.shape[0])
         found = []

@@ -91,7 +91,8 @@ class VideoTracker:
             ``lost_confidence``, calibrated with its pose model).
         overlap_iou: a new detection overlapping a tracked hand's box by more than this is the same hand.
         redetect_every: run the detector on every n-th frame even when all hands are followed, and drop the followed
-            hands it does not confirm (0: never).
+            hands it does not confirm (0: never); the detector's turned and tiled looks at a frame without a hand
+            run on those frames only (0 or 1: on every frame).
         keep_score: the detector score that continues a hand seen in the previous frame (default: the detector's
             ``keep_score``; its ``min_score`` turns the second threshold off).
         lost_presence: hand-presence probability under which a followed hand is lost (default: the estimator's
@@ -260,7 +261,11 @@ class VideoTracker:
             assert est.detector is not None
             new_score = est.detector.min_score
             low = self.keep_score if self.tracks and self.keep_score is not None else new_score
-            det = est.detect(frame, min(low, new_score))
+            # the detector's turned and tiled looks (up to seven more passes on a frame without a hand) on the
+            # every-n-th frames only: a hand that shows only to them is found within n frames, and an empty scene
+            # costs little more than one pass per frame
+            every = self.redetect_every <= 1 or (self.frames - 1) % self.redetect_every == 0
+            det = est.detect(frame, min(low, new_score), extra_looks=every)
             if confirm:
                 pairs = self._confirm(frame, pairs, det)
             taken = [joints_box(hand.joints_2d) for hand, _ in pairs]
