@@ -105,6 +105,34 @@ def far_hands(photos: list, pool: Any, rng: np.random.Generator) -> tuple[list, 
     return out, empty
 
 
+def holdout_figures(est: Any, sets: dict[str, Any]) -> dict[str, float]:
+    """An estimator's detector as it is set, on :func:`holdout_sets`: ``holdout_f1`` (the photos and their hand-free
+    crops, IoU 0.5), the close-ups found (``closeup_<share>``, ``closeup_all``), the turned close-ups found
+    (``turned``), the far hands found (``small``), and the share of hand-free views and of large hand-free frames
+    with a box (``empty_with_box``, ``large_empty_with_box``). A hand is found by a box at IoU >= 0.5 with it."""
+    from handpose import metrics as M
+    from handpose.metrics import box_iou
+
+    def found(view: np.ndarray, box: np.ndarray) -> bool:
+        return any(box_iou(np.asarray(d.box)[None], box[None])[0, 0] >= 0.5 for d in est.detect(view).detections)
+
+    def any_box(views: list[np.ndarray]) -> float:
+        return float(np.mean([len(est.detect(v).detections) > 0 for v in views]))
+
+    dets = [est.detect(f).detections for f in sets["frames"]]
+    boxes = [np.array([d.box for d in f]).reshape(-1, 4) for f in dets]
+    scores = [np.array([d.score for d in f]) for f in dets]
+    out = {"holdout_f1": M.detection_scores(boxes, scores, sets["truth"], 0.5)["f1"]}
+    hits = [(share, found(view, box)) for view, box, share in sets["near"]]
+    out.update({f"closeup_{s:g}": float(np.mean([h for sh, h in hits if sh == s])) for s in SHARES})
+    out["closeup_all"] = float(np.mean([h for _, h in hits]))
+    out["turned"] = float(np.mean([found(view, box) for view, box, _ in sets["turned"]]))
+    out["small"] = float(np.mean([found(f, b) for f, bs in sets["small"] for b in bs]))
+    out["empty_with_box"] = any_box(sets["empty"])
+    out["large_empty_with_box"] = any_box(sets["large_empty"])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", help="detector run folders (their best checkpoint) or checkpoint folders")
@@ -119,23 +147,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="MediaPipe Hands on the same views beside ours (skipped when absent)")  # fmt: skip
     args = ap.parse_args(argv)
 
-    from handpose import metrics as M
     from handpose.data.readers import open_dataset
     from handpose.inference import HandPoseEstimator
-    from handpose.metrics import box_iou
 
     root = Path(os.environ.get("HANDPOSE_REALDATA", REPO.parent / "shared" / "realdata")) / "webcam_hands"
     hold = open_dataset(root, "webcam_hands", split="holdout")
     sets = holdout_sets(hold, views=sum(len(b) for _, b in hold.image_boxes()))  # a view per hand
-    photos, frames, truth, near, turned, empty = (sets[k] for k in ("photos", "frames", "truth", "near", "turned",
-                                                                     "empty"))  # fmt: skip
-    small, large_empty = sets["small"], sets["large_empty"]
+    photos, near, turned, empty, small, large_empty = (sets[k] for k in ("photos", "near", "turned", "empty",
+                                                                         "small", "large_empty"))  # fmt: skip
     print(f"holdout: {len(photos)} photos, {sum(len(b) for _, b in photos)} hands, {len(photos)} hand-free crops; "
           f"{len(near)} close-ups, {len(turned)} turned close-ups, {len(empty)} hand-free views, "
           f"{len(small)} photos shrunk into larger frames and as many hand-free ones")  # fmt: skip
-
-    def found(est: Any, view: np.ndarray, box: np.ndarray) -> bool:
-        return any(box_iou(np.asarray(d.box)[None], box[None])[0, 0] >= 0.5 for d in est.detect(view).detections)
 
     rows = {}
     for run in args.runs:
@@ -148,32 +170,16 @@ def main(argv: list[str] | None = None) -> int:
             table = []
             for t in args.thresholds:
                 est.detector.min_score = t
-                boxes, scores = [], []
-                for f in frames:
-                    dets = est.detect(f).detections
-                    boxes.append(np.array([d.box for d in dets]).reshape(-1, 4))
-                    scores.append(np.array([d.score for d in dets]))
-                f1 = M.detection_scores(boxes, scores, truth, 0.5)["f1"]
-                hits = {share: [] for share in SHARES}
-                for view, box, share in near:
-                    hits[share].append(found(est, view, box))
-                false = float(np.mean([len(est.detect(v).detections) > 0 for v in empty]))
-                row = {"threshold": t, "holdout_f1": f1}
-                row.update({f"closeup_{s:g}": float(np.mean(h)) for s, h in hits.items()})
-                row["closeup_all"] = float(np.mean([x for h in hits.values() for x in h]))
-                row["turned"] = float(np.mean([found(est, view, box) for view, box, _ in turned]))
-                row["empty_with_box"] = false
-                row["small"] = float(np.mean([found(est, f, b) for f, bs in small for b in bs]))
-                row["large_empty_with_box"] = float(np.mean([len(est.detect(f).detections) > 0 for f in large_empty]))
+                row = {"threshold": t, **holdout_figures(est, sets)}
                 table.append(row)
                 print(
                     f"{run} zoom_out {zoom_out:g} turn_score {turn:g} tile_score {tile:g}: threshold {t:.2f}, "
-                    f"holdout F1 {f1:.3f}; "
+                    f"holdout F1 {row['holdout_f1']:.3f}; "
                     "close-ups found "
                     + ", ".join(f"{s:.0%} {row[f'closeup_{s:g}']:.3f}" for s in SHARES)
                     + f" (all {row['closeup_all']:.3f}); turned close-ups found {row['turned']:.3f}; hand-free views"
-                    f" with a box {false:.3f}; small hands found {row['small']:.3f}, large hand-free frames with a "
-                    f"box {row['large_empty_with_box']:.3f}",
+                    f" with a box {row['empty_with_box']:.3f}; small hands found {row['small']:.3f}, large hand-free"
+                    f" frames with a box {row['large_empty_with_box']:.3f}",
                     flush=True,
                 )
             rows[f"{run} zoom_out {zoom_out:g} turn_score {turn:g} tile_score {tile:g}"] = table

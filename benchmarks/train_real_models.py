@@ -333,28 +333,15 @@ def calibrate_extra_looks(est: Any, sets: dict[str, Any]) -> dict[str, Any]:
     """The scores of the detector's turned look, then of its tiled look (:data:`LOOK_SCORES`' rule each) on the
     holdout sets of :func:`detector_closeups.holdout_sets`, the detector at its calibrated threshold -> ``turn_score``,
     ``tile_score`` and each setting's figures (``extra_looks``)."""
-    from handpose import metrics as M
-    from handpose.metrics import box_iou
+    from detector_closeups import holdout_figures
 
     det = est.detector
 
-    def hit(view: np.ndarray, box: np.ndarray) -> bool:
-        return any(box_iou(d.box[None], box[None])[0, 0] >= 0.5 for d in est.detect(view).detections)
-
     def figures() -> dict[str, float]:
-        found = [est.detect(f).detections for f in sets["frames"]]
-        boxes = [np.array([d.box for d in f]).reshape(-1, 4) for f in found]
-        f1 = M.detection_scores(boxes, [np.array([d.score for d in f]) for f in found], sets["truth"], 0.5)["f1"]
-        return {"turn_score": det.turn_score, "tile_score": det.tile_score, "f1": f1,
-                "closeups": float(np.mean([hit(v, b) for v, b, _ in sets["near"]])),
-                "turned": float(np.mean([hit(v, b) for v, b, _ in sets["turned"]])),
-                "small": float(np.mean([hit(f, b) for f, bs in sets["small"] for b in bs])),
-                "empty_with_box": float(np.mean([len(est.detect(v).detections) > 0 for v in sets["empty"]])),
-                "large_empty_with_box": float(np.mean([len(est.detect(f).detections) > 0
-                                                       for f in sets["large_empty"]]))}  # fmt: skip
+        return {"turn_score": det.turn_score, "tile_score": det.tile_score, **holdout_figures(est, sets)}
 
     def keeps(row: dict[str, float], base: dict[str, float]) -> bool:
-        return (row["f1"] >= base["f1"] - 0.005 and row["closeups"] >= base["closeups"] - 0.005
+        return (row["holdout_f1"] >= base["holdout_f1"] - 0.005 and row["closeup_all"] >= base["closeup_all"] - 0.005
                 and row["empty_with_box"] <= base["empty_with_box"] + 0.01
                 and row["large_empty_with_box"] <= base["large_empty_with_box"] + 0.01)  # fmt: skip
 

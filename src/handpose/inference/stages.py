@@ -216,20 +216,22 @@ class DetectorStage:
         if not 0.0 <= self.zoom_out < 1.0:
             raise ValueError(f"zoom_out must be in [0, 1), got {self.zoom_out}")
         self.zoom_out_trigger = float(zoom_out_trigger)
-        default_turn = float(model.info.extra.get("turn_score", 0.0)) if model.info.task == "boxes" else 0.0
-        self.turn_score = default_turn if turn_score is None else float(turn_score)
-        if not 0.0 <= self.turn_score <= 1.0:
-            raise ValueError(f"turn_score must be in [0, 1], got {self.turn_score}")
-        default_tile = float(model.info.extra.get("tile_score", 0.0)) if model.info.task == "boxes" else 0.0
-        self.tile_score = default_tile if tile_score is None else float(tile_score)
-        if not 0.0 <= self.tile_score <= 1.0:
-            raise ValueError(f"tile_score must be in [0, 1], got {self.tile_score}")
+        self.turn_score = self._look_score("turn_score", turn_score)
+        self.tile_score = self._look_score("tile_score", tile_score)
         #: how many frames took the second look / the turned look / the tiled look (for benchmarks and tests)
         self.second_looks = 0
         self.turned_looks = 0
         self.tiled_looks = 0
         #: the detector box overshoots the joints by about the skeleton's half line width / blob radius
         self.box_shrink = float(model.info.extra.get("box_shrink_px", max(self.line_width / 2, 1.18 * self.blob_sigma)))
+
+    def _look_score(self, name: str, given: float | None) -> float:
+        """An extra look's score: ``given``, else the sidecar's ``inference.<name>`` (0 = off; box detectors only)."""
+        boxes = self.model.info.task == "boxes"
+        value = float(self.model.info.extra.get(name, 0.0)) if given is None and boxes else float(given or 0.0)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value}")
+        return value
 
     @property
     def keep_score(self) -> float:
@@ -364,8 +366,6 @@ class DetectorStage:
     ) -> DetectorOutput:
         """The first pass's boxes, and those of a zoomed-out second pass when a large box is unsure (see
         ``zoom_out`` in the class docstring)."""
-        from ..codecs.anchors import nms
-
         size = (frame.shape[1], frame.shape[0])
         first = self._boxes(outputs, info, min(threshold, self.keep_score))
         found = [d for d in first if d.score >= threshold]
@@ -376,11 +376,8 @@ class DetectorStage:
             far = plan_whole_frame(size, self.input_size, geometry=GeometricParams(scale=1.0 / self.zoom_out))
             x2, _ = self.preprocess(frame, far)
             found += self._boxes(self.infer(x2), far, threshold)
-            keep = nms(np.array([d.box for d in found]), np.array([d.score for d in found]), self.codec.nms_iou,
-                       len(found))  # fmt: skip
-            found = [found[int(k)] for k in keep]
-        found.sort(key=lambda d: -d.score)
-        return DetectorOutput(found[: self.max_hands], None, info)
+        # (the first pass's boxes alone are already suppressed at the codec's IoU: merging keeps them all)
+        return DetectorOutput(self._merge(found), None, info)
 
 
 # --------------------------------------------------------------------------------------------------------------
