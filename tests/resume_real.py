@@ -1,6 +1,6 @@
 """A real training run for the exact-resume test, killed by SIGKILL at a chosen step (run as a script).
 
-python -m tests.resume_real DATA_ROOT OUT_DIR [--kill-at STEP] [--resume] [--report FILE]
+python -m tests.resume_real DATA_ROOT OUT_DIR [--kill-at STEP] [--resume] [--report FILE] [--device cpu|cuda]
 
 The run is ``handpose train``'s own path (:func:`handpose.engine.run.run_training`) on the recipe
 ``configs/unet_heatmap_synthetic.yaml``, shrunk to a few seconds: the small UNet at 64 x 64, the synthetic frames in
@@ -27,7 +27,7 @@ WARMUP = 7
 CHECKPOINT_EVERY = 2
 
 
-def overrides(data_root: str) -> list[str]:
+def overrides(data_root: str, device: str = "cpu") -> list[str]:
     return [
         f"data.root={data_root}",
         "model.name=unet_heatmap_s",
@@ -49,7 +49,7 @@ def overrides(data_root: str) -> list[str]:
         "train.keep_checkpoints=2",
         "train.threads=1",
         "train.progress=false",
-        "train.device=cpu",
+        f"train.device={device}",
         "data.max_val_samples=8",
     ]
 
@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kill-at", type=int, default=0)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--report", default="")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (bf16 autocast and channels-last there)")
     args = ap.parse_args(argv)
 
     from handpose.config import load_config
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             return original(self, outputs, targets)
 
         UNetHeatmap.loss = loss_or_die  # type: ignore[method-assign]
-    cfg = load_config(REPO / "configs" / "unet_heatmap_synthetic.yaml", overrides(args.data_root))
+    cfg = load_config(REPO / "configs" / "unet_heatmap_synthetic.yaml", overrides(args.data_root, args.device))
     result = run_training(cfg, args.out, resume=args.resume)
     if args.report:
         from handpose.engine.checkpoint import load_checkpoint

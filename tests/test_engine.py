@@ -399,7 +399,9 @@ def test_a_seeded_model_is_the_same_network_and_leaves_the_global_rng_alone():
 
 
 def _run_real(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    # the repository first (for tests.*), then what the caller had (handpose from a source tree, as on a GPU machine)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH")))),
+           "OMP_NUM_THREADS": "1"}  # fmt: skip
     cmd = [sys.executable, "-m", "tests.resume_real", str(data), str(out), *extra]
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
 
@@ -410,6 +412,11 @@ def test_real_pipeline_killed_at_a_fixed_step_resumes_exactly(tmp_path):
     """handpose train's own path (recipe, synthetic frames, every augmentation, 2 DataLoader workers, warm-up then a
     learning rate halved every epoch) killed by SIGKILL when step 9 starts (mid-epoch 2, after the warm-up and the
     first epoch's decay), then resumed: the final weights equal an uninterrupted run's bit for bit."""
+    kill_and_resume(tmp_path, "cpu")
+
+
+def kill_and_resume(tmp_path: Path, device: str) -> None:
+    """The exact-resume check on ``device`` (``tests/test_cuda.py`` runs it on a GPU, with bf16 autocast)."""
     from handpose.data.synthetic import generate
 
     from .resume_real import BATCH, CHECKPOINT_EVERY, EPOCHS, WARMUP
@@ -420,19 +427,19 @@ def test_real_pipeline_killed_at_a_fixed_step_resumes_exactly(tmp_path):
     per_epoch = 40 // BATCH
     kill_at = 9
     assert WARMUP < kill_at and per_epoch < kill_at < 2 * per_epoch and (kill_at - 1) % CHECKPOINT_EVERY == 0
-    ref = _run_real(data, tmp_path / "ref", "--report", str(tmp_path / "ref.json"))
+    dev = ("--device", device)
+    ref = _run_real(data, tmp_path / "ref", *dev, "--report", str(tmp_path / "ref.json"))
     assert ref.returncode == 0, ref.stderr[-3000:]
-    victim = _run_real(data, tmp_path / "run", "--kill-at", str(kill_at))
+    victim = _run_real(data, tmp_path / "run", *dev, "--kill-at", str(kill_at))
     assert victim.returncode == -signal.SIGKILL, victim.stderr[-3000:]
     latest = json.loads((tmp_path / "run" / "latest.json").read_text())
     assert latest["step"] == kill_at - 1  # killed in step 9: the checkpoint of step 8 is the newest
     assert not (tmp_path / "run" / "summary.json").exists()
-    resumed = _run_real(data, tmp_path / "run", "--resume", "--report", str(tmp_path / "resumed.json"))
+    resumed = _run_real(data, tmp_path / "run", *dev, "--resume", "--report", str(tmp_path / "resumed.json"))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("ref", "resumed"))
     assert a["steps"] == b["steps"] == EPOCHS * per_epoch
     assert a["digest"] == b["digest"]
-    # the logged learning rates across the kill are the schedule's: warm-up, then halved at each epoch
     # the learning rates logged across the kill are the schedule's: a linear warm-up over 7 steps, then 0.003 halved
     # at each epoch (row k is step k, which ran with the rate of its start, step index k - 1)
     rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").read_text().splitlines()))

@@ -105,6 +105,8 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     np.random.seed(seed % (2**32))  # noqa: NPY002 - the legacy global state, for code that still uses it
     torch.manual_seed(seed)
     if deterministic:
+        # cuBLAS is deterministic only with a fixed workspace, which it reads when its first handle is made
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
 
