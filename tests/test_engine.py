@@ -360,6 +360,22 @@ def test_two_process_ddp_on_cpu(tmp_path):
     assert not [w for w in written if "rank" in w]
 
 
+def test_more_processes_than_gpus_is_a_config_error_naming_the_fix(monkeypatch):
+    """NCCL needs one GPU per process: a second rank on a one-GPU machine is told so before CUDA is touched."""
+    import torch.distributed as dist
+
+    from handpose.engine.distributed import init_distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda _: pytest.fail("CUDA was touched"))
+    with pytest.raises(ConfigError, match="needs a GPU of its own and the machine has 1.*--nproc_per_node 1"):
+        init_distributed("cuda")
+
+
 def test_two_trainings_of_one_recipe_end_with_the_same_weights(tmp_path):
     """The recipe's seed fixes the initial weights too (torch seeds every process at random): two trainings of one
     recipe, started from different global RNG states, end with identical weights."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -40,6 +42,13 @@ def init_distributed(device_type: str) -> DistInfo:
     if not dist.is_initialized():
         backend = "nccl" if device_type == "cuda" else "gloo"
         if backend == "nccl":
+            gpus = torch.cuda.device_count()
+            if local >= gpus:  # NCCL wants one GPU per process; torch's own error here is a bare CUDA one
+                raise ConfigError(
+                    f"process {local} of this machine needs a GPU of its own and the machine has {gpus}: start "
+                    f"torchrun with --nproc_per_node {gpus} or fewer, or train on the CPU (--device cpu, gloo)",
+                    field="--nproc_per_node",
+                )
             torch.cuda.set_device(local)
         dist.init_process_group(backend=backend)
     return DistInfo(rank, world, local)
