@@ -68,7 +68,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("data", "detector", "pose", "presence", "calibrate", "gesture", "export")
 SHIPPED = {"detector": "ssd_hand", "pose": "msahp_t", "gesture": "gesturenet_digits"}
-#: the runs shipped: the second stage of each (the detector's last checkpoint, the pose model's best)
+#: the runs shipped: the last stage of each (the detector's last checkpoint, the pose model's best)
 DETECTOR_RUN = "ssd_hand_views"
 POSE_RUN = "msahp_t_long"
 #: the pose run with its hand-presence head trained (the same pose weights: GestureNet's points do not change)
