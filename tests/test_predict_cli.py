@@ -339,9 +339,9 @@ def test_predict_backend_gesture_and_max_hands_options(tmp_path, capsys, monkeyp
     assert sorted(p.name.rsplit("-", 2)[0] for p in (tmp_path / "cache" / "onnx").glob("*.onnx")) == shipped
     torch_hands, onnx_hands = records["torch"], records["onnx"]
     assert len(torch_hands) == len(onnx_hands) == 2
-    for a, b in zip(torch_hands, onnx_hands):  # measured: 6e-5 px apart, the same boxes and gestures
-        np.testing.assert_allclose(b["joints_2d"], a["joints_2d"], atol=1e-3)
-        np.testing.assert_allclose(b["bbox_xyxy"], a["bbox_xyxy"], atol=1e-3)
+    for a, b in zip(torch_hands, onnx_hands):  # measured: 6e-5 px apart here, 2.5e-3 px on CI's CPU
+        np.testing.assert_allclose(b["joints_2d"], a["joints_2d"], atol=0.02)
+        np.testing.assert_allclose(b["bbox_xyxy"], a["bbox_xyxy"], atol=0.02)
         assert b["gesture"] == a["gesture"] and abs(b["gesture_score"] - a["gesture_score"]) < 1e-4
     for hand, box in zip(sorted(torch_hands, key=lambda h: h["bbox_xyxy"][0]), truth[np.argsort(truth[:, 0])]):
         x0, y0, x1, y1 = hand["bbox_xyxy"]  # left hand first: each found in its human box
