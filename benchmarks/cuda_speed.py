@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import math
 import platform
-import time
 from pathlib import Path
 
 import torch
@@ -34,15 +33,11 @@ def stand_in_loss(outputs: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def timed(fn, repeats: int) -> float:
-    """Seconds per call of ``fn`` (after two warm-up calls), the GPU synchronised around the timed calls."""
-    for _ in range(2):
-        fn()
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / repeats
+    """Seconds per call of ``fn`` (mean, after two warm-up calls), the GPU synchronised after each call
+    (:func:`handpose.cost.measure_latency`)."""
+    from handpose.cost import measure_latency
+
+    return measure_latency(fn, warmup=2, repeats=repeats, sync=torch.cuda.synchronize)["mean_ms"] / 1000.0
 
 
 def measure(name: str, batch: int, steps: int, device: torch.device) -> dict:
