@@ -138,8 +138,14 @@ def main(argv: list[str] | None = None) -> int:
         "joint-confidence lost rule (no presence)": {"lost_threshold": est.lost_confidence},
         "no smoothing": {"smoothing": False},
         "detection on every frame": {"tracking": False},
+        # the pose stage's anti-aliased crops (handpose.data.crop.warp_frame) switched the other way
+        f"pose crops {'without' if est.pose.antialias else 'with'} anti-aliasing": {
+            "antialias": not est.pose.antialias
+        },
     }
+    shipped_antialias = est.pose.antialias
     for name, kw in settings.items():
+        est.pose.antialias = kw.pop("antialias", shipped_antialias)
         r = score(est, clips, **kw)
         print(
             f"{name}: found {r['found']:.3f}, PCK@0.2 {r['pck@0.2']:.3f}, jitter {r['jitter_pct']:.2f} % of the "

@@ -395,3 +395,57 @@ def test_frame_box_is_the_frame_region_a_crop_shows():
     # the outer edge of the crop's last pixel (pixel centres are integers) is the box's far corner
     corner = apply_affine(np.array([[95.5, 95.5]]), info.inverse_affine)[0]
     np.testing.assert_allclose(corner, info.frame_box[2:], atol=1e-9)
+
+
+def _shrinking_crop(scale: float, turn_deg: float = 0.0, size: int = 96) -> CropInfo:
+    """A crop of a 1000 x 800 frame taking ``scale`` crop px per frame px, turned by ``turn_deg``."""
+    c, s = scale * np.cos(np.radians(turn_deg)), scale * np.sin(np.radians(turn_deg))
+    lin = np.array([[c, s], [-s, c]])
+    centre = np.array([480.0, 410.0])
+    shift = (size - 1) / 2 - lin @ centre
+    return CropInfo(np.hstack([lin, shift[:, None]]), (size, size), "bbox")
+
+
+@pytest.mark.parametrize("scale,turn", [(0.24, 0.0), (0.1, 0.0), (0.3, 27.0)])
+def test_antialiased_warp_keeps_the_crop_geometry(scale, turn):
+    # a frame whose values are a linear function of position: any correct resampling gives the function at the
+    # frame position of each crop pixel's centre (so the halved image's pixel centres must be placed right)
+    ys, xs = np.mgrid[0:800, 0:1000].astype(np.float32)
+    frame = np.dstack([xs * 0.2, ys * 0.25, 100 + 0.05 * xs + 0.1 * ys]).astype(np.float32)
+    info = _shrinking_crop(scale, turn)
+    crop = warp_frame(frame, info, antialias=True)
+    centres = np.stack(np.meshgrid(np.arange(96.0), np.arange(96.0)), -1).reshape(-1, 2)
+    at = apply_affine(centres, info.inverse_affine)
+    want = np.stack([at[:, 0] * 0.2, at[:, 1] * 0.25, 100 + 0.05 * at[:, 0] + 0.1 * at[:, 1]], -1).reshape(96, 96, 3)
+    inside = np.all((at >= 4) & (at <= [995, 795]), axis=1).reshape(96, 96)
+    assert inside.sum() > 1000
+    np.testing.assert_allclose(crop[inside], want[inside], atol=0.05)
+
+
+def test_antialiased_warp_averages_detail_finer_than_the_crop():
+    # one-pixel stripes shrunk four times: the true local mean is 127.5 everywhere; sampling without a low-pass
+    # aliases them into bands of black and white, the anti-aliased crop is flat grey
+    frame = np.zeros((800, 1000, 3), np.uint8)
+    frame[:, ::2] = 255
+    info = _shrinking_crop(0.24)
+    plain = warp_frame(frame, info).astype(np.float64)
+    smooth = warp_frame(frame, info, antialias=True).astype(np.float64)
+    assert plain.std() > 40
+    assert abs(smooth.mean() - 127.5) < 2 and smooth.std() < 3
+
+
+def test_antialias_changes_nothing_where_the_crop_does_not_shrink_twice(rng):
+    frame = rng.integers(0, 256, (800, 1000, 3), dtype=np.uint8)
+    for scale in (0.5, 0.8, 2.0):
+        info = _shrinking_crop(scale, 15.0)
+        np.testing.assert_array_equal(warp_frame(frame, info, antialias=True), warp_frame(frame, info))
+    # nearest-neighbour warps (depth) are never averaged
+    depth = rng.uniform(300, 900, (800, 1000)).astype(np.float32)
+    info = _shrinking_crop(0.2)
+    np.testing.assert_array_equal(
+        warp_frame(depth, info, interpolation=cv2.INTER_NEAREST, antialias=True),
+        warp_frame(depth, info, interpolation=cv2.INTER_NEAREST),
+    )
+    # a crop that reads nothing of the frame: padding either way
+    away = CropInfo(np.array([[0.1, 0.0, 500.0], [0.0, 0.1, 500.0]]), (96, 96), "bbox")
+    assert not warp_frame(frame, away, antialias=True).any()

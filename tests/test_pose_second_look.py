@@ -72,6 +72,11 @@ def test_second_look_default_comes_from_the_sidecar_and_is_checked(est):
         assert PoseStage(model).repose_iou == 0.0  # a pose model calibrated without it: off
         with pytest.raises(ValueError, match="repose_iou"):
             PoseStage(model, repose_iou=1.5)
+        # anti-aliased crops: the sidecar's inference.antialias, off when it is absent
+        assert PoseStage(model).antialias is bool(saved.get("antialias", False))
+        model.info.extra["antialias"] = True
+        assert PoseStage(model).antialias is True
+        assert PoseStage(model, antialias=False).antialias is False
     finally:
         model.info.extra.clear()
         model.info.extra.update(saved)

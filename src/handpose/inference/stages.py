@@ -483,6 +483,9 @@ class PoseStage:
         repose_iou: the second look (:meth:`second_look`): a hand posed from a box is posed again from the box of
             its joints when the two overlap by IoU under this, and the surer pose is kept (0 = off; default: the
             sidecar's ``inference.repose_iou``, else off).
+        antialias: crops that shrink the frame more than twice are cut from the frame halved by 2 x 2 averaging
+            first, not sampled from it with aliasing (:func:`handpose.data.crop.warp_frame`; large hands in
+            high-resolution frames; default: the sidecar's ``inference.antialias``, else off).
     """
 
     def __init__(
@@ -491,6 +494,7 @@ class PoseStage:
         margin: float | None = None,
         min_joint_confidence: float = 0.1,
         repose_iou: float | None = None,
+        antialias: bool | None = None,
     ) -> None:
         require_task(model, "RGB pose model", "rgb", ("pose2d", "pose3d"))
         if model.info.num_joints != NUM_JOINTS:
@@ -508,6 +512,7 @@ class PoseStage:
         self.repose_iou = default_repose if repose_iou is None else float(repose_iou)
         if not 0.0 <= self.repose_iou <= 1.0:
             raise ValueError(f"repose_iou must be in [0, 1], got {self.repose_iou}")
+        self.antialias = bool(model.info.extra.get("antialias", False) if antialias is None else antialias)
         #: hands posed a second time so far (:meth:`second_look`)
         self.second_looks = 0
 
@@ -567,7 +572,7 @@ class PoseStage:
         s_h, s_w = self.input_size
         x = np.zeros((len(crops), self.channels, s_h, s_w), np.float32)
         for i, (info, skel) in enumerate(zip(crops, skeletons)):
-            img = warp_frame(frame, info)
+            img = warp_frame(frame, info, antialias=self.antialias)
             np.multiply(img.transpose(2, 0, 1), _INV255, out=x[i, :3], casting="unsafe")
             if self.channels == 4 and skel is not None:
                 x[i, 3] = skel
