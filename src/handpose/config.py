@@ -7,6 +7,7 @@ the dotted key (``configs/x.yaml: optim.lr: expected a number, got 'fast'``).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import re
@@ -147,6 +148,65 @@ class ExperimentConfig:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def read_recipe(p: Path, _within: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The mapping of a YAML recipe, with its ``base:`` (another recipe's path, relative to this file's folder)
+    read first and this file's keys merged over it: mappings key by key, any other value (a list included)
+    replaced whole. A stage of a training that differs from the one before in a few keys names that recipe as its
+    base and holds only what differs.
+
+    Raises:
+        ConfigError: missing or malformed file, or a ``base`` that is not a path or that leads back to itself.
+    """
+    if not p.is_file():
+        raise ConfigError("config file not found", path=p)
+    try:
+        # libyaml's parser when PyYAML has it (the same safe constructor, 4x faster on a large file)
+        loaded = yaml.load(p.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(
+            f"invalid YAML: {getattr(exc, 'problem', exc)}", path=p, line=None if mark is None else mark.line + 1
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not a UTF-8 text file", path=p) from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise ConfigError(f"invalid YAML: {' '.join(str(exc).split()[:9])}", path=p) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply to read", path=p) from None
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"expected a mapping at the top level, got {type(loaded).__name__}", path=p)
+    if _expanded_size(loaded, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
+        raise ConfigError(
+            f"the YAML expands to more than {MAX_CONFIG_VALUES:,} values or nests deeper than "
+            f"{MAX_CONFIG_DEPTH} levels (anchors and aliases repeated inside each other?); a recipe holds a few "
+            "dozen values, 4 levels deep",
+            path=p,
+        )
+    base = loaded.pop("base", None)
+    if base is None:
+        return loaded
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError("base: expected the path of another recipe (relative to this file)", path=p)
+    here = p.resolve()
+    parent = (p.parent / base).resolve()
+    if parent in _within or parent == here:
+        raise ConfigError(f"base: {base} leads back to this recipe", path=p)
+    return _merged(read_recipe(parent, (*_within, here)), loaded)
+
+
+def _merged(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``: nested mappings merged key by key, other values replaced (copies; inputs kept)."""
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 def load_config(
     path: str | Path | None = None, overrides: list[str] | None = None, cls: type[T] = ExperimentConfig
 ) -> T:
@@ -158,35 +218,7 @@ def load_config(
     raw: dict[str, Any] = {}
     where = str(path) if path is not None else "config"
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError("config file not found", path=p)
-        try:
-            # libyaml's parser when PyYAML has it (the same safe constructor, 4x faster on a large file)
-            loaded = yaml.load(p.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise ConfigError(
-                f"invalid YAML: {getattr(exc, 'problem', exc)}", path=p, line=None if mark is None else mark.line + 1
-            ) from None
-        except UnicodeDecodeError:
-            raise ConfigError("not a UTF-8 text file", path=p) from None
-        except ValueError as exc:  # an integer of more than 4300 digits
-            raise ConfigError(f"invalid YAML: {' '.join(str(exc).split()[:9])}", path=p) from None
-        except RecursionError:
-            raise ConfigError("invalid YAML: nested too deeply to read", path=p) from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"expected a mapping at the top level, got {type(loaded).__name__}", path=p)
-        if _expanded_size(loaded, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
-            raise ConfigError(
-                f"the YAML expands to more than {MAX_CONFIG_VALUES:,} values or nests deeper than "
-                f"{MAX_CONFIG_DEPTH} levels (anchors and aliases repeated inside each other?); a recipe holds a few "
-                "dozen values, 4 levels deep",
-                path=p,
-            )
-        raw = loaded
+        raw = read_recipe(Path(path))
     set_keys = {item.split("=", 1)[0].strip() for item in overrides or []}
     raw = apply_overrides(raw, overrides or [])
     if "train.steps" in set_keys and "train.epochs" not in set_keys and isinstance(raw.get("train"), dict):
