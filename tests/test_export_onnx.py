@@ -226,3 +226,26 @@ def test_a_graph_that_does_not_match_its_sidecar_is_refused(tmp_path):
     out.write_bytes((tmp_path / "h.onnx").read_bytes())  # another export's graph beside this sidecar
     with pytest.raises(CheckpointError, match="does not match its sidecar's onnx_sha256"):
         OnnxModel(out)
+
+
+def test_attention_position_encoding_is_a_constant_of_the_graph(tmp_path):
+    # the feature map's size is fixed by the input's (only the batch is dynamic), so the sine-cosine encoding is
+    # one constant: no sine, cosine or range of traced sizes is computed on every run
+    torch.manual_seed(0)
+    model = create_model("msahp_t").eval()
+    side = export_onnx(save_checkpoint(tmp_path / "ckpt", model), tmp_path / "m.onnx", check=True)
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node}
+    assert not ops & {"Sin", "Cos", "Range"}
+    assert side["parity_max_abs"] < 1e-4
+
+
+def test_cached_exports_are_keyed_by_the_graph_revision(tmp_path, monkeypatch):
+    import handpose.inference.export as export
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "ckpt", create_model("gesturenet").eval())
+    first = export.cached_export(ckpt, cache_dir=tmp_path / "cache")
+    assert export.cached_export(ckpt, cache_dir=tmp_path / "cache") == first  # exported once
+    monkeypatch.setattr(export, "GRAPH_REVISION", export.GRAPH_REVISION + 1)
+    again = export.cached_export(ckpt, cache_dir=tmp_path / "cache")
+    assert again != first and again.is_file()

@@ -209,6 +209,11 @@ def _check_sidecar_target(path: Path) -> None:
             )
 
 
+#: raised when the same checkpoint exports to a different graph (2: the attention's position encoding and
+#: scale as constants instead of arithmetic on traced sizes), so cached exports of older code are not reused
+GRAPH_REVISION = 2
+
+
 def default_cache_dir() -> Path:
     """``$HANDPOSE_CACHE`` or ``~/.cache/handpose``: where checkpoints exported on demand are kept."""
     env = os.environ.get("HANDPOSE_CACHE")
@@ -219,8 +224,8 @@ def cached_export(
     checkpoint: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None, opset: int = DEFAULT_OPSET
 ) -> Path:
     """The ONNX export of ``checkpoint`` in the cache, exported now if it is not there yet (keyed by the weights'
-    SHA-256 and the sidecar's content, so a retrained checkpoint, or one whose calibrated settings changed, gets a
-    new file)."""
+    SHA-256, the sidecar's content and :data:`GRAPH_REVISION`, so a retrained checkpoint, one whose calibrated
+    settings changed, or a graph the exporter now writes differently gets a new file)."""
     import hashlib
     import json
 
@@ -230,7 +235,7 @@ def cached_export(
     side = read_sidecar(folder)
     weights = side.get("weights_sha256") or sha256_file(folder / WEIGHTS)
     settings = json.dumps({k: v for k, v in side.items() if k != "created"}, sort_keys=True, default=str)
-    digest = hashlib.sha256(f"{weights}\n{settings}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{weights}\n{settings}\n{GRAPH_REVISION}".encode()).hexdigest()
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     out = root / "onnx" / f"{side['model']}-{str(digest)[:16]}-op{int(opset)}.onnx"
     if not (out.is_file() and sidecar_path(out).is_file()):

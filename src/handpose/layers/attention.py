@@ -96,7 +96,9 @@ class MultiHeadSelfAttention2d(nn.Module):
             if self.pos.shape[1] != h * w:
                 raise ValueError(f"learned position encoding is for {self.pos.shape[1]} tokens, got {h}x{w}")
             return self.pos
-        key = (h, w)
+        # plain ints: while a graph is traced for export the sizes are traced values, and a key of them would miss
+        # the cache and trace the encoding's arithmetic into the graph instead of one constant
+        key = (int(h), int(w))
         if key not in self._pos_cache:
             self._pos_cache[key] = sincos_position_encoding_2d(h, w, self.channels)
         return self._pos_cache[key].to(device=ref.device, dtype=ref.dtype).unsqueeze(0)  # (1, HW, C)
@@ -108,7 +110,9 @@ class MultiHeadSelfAttention2d(nn.Module):
         z = self.norm(tokens if pos is None else tokens + pos)
         qkv = self.qkv(z).reshape(b, h * w, 3, self.heads, c // self.heads)  # (B, T, 3, heads, dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, T, dim)
-        attn = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        attn = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0, scale=(self.channels // self.heads) ** -0.5
+        )  # the default scale, as a constant
         attn = attn.transpose(1, 2).reshape(b, h * w, c)  # (B, T, C)
         tokens = tokens + self.proj(attn)
         if self.mlp is not None:
