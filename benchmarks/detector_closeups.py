@@ -81,8 +81,13 @@ def holdout_sets(hold, views: int) -> dict:
     turned = [c for turn in TURNS for c in closeups(photos, np.random.default_rng(3 + turn), TURNED_SHARES, turn)]
     empty = [pool.draw(rng, VIEW, VIEW) for _ in range(views)]
     small, large_empty = far_hands(photos, pool, np.random.default_rng(4))
+    # fists (finger count 0, the commonest webcam gesture and the one the detector scores lowest): which boxes of
+    # the photos are fists, and close-ups of those alone
+    gestures = [np.asarray(hold.labels.gesture)[idx] for idx in hold.by_image.values()]
+    fist_photos = [(path, boxes[g == 0]) for (path, boxes), g in zip(photos, gestures) if (g == 0).any()]
     return {"photos": photos, "frames": frames, "truth": truth, "near": near, "turned": turned, "empty": empty,
-            "small": small, "large_empty": large_empty, "rng": rng}  # fmt: skip
+            "small": small, "large_empty": large_empty, "rng": rng, "fist": [g == 0 for g in gestures],
+            "fist_near": closeups(fist_photos, np.random.default_rng(5))}  # fmt: skip
 
 
 def far_hands(photos: list, pool: Any, rng: np.random.Generator) -> tuple[list, list]:
@@ -108,8 +113,10 @@ def far_hands(photos: list, pool: Any, rng: np.random.Generator) -> tuple[list, 
 def holdout_figures(est: Any, sets: dict[str, Any]) -> dict[str, float]:
     """An estimator's detector as it is set, on :func:`holdout_sets`: ``holdout_f1`` (the photos and their hand-free
     crops, IoU 0.5), the close-ups found (``closeup_<share>``, ``closeup_all``), the turned close-ups found
-    (``turned``), the far hands found (``small``), and the share of hand-free views and of large hand-free frames
-    with a box (``empty_with_box``, ``large_empty_with_box``). A hand is found by a box at IoU >= 0.5 with it."""
+    (``turned``), the far hands found (``small``), the share of hand-free views and of large hand-free frames
+    with a box (``empty_with_box``, ``large_empty_with_box``), and the fists (finger count 0) and other hands found
+    in the photos (``fists_photos``, ``others_photos``) and the fists in their close-ups (``fists_closeups``). A hand
+    is found by a box at IoU >= 0.5 with it."""
     from handpose import metrics as M
     from handpose.metrics import box_iou
 
@@ -123,6 +130,14 @@ def holdout_figures(est: Any, sets: dict[str, Any]) -> dict[str, float]:
     boxes = [np.array([d.box for d in f]).reshape(-1, 4) for f in dets]
     scores = [np.array([d.score for d in f]) for f in dets]
     out = {"holdout_f1": M.detection_scores(boxes, scores, sets["truth"], 0.5)["f1"]}
+    in_photos = [  # (is a fist, found) per hand of the photos as they are
+        (bool(fist), any(box_iou(b[None], truth[None])[0, 0] >= 0.5 for b in found))
+        for found, truths, fists in zip(boxes, sets["truth"], sets["fist"])
+        for truth, fist in zip(truths, fists)
+    ]
+    out["fists_photos"] = float(np.mean([h for f, h in in_photos if f]))
+    out["others_photos"] = float(np.mean([h for f, h in in_photos if not f]))
+    out["fists_closeups"] = float(np.mean([found(view, box) for view, box, _ in sets["fist_near"]]))
     hits = [(share, found(view, box)) for view, box, share in sets["near"]]
     out.update({f"closeup_{s:g}": float(np.mean([h for sh, h in hits if sh == s])) for s in SHARES})
     out["closeup_all"] = float(np.mean([h for _, h in hits]))
@@ -179,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
                     + ", ".join(f"{s:.0%} {row[f'closeup_{s:g}']:.3f}" for s in SHARES)
                     + f" (all {row['closeup_all']:.3f}); turned close-ups found {row['turned']:.3f}; hand-free views"
                     f" with a box {row['empty_with_box']:.3f}; small hands found {row['small']:.3f}, large hand-free"
-                    f" frames with a box {row['large_empty_with_box']:.3f}",
+                    f" frames with a box {row['large_empty_with_box']:.3f}; fists found in the photos "
+                    f"{row['fists_photos']:.3f} (other hands {row['others_photos']:.3f}), in their close-ups "
+                    f"{row['fists_closeups']:.3f}",
                     flush=True,
                 )
             rows[f"{run} zoom_out {zoom_out:g} turn_score {turn:g} tile_score {tile:g}"] = table

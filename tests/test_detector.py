@@ -4,6 +4,8 @@ plain-background matting."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -224,3 +226,43 @@ def test_model_init_starts_from_a_checkpoint_of_the_same_model(tmp_path) -> None
     other = create_model("ssd_hand", seed=2, **{**small, "fpn_width": 24})
     with pytest.raises(CheckpointError, match="model.init"):
         init_from(other, ckpt)
+
+
+def test_photo_weights_set_how_often_each_photo_is_drawn() -> None:
+    items = [(f"p{i}.jpg", np.array([[0.0, 0.0, 10.0, 10.0]]), None) for i in range(3)]
+    source = PhotoFrames(items, weights=[2.0, 1.0, 1.0])
+    rng = np.random.default_rng(0)
+    drawn = [int(rng.choice(3, p=source.p)) for _ in range(8000)]
+    np.testing.assert_allclose(np.bincount(drawn) / 8000, [0.5, 0.25, 0.25], atol=0.02)
+    assert PhotoFrames(items).p is None  # uniform, as before
+    for bad in ([1.0, 1.0], [1.0, -1.0, 1.0], [0.0, 0.0, 0.0], [1.0, float("nan"), 1.0]):
+        with pytest.raises(ValueError, match="weight"):
+            PhotoFrames(items, weights=bad)
+
+
+def test_gesture_weights_draw_the_photos_of_a_gesture_more_often() -> None:
+    from handpose.config import load_config
+    from handpose.data.readers import open_dataset
+    from handpose.engine.data import _detection_source, build_detection_dataset
+    from handpose.errors import ConfigError
+    from handpose.registry import create_model
+
+    from .conftest import realdata_path
+
+    root = realdata_path("webcam_hands")
+    reader = open_dataset(root, "webcam_hands", split="holdout")
+    gestures = np.asarray(reader.labels.gesture)
+    fist = np.array([(gestures[idx] == 0).any() for idx in reader.by_image.values()])
+    source = _detection_source("photos", reader, None, 0.5, {0: 3.0})
+    # a photo with a fist is drawn three times as often as one without, whatever else it shows
+    np.testing.assert_allclose(source.p[fist] / source.p[~fist].max(), 3.0)
+    np.testing.assert_allclose(source.p[~fist], source.p[~fist][0])
+    assert _detection_source("photos", reader, None, 0.5).p is None
+    # only for photos with human boxes, and only numbers >= 0
+    recipe = Path(__file__).resolve().parents[1] / "configs" / "ssd_hand_real_fists.yaml"
+    digits = realdata_path("sign_digits")
+    for bad in (f"{{kind: photos, format: sign_digits, root: {digits}, gesture_weights: {{0: 2}}}}",
+                f"{{kind: photos, format: webcam_hands, root: {root}, gesture_weights: {{0: -1}}}}"):  # fmt: skip
+        cfg = load_config(recipe, [f"data.options.sources=[{bad}]"])
+        with pytest.raises(ConfigError, match="gesture_weights"):
+            build_detection_dataset(create_model("ssd_hand"), cfg, "train", train=True)

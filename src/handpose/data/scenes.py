@@ -122,19 +122,32 @@ class PhotoFrames:
 
     Args:
         items: (path, (K, 4) boxes, (K, 21, 2) joints or None) per photo.
+        weights: how often each photo is drawn relative to the others (None: all alike).
     """
 
-    def __init__(self, items: Sequence[tuple[str | Path, np.ndarray, np.ndarray | None]]) -> None:
+    def __init__(
+        self,
+        items: Sequence[tuple[str | Path, np.ndarray, np.ndarray | None]],
+        weights: Sequence[float] | None = None,
+    ) -> None:
         if not items:
             raise ValueError("PhotoFrames needs at least one photo")
         self.items = list(items)
+        self.p: np.ndarray | None = None
+        if weights is not None:
+            w = np.asarray(weights, np.float64)
+            if w.shape != (len(self.items),) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+                raise ValueError(f"one weight >= 0 per photo with a positive sum, got {len(w)} for {len(items)}")
+            self.p = w / w.sum()
         self.cache = _ImageCache()
 
     def __len__(self) -> int:
         return len(self.items)
 
     def draw(self, rng: np.random.Generator) -> Frame:
-        return self.frame(int(rng.integers(len(self.items))))
+        if self.p is None:
+            return self.frame(int(rng.integers(len(self.items))))
+        return self.frame(int(rng.choice(len(self.items), p=self.p)))
 
     def frame(self, i: int) -> Frame:
         """Photo ``i`` with its boxes and joints."""

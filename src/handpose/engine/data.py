@@ -232,17 +232,21 @@ def photo_avoid_boxes(reader: Any) -> list[tuple[Any, np.ndarray]]:
     return out
 
 
-def _detection_source(kind: str, reader: Any, backgrounds: Any, min_score: float) -> Any:
+def _detection_source(
+    kind: str, reader: Any, backgrounds: Any, min_score: float, gesture_weights: dict[int, float] | None = None
+) -> Any:
     from ..data.sample import hand_box
     from ..data.scenes import PastedHands, PhotoFrames, ReaderFrames, cutout_from_sample
 
     if kind == "photos" and hasattr(reader, "image_boxes"):
         lab = reader.joints_all()
-        items = []
+        items, weights = [], []
         for (path, boxes), idx in zip(reader.image_boxes(), reader.by_image.values()):
             joints = np.where(lab.joint_mask[idx][..., None], lab.joints_2d[idx], np.nan).astype(np.float64)
             items.append((path, boxes, joints))
-        return PhotoFrames(items)
+            if gesture_weights:  # a photo is drawn as often as its most weighted hand asks
+                weights.append(max(float(gesture_weights.get(int(g), 1.0)) for g in lab.gesture[idx]))
+        return PhotoFrames(items, weights or None)
     scores = getattr(reader, "keypoint_scores", None)
     if kind == "photos":  # one hand per photo (readers with ``one_hand_per_photo``): the box of its joints
         lab = reader.joints_all()
@@ -286,7 +290,9 @@ def build_detection_dataset(model: nn.Module, cfg: ExperimentConfig, split: str 
     with ``one_hand_per_photo``, such as the sign digits) boxed by their joints' ``hand_box``; ``pasted``: hands
     cut out of plain-background photos through their masks (opened with ``masks: true``) and pasted onto the
     backgrounds of ``data.backgrounds``; ``frames``: whole frames with one hand or none (the synthetic world). A
-    source is used in the splits its ``splits`` map names (all splits without one).
+    source is used in the splits its ``splits`` map names (all splits without one). A ``photos`` source with human
+    boxes may draw some photos more often than others by their hands' gestures: ``gesture_weights: {0: 2.0}`` draws
+    a photo with a fist (the webcam set's finger count 0) twice as often as one without.
     """
     from ..data.detection_dataset import DetectionDataset
     from ..data.readers import open_dataset
@@ -313,7 +319,17 @@ def build_detection_dataset(model: nn.Module, cfg: ExperimentConfig, split: str 
             hasattr(reader, "image_boxes") or getattr(reader, "one_hand_per_photo", False)
         ):
             raise ConfigError(f"format {src['format']!r} has no photos with hand boxes", field=where)
-        sources.append(_detection_source(src["kind"], reader, pool, float(opts.get("min_teacher_score", 0.5))))
+        gesture_weights = src.get("gesture_weights")
+        if gesture_weights is not None and not (
+            src["kind"] == "photos"
+            and hasattr(reader, "image_boxes")
+            and isinstance(gesture_weights, dict)
+            and all(isinstance(v, (int, float)) and v >= 0 for v in gesture_weights.values())
+        ):
+            raise ConfigError("gesture_weights: a mapping gesture -> weight >= 0, for photos with human boxes",
+                              field=f"{where}.gesture_weights")  # fmt: skip
+        sources.append(_detection_source(src["kind"], reader, pool, float(opts.get("min_teacher_score", 0.5)),
+                                         gesture_weights))  # fmt: skip
         weights.append(float(src.get("weight", 1.0)))
     if not sources:
         raise DataError(f"no detection source has a {split!r} split", field="data.options.sources")
