@@ -7,7 +7,6 @@ the dotted key (``configs/x.yaml: optim.lr: expected a number, got 'fast'``).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import re
@@ -198,12 +197,12 @@ def read_recipe(p: Path, _within: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 def _merged(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     """``top`` over ``base``: nested mappings merged key by key, other values replaced (copies; inputs kept)."""
-    out = copy.deepcopy(base)
+    out = _deep_copy(base)
     for key, value in top.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merged(out[key], value)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = _deep_copy(value)
     return out
 
 
