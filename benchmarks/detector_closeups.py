@@ -110,25 +110,31 @@ def far_hands(photos: list, pool: Any, rng: np.random.Generator) -> tuple[list, 
     return out, empty
 
 
-def holdout_figures(est: Any, sets: dict[str, Any]) -> dict[str, float]:
+def holdout_figures(est: Any, sets: dict[str, Any], boxes_of: Any = None) -> dict[str, float]:
     """An estimator's detector as it is set, on :func:`holdout_sets`: ``holdout_f1`` (the photos and their hand-free
     crops, IoU 0.5), the close-ups found (``closeup_<share>``, ``closeup_all``), the turned close-ups found
     (``turned``), the far hands found (``small``), the share of hand-free views and of large hand-free frames
     with a box (``empty_with_box``, ``large_empty_with_box``), and the fists (finger count 0) and other hands found
     in the photos (``fists_photos``, ``others_photos``) and the fists in their close-ups (``fists_closeups``). A hand
-    is found by a box at IoU >= 0.5 with it."""
+    is found by a box at IoU >= 0.5 with it. ``boxes_of``: view -> [(box, score)] to score instead of the detector's
+    boxes (for example the boxes of the hands the whole pipeline reports)."""
     from handpose import metrics as M
     from handpose.metrics import box_iou
 
+    if boxes_of is None:
+
+        def boxes_of(view: np.ndarray) -> list:
+            return [(d.box, d.score) for d in est.detect(view).detections]
+
     def found(view: np.ndarray, box: np.ndarray) -> bool:
-        return any(box_iou(np.asarray(d.box)[None], box[None])[0, 0] >= 0.5 for d in est.detect(view).detections)
+        return any(box_iou(np.asarray(b)[None], box[None])[0, 0] >= 0.5 for b, _ in boxes_of(view))
 
     def any_box(views: list[np.ndarray]) -> float:
-        return float(np.mean([len(est.detect(v).detections) > 0 for v in views]))
+        return float(np.mean([len(boxes_of(v)) > 0 for v in views]))
 
-    dets = [est.detect(f).detections for f in sets["frames"]]
-    boxes = [np.array([d.box for d in f]).reshape(-1, 4) for f in dets]
-    scores = [np.array([d.score for d in f]) for f in dets]
+    dets = [boxes_of(f) for f in sets["frames"]]
+    boxes = [np.array([b for b, _ in f]).reshape(-1, 4) for f in dets]
+    scores = [np.array([sc for _, sc in f]) for f in dets]
     out = {"holdout_f1": M.detection_scores(boxes, scores, sets["truth"], 0.5)["f1"]}
     in_photos = [  # (is a fist, found) per hand of the photos as they are
         (bool(fist), any(box_iou(b[None], truth[None])[0, 0] >= 0.5 for b in found))

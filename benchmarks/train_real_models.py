@@ -38,7 +38,10 @@ Stages (each resumes or is skipped when its output exists; ``--only`` picks some
    photos: the detector's score threshold with the best F1 at IoU 0.5 against the human boxes, with its second
    look at close-ups on (``zoom_out``); the score its turned look at frames without a hand asks (``turn_score``,
    :data:`LOOK_SCORES`' rule, on close-ups of the same hands turned by 90, 180 and 270 degrees) and its tiled look
-   at large frames without a hand (``tile_score``, the same rule, on the photos shrunk into larger frames); the mean
+   at large frames without a hand (``tile_score``, the same rule, on the photos shrunk into larger frames); the
+   presence the pose model must give a still frame posed whole when no look of the detector finds a hand in it
+   (``whole_frame_presence``: the lowest of ``whole_frame_look.GRID`` that leaves the hand-free crops, views and
+   large frames within 0.005 of the pipeline without it, ``benchmarks/whole_frame_look.py``); the mean
    joint confidence under which tracking drops a hand (keeps 95 % of the teacher hands followed from jittered
    joints), and what the hand-presence threshold (0.5) keeps and drops.
 6. ``gesture``: GestureNet on the sign-digit train photos, on the keypoints that the detector and pose model as
@@ -248,6 +251,8 @@ def stage_presence(args: argparse.Namespace) -> Path:
 
 def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     from detector_closeups import holdout_sets
+    from whole_frame_look import GRID as WHOLE_FRAME_GRID  # the whole-frame look's presences, lowest first
+    from whole_frame_look import calibrate_whole_frame
 
     from handpose import metrics as M
     from handpose.data.image_io import read_image
@@ -257,7 +262,8 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
 
     work = Path(args.work)
     path = work / "calibration.json"
-    runs = {"detector": DETECTOR_RUN, "pose": PRESENCE_RUN, "zoom_out": ZOOM_OUT, "lost_presence": LOST_PRESENCE}
+    runs = {"detector": DETECTOR_RUN, "pose": PRESENCE_RUN, "zoom_out": ZOOM_OUT, "lost_presence": LOST_PRESENCE,
+            "whole_frame_grid": list(WHOLE_FRAME_GRID)}  # fmt: skip
     if path.is_file() and json.loads(path.read_text()).get("runs") == runs:
         return json.loads(path.read_text())
     est = HandPoseEstimator(detector=final(work / DETECTOR_RUN), pose=best(work / PRESENCE_RUN), min_hand_score=0.0)
@@ -283,6 +289,10 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     t_best, f1, prec, rec = max(rows, key=lambda r: (r[1], -r[0]))
     est.detector.min_score = t_best
     looks = calibrate_extra_looks(est, sets)
+    # the whole-frame look of still images (a frame where no look of the detector finds a hand is posed whole), the
+    # extra looks on: the lowest presence that leaves the hand-free holdout sets within 0.005 of the pipeline
+    # without it (whole_frame_look.py)
+    whole = calibrate_whole_frame(est, sets, WHOLE_FRAME_GRID)
     # tracking: followed hands (teacher joints jittered by 3 % of the hand) against lost ones (moved off the hand)
     lab = hold.joints_all()
     on, off, on_p, off_p = [], [], [], []
@@ -315,6 +325,7 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
         "closeups": len(near),
         "negatives": 2 * len(photos),
         **looks,
+        **whole,
         "lost_confidence": lost,
         "followed_kept": float(np.mean(np.array(on) >= lost)),
         "lost_dropped": float(np.mean(np.array(off) < lost)),
@@ -326,7 +337,7 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     write_json_atomic(path, cal)
     log(
         f"calibration: min_score {t_best} (F1 {f1:.3f}, P {prec:.3f}, R {rec:.3f}), turn_score {looks['turn_score']}, "
-        f"tile_score {looks['tile_score']}, "
+        f"tile_score {looks['tile_score']}, whole_frame_presence {whole['whole_frame_presence']}, "
         f"lost_confidence {lost:.3f} "
         f"(drops {cal['lost_dropped']:.3f} of crops off the hand), lost_presence {lost_p:.3f} (drops "
         f"{cal['presence_lost_dropped']:.3f})"
@@ -403,11 +414,15 @@ def export_rgb(args: argparse.Namespace, out: Path) -> None:
         "lost_confidence": cal["lost_confidence"],
         "lost_presence": cal["lost_presence"],
         "repose_iou": REPOSE_IOU,
+        "whole_frame_presence": cal["whole_frame_presence"],
         "calibration": f"lost_presence {LOST_PRESENCE}: the presence head's decision boundary (keeps "
                        f"{cal['presence_followed_kept']:.3f} of the webcam holdout hands followed from jittered "
                        f"teacher joints, drops {cal['presence_lost_dropped']:.3f} of crops moved off them); "
                        "lost_confidence "
-                       "(for a tracker without the presence output) keeps 95 % of them",
+                       "(for a tracker without the presence output) keeps 95 % of them; whole_frame_presence: the "
+                       "lowest presence of the whole-frame look (a still image where the detector finds no hand) "
+                       "at which the webcam holdout's hand-free photo crops, views and large frames each show a "
+                       "hand at most 0.005 more often than without it",
     }, NOTE, DATA)  # fmt: skip
 
 

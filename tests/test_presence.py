@@ -182,3 +182,47 @@ def test_tracking_drops_a_hand_by_presence_when_the_model_has_it(shipped):
     hand.confidence[:] = 0.0
     assert not tracker.is_lost(hand)  # unsure joints, a hand: kept
     assert VideoTracker(shipped, lost_threshold=0.5).is_lost(hand)  # the confidence rule would drop it
+
+
+def close_up(photo: np.ndarray, box: np.ndarray, share: float = 0.7, side: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """A ``side`` x ``side`` view centred on ``box`` that the box's longer side fills to ``share`` -> (view, the box
+    in the view's px)."""
+    c, s = (box[:2] + box[2:]) / 2, share * side / float(np.max(box[2:] - box[:2]))
+    m = np.array([[s, 0, side / 2 - s * c[0]], [0, s, side / 2 - s * c[1]]])
+    view = cv2.warpAffine(photo, m, (side, side), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    return view, np.concatenate([box[:2] * s + m[:, 2], box[2:] * s + m[:, 2]])
+
+
+def test_whole_frame_look_poses_a_still_image_the_detector_finds_no_hand_in(shipped):
+    """The detector made to find nothing (a threshold over 1, no extra looks): on a close-up of the labelled
+    OneHand10K hand the whole-frame look reports one hand boxed where the label is; on a blank frame, off, or with
+    the caller's boxes, it reports nothing of its own."""
+    from handpose.data.sample import hand_box
+    from handpose.metrics import box_iou
+
+    threshold = shipped.whole_frame_presence
+    if threshold is None:
+        pytest.fail("the shipped pose model's sidecar sets no whole_frame_presence")
+    assert shipped.lost_presence is not None and shipped.lost_presence <= threshold < 1.0
+    photo = read_image(fixture_path("mmpose", "onehand10k", "1402.jpg"))
+    joints, _ = labelled_hand("onehand10k", "test_onehand10k.json", "1402.jpg")
+    view, box = close_up(photo, hand_box(joints, np.isfinite(joints).all(axis=1)))
+    det = shipped.detector
+    kept = det.min_score, det.turn_score, det.tile_score
+    try:
+        det.min_score, det.turn_score, det.tile_score = 1.01, 0.0, 0.0
+        assert not shipped.detect(view).detections
+        hands = shipped(view)
+        assert len(hands) == 1
+        hand = hands[0]
+        assert hand.presence is not None and hand.presence >= threshold
+        assert box_iou(hand.bbox[None], box[None])[0, 0] >= 0.5, (hand.bbox, box)
+        assert hand.score == pytest.approx(hand.presence * float(np.mean(hand.confidence)))
+        assert shipped(np.full_like(view, 128)) == []
+        given = shipped(view, boxes=[[0, 0, 10, 10]])  # the caller's box is posed as it is, nothing added
+        assert len(given) == 1 and np.allclose(given[0].bbox, [0, 0, 10, 10])
+        shipped.whole_frame_presence = None
+        assert shipped(view) == []
+    finally:
+        det.min_score, det.turn_score, det.tile_score = kept
+        shipped.whole_frame_presence = threshold

@@ -187,6 +187,13 @@ class HandPoseEstimator:
         self.lost_presence: float | None = None
         if "pose" in roles and "presence" in roles["pose"].info.outputs and "lost_presence" in roles["pose"].info.extra:
             self.lost_presence = float(roles["pose"].info.extra["lost_presence"])
+        #: on a still image where no look of the detector finds a hand: the presence the pose model must give its
+        #: crop of the whole frame for that frame to be reported as one hand (its sidecar's
+        #: ``inference.whole_frame_presence``; None: off, and always off without a presence output)
+        self.whole_frame_presence: float | None = None
+        if "pose" in roles and "presence" in roles["pose"].info.outputs:
+            value = roles["pose"].info.extra.get("whole_frame_presence")
+            self.whole_frame_presence = None if value is None else float(value)
         if self.pose is None and self.depth is None and self.detector is None:
             raise ConfigError("a gesture model alone cannot run on frames: add a pose model", field="models")
         extra = roles["pose"].info.extra.get("skeleton_channel", {}) if "pose" in roles else {}
@@ -287,7 +294,7 @@ class HandPoseEstimator:
             if self.detector is not None and self.pose is not None and self.pose.uses_skeleton and found:
                 det = self.detect(frame)  # the skeleton channel still comes from the detector's map
         if not found:
-            return []
+            return self._whole_frame(frame, det) if boxes is None else []
         if self.pose is None:  # detector only: boxes without joints
             return [self._box_only(box, score) for box, score in found]
         poses = self.pose_boxes(frame, [box for box, _ in found], det)
@@ -296,6 +303,25 @@ class HandPoseEstimator:
         hands = [hd for hd in hands if hd.score >= threshold]
         self.add_gestures(hands)
         return hands
+
+    def _whole_frame(self, frame: np.ndarray, det: DetectorOutput | None) -> list[Hand]:
+        """The whole-frame look (``whole_frame_presence``): the pose model on the frame as the hand's box (with its
+        second look); one hand when its presence reaches the threshold, boxed by the box drawn around its joints
+        (cut to the frame) and scored by its presence times its mean joint confidence; else none."""
+        if self.pose is None or self.whole_frame_presence is None:
+            return []
+        h, w = frame.shape[:2]
+        frame_box = np.array([0.0, 0.0, w, h])
+        p = self.pose_boxes(frame, [frame_box], det)[0]
+        presence = p.extra.get("presence")
+        drawn = self.pose.box_of_joints(p.joints_2d, p.confidence) if p.joints_2d is not None else None
+        if presence is None or presence < self.whole_frame_presence or drawn is None:
+            return []
+        hand = self._hand(p, np.clip(drawn, 0.0, [w, h, w, h]), float(presence), w, h)
+        if hand.score < self.detection_min_score:
+            return []
+        self.add_gestures([hand])
+        return [hand]
 
     def pose_boxes(self, frame: np.ndarray, boxes: Sequence[np.ndarray], det: DetectorOutput | None) -> list:
         """The pose model on the crops of hand boxes [x0, y0, x1, y1] frame px, with its second look: a hand whose
