@@ -41,7 +41,8 @@ Stages (each resumes or is skipped when its output exists; ``--only`` picks some
    at large frames without a hand (``tile_score``, the same rule, on the photos shrunk into larger frames); the
    presence the pose model must give a still frame posed whole when no look of the detector finds a hand in it
    (``whole_frame_presence``: the lowest of ``whole_frame_look.GRID`` that leaves the hand-free crops, views and
-   large frames within 0.005 of the pipeline without it, ``benchmarks/whole_frame_look.py``); the mean
+   large frames within 0.005 of the pipeline without it, ``benchmarks/whole_frame_look.py``, with the hands posed
+   from a detector's box under the presence head's decision boundary dropped, ``min_presence``); the mean
    joint confidence under which tracking drops a hand (keeps 95 % of the teacher hands followed from jittered
    joints), and what the hand-presence threshold (0.5) keeps and drops.
 6. ``gesture``: GestureNet on the sign-digit train photos, on the keypoints that the detector and pose model as
@@ -263,7 +264,7 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(args.work)
     path = work / "calibration.json"
     runs = {"detector": DETECTOR_RUN, "pose": PRESENCE_RUN, "zoom_out": ZOOM_OUT, "lost_presence": LOST_PRESENCE,
-            "whole_frame_grid": list(WHOLE_FRAME_GRID)}  # fmt: skip
+            "whole_frame_grid": list(WHOLE_FRAME_GRID), "min_presence": LOST_PRESENCE}  # fmt: skip
     if path.is_file() and json.loads(path.read_text()).get("runs") == runs:
         return json.loads(path.read_text())
     est = HandPoseEstimator(detector=final(work / DETECTOR_RUN), pose=best(work / PRESENCE_RUN), min_hand_score=0.0)
@@ -291,7 +292,9 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     looks = calibrate_extra_looks(est, sets)
     # the whole-frame look of still images (a frame where no look of the detector finds a hand is posed whole), the
     # extra looks on: the lowest presence that leaves the hand-free holdout sets within 0.005 of the pipeline
-    # without it (whole_frame_look.py)
+    # without it (whole_frame_look.py); hands posed from a detector's box under the presence head's decision boundary
+    # dropped, as shipped (min_presence)
+    est.min_presence = LOST_PRESENCE
     whole = calibrate_whole_frame(est, sets, WHOLE_FRAME_GRID)
     # tracking: followed hands (teacher joints jittered by 3 % of the hand) against lost ones (moved off the hand)
     lab = hold.joints_all()
@@ -415,6 +418,7 @@ def export_rgb(args: argparse.Namespace, out: Path) -> None:
         "lost_presence": cal["lost_presence"],
         "repose_iou": REPOSE_IOU,
         "whole_frame_presence": cal["whole_frame_presence"],
+        "min_presence": LOST_PRESENCE,
         "calibration": f"lost_presence {LOST_PRESENCE}: the presence head's decision boundary (keeps "
                        f"{cal['presence_followed_kept']:.3f} of the webcam holdout hands followed from jittered "
                        f"teacher joints, drops {cal['presence_lost_dropped']:.3f} of crops moved off them); "
@@ -422,7 +426,8 @@ def export_rgb(args: argparse.Namespace, out: Path) -> None:
                        "(for a tracker without the presence output) keeps 95 % of them; whole_frame_presence: the "
                        "lowest presence of the whole-frame look (a still image where the detector finds no hand) "
                        "at which the webcam holdout's hand-free photo crops, views and large frames each show a "
-                       "hand at most 0.005 more often than without it",
+                       "hand at most 0.005 more often than without it; min_presence: a still image's hand posed "
+                       "from a detector's box is dropped under the presence head's decision boundary",
     }, NOTE, DATA)  # fmt: skip
 
 

@@ -104,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="the presences the whole frame needs (the look on), lowest first")  # fmt: skip
     ap.add_argument("--work", type=Path, default=REPO / "runs" / "real", help="where the synthetic worlds are")
     ap.add_argument("--synthetic-count", type=int, default=300, help="validation frames per synthetic world")
+    ap.add_argument(
+        "--min-presence",
+        type=float,
+        default=None,
+        help="drop hands posed from a detector box under this presence (default: shipped; 0: off)",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     import detector_closeups as closeups
@@ -121,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                                    args.synthetic_count).items()
                  if not name.startswith("webcam")}  # fmt: skip
     est = HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=2, threads=1)
+    if args.min_presence is not None:
+        est.min_presence = args.min_presence or None  # 0: off
     runs = WholeFrameRuns(est)
     chosen = calibrate_whole_frame(est, sets, tuple(args.presence), runs)["whole_frame_presence"]
     rng = np.random.default_rng(7)  # hand-free views and large frames drawn anew, to check the threshold on

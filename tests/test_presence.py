@@ -226,3 +226,34 @@ def test_whole_frame_look_poses_a_still_image_the_detector_finds_no_hand_in(ship
     finally:
         det.min_score, det.turn_score, det.tile_score = kept
         shipped.whole_frame_presence = threshold
+
+
+def test_a_detected_box_without_a_hand_is_dropped_by_its_presence(shipped, monkeypatch):
+    """A detection (made up here) 1.5 hands beside the labelled OneHand10K hand: kept with ``min_presence`` off,
+    dropped with the shipped value (the pose model's presence there is under it), the frame then posed whole; a
+    caller's box at the same place is never dropped."""
+    from handpose.data.sample import hand_box
+    from handpose.inference.stages import Detection, DetectorOutput
+
+    if shipped.min_presence is None:
+        pytest.fail("the shipped pose model's sidecar sets no min_presence")
+    photo = read_image(fixture_path("mmpose", "onehand10k", "1402.jpg"))
+    joints, _ = labelled_hand("onehand10k", "test_onehand10k.json", "1402.jpg")
+    box = hand_box(joints, np.isfinite(joints).all(axis=1))
+    size = float(np.max(box[2:] - box[:2]))
+    side = 1.5 * size if box[2] + 1.5 * size < photo.shape[1] else -1.5 * size
+    beside = box + [side, 0, side, 0]
+    real = shipped.detect(photo)
+    monkeypatch.setattr(shipped, "detect", lambda *a, **k: DetectorOutput([Detection(beside, 0.9)], None, real.info))
+    threshold = shipped.min_presence
+    try:
+        shipped.min_presence = None
+        kept = shipped(photo)
+        assert len(kept) == 1 and np.allclose(kept[0].bbox, beside)
+        assert kept[0].presence is not None and kept[0].presence < threshold
+        shipped.min_presence = threshold
+        dropped = shipped(photo)
+        assert all(not np.allclose(hd.bbox, beside) for hd in dropped)
+        assert len(shipped(photo, boxes=[beside])) == 1
+    finally:
+        shipped.min_presence = threshold

@@ -194,6 +194,12 @@ class HandPoseEstimator:
         if "pose" in roles and "presence" in roles["pose"].info.outputs:
             value = roles["pose"].info.extra.get("whole_frame_presence")
             self.whole_frame_presence = None if value is None else float(value)
+        #: on a still image: a hand posed from a detector's box whose presence is under this is dropped (its
+        #: sidecar's ``inference.min_presence``; None: off, and always off without a presence output)
+        self.min_presence: float | None = None
+        if "pose" in roles and "presence" in roles["pose"].info.outputs:
+            value = roles["pose"].info.extra.get("min_presence")
+            self.min_presence = None if value is None else float(value)
         if self.pose is None and self.depth is None and self.detector is None:
             raise ConfigError("a gesture model alone cannot run on frames: add a pose model", field="models")
         extra = roles["pose"].info.extra.get("skeleton_channel", {}) if "pose" in roles else {}
@@ -301,6 +307,10 @@ class HandPoseEstimator:
         hands = [self._hand(p, box, score, w, h) for p, (box, score) in zip(poses, found)]
         threshold = self.detection_min_score if boxes is None else (self.min_hand_score or 0.0)
         hands = [hd for hd in hands if hd.score >= threshold]
+        if boxes is None and self.min_presence is not None:
+            hands = [hd for hd in hands if hd.presence is None or hd.presence >= self.min_presence]
+            if not hands:
+                return self._whole_frame(frame, det)
         self.add_gestures(hands)
         return hands
 
