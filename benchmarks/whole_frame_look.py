@@ -9,9 +9,10 @@ reports (a hand found: a reported box at IoU >= 0.5 with the human box), with as
 frames drawn anew from the same pool (another seed: the threshold's check out of sample); and the synthetic
 validation frames under ``--work`` through the whole pipeline, PCK@0.2 with misses counted wrong
 (``pose_crop_robustness.py``). The shipped detector and pose model, ONNX Runtime, one thread; each frame is run
-once, and every threshold reads the same runs.
+once, and every threshold reads the same runs. The hands posed from a detector's box under the pose model's
+``min_presence`` are dropped as shipped (``--min-presence``: another value; 0: none dropped).
 
-    .venv/bin/python benchmarks/whole_frame_look.py [--presence 0.5 0.9 ...] [--json FILE]
+    .venv/bin/python benchmarks/whole_frame_look.py [--presence 0.5 0.9 ...] [--min-presence P] [--json FILE]
 """
 
 from __future__ import annotations
