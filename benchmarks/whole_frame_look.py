@@ -1,6 +1,6 @@
 """The whole-frame look on held-out frames, off and on, in one run: on a still image where no look of the detector
 finds a hand, the pose model poses the whole frame and reports one hand when its presence output reaches
-``--presence`` (:meth:`handpose.inference.HandPoseEstimator._whole_frame`).
+``--presence`` (:meth:`handpose.inference.HandPoseEstimator.pose_whole_frame`).
 
 Sets (held out, never trained on): the webcam ``holdout`` sets of ``detector_closeups.py`` (the photos and as many
 hand-free crops; close-ups at 50/70/90 % fill; close-ups turned 90/180/270 degrees; hand-free views; the photos
@@ -53,7 +53,7 @@ class WholeFrameRuns:
             whole = None
             if not hands:
                 est.whole_frame_presence = 0.0
-                got = est._whole_frame(view, None)
+                got = est.pose_whole_frame(view, None)
                 whole = (got[0].bbox, got[0].score, got[0].presence, got[0].joints_2d) if got else None
             est.whole_frame_presence = kept
             self.seen[id(view)] = ([(hd.bbox, hd.score, hd.joints_2d) for hd in hands], whole)

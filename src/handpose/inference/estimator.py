@@ -96,6 +96,15 @@ def check_depth_frame(frame: Any, source: str | None = None) -> np.ndarray:
     return np.asarray(frame, dtype=np.float32)
 
 
+def _presence_setting(roles: dict[str, Model], key: str) -> float | None:
+    """A threshold on the pose model's hand-presence output from its sidecar's ``inference`` block; None when the
+    sidecar has no such key or the model has no presence output."""
+    if "pose" not in roles or "presence" not in roles["pose"].info.outputs:
+        return None
+    value = roles["pose"].info.extra.get(key)
+    return None if value is None else float(value)
+
+
 def _mean_confidence(p: PoseOutput) -> float:
     return float(np.mean(np.nan_to_num(np.asarray(p.confidence, np.float64))))
 
@@ -184,22 +193,14 @@ class HandPoseEstimator:
             else 0.25  # fmt: skip
         #: with a pose model that has a hand-presence output: tracking drops a followed hand whose presence falls
         #: below this instead (its sidecar's ``inference.lost_presence``; None: the joint confidence rule)
-        self.lost_presence: float | None = None
-        if "pose" in roles and "presence" in roles["pose"].info.outputs and "lost_presence" in roles["pose"].info.extra:
-            self.lost_presence = float(roles["pose"].info.extra["lost_presence"])
+        self.lost_presence = _presence_setting(roles, "lost_presence")
         #: on a still image where no look of the detector finds a hand: the presence the pose model must give its
         #: crop of the whole frame for that frame to be reported as one hand (its sidecar's
-        #: ``inference.whole_frame_presence``; None: off, and always off without a presence output)
-        self.whole_frame_presence: float | None = None
-        if "pose" in roles and "presence" in roles["pose"].info.outputs:
-            value = roles["pose"].info.extra.get("whole_frame_presence")
-            self.whole_frame_presence = None if value is None else float(value)
+        #: ``inference.whole_frame_presence``; None: off)
+        self.whole_frame_presence = _presence_setting(roles, "whole_frame_presence")
         #: on a still image: a hand posed from a detector's box whose presence is under this is dropped (its
-        #: sidecar's ``inference.min_presence``; None: off, and always off without a presence output)
-        self.min_presence: float | None = None
-        if "pose" in roles and "presence" in roles["pose"].info.outputs:
-            value = roles["pose"].info.extra.get("min_presence")
-            self.min_presence = None if value is None else float(value)
+        #: sidecar's ``inference.min_presence``; None: off)
+        self.min_presence = _presence_setting(roles, "min_presence")
         if self.pose is None and self.depth is None and self.detector is None:
             raise ConfigError("a gesture model alone cannot run on frames: add a pose model", field="models")
         extra = roles["pose"].info.extra.get("skeleton_channel", {}) if "pose" in roles else {}
@@ -300,7 +301,7 @@ class HandPoseEstimator:
             if self.detector is not None and self.pose is not None and self.pose.uses_skeleton and found:
                 det = self.detect(frame)  # the skeleton channel still comes from the detector's map
         if not found:
-            return self._whole_frame(frame, det) if boxes is None else []
+            return self.pose_whole_frame(frame, det) if boxes is None else []
         if self.pose is None:  # detector only: boxes without joints
             return [self._box_only(box, score) for box, score in found]
         poses = self.pose_boxes(frame, [box for box, _ in found], det)
@@ -310,11 +311,11 @@ class HandPoseEstimator:
         if boxes is None and self.min_presence is not None:
             hands = [hd for hd in hands if hd.presence is None or hd.presence >= self.min_presence]
             if not hands:
-                return self._whole_frame(frame, det)
+                return self.pose_whole_frame(frame, det)
         self.add_gestures(hands)
         return hands
 
-    def _whole_frame(self, frame: np.ndarray, det: DetectorOutput | None) -> list[Hand]:
+    def pose_whole_frame(self, frame: np.ndarray, det: DetectorOutput | None) -> list[Hand]:
         """The whole-frame look (``whole_frame_presence``): the pose model on the frame as the hand's box (with its
         second look); one hand when its presence reaches the threshold, boxed by the box drawn around its joints
         (cut to the frame) and scored by its presence times its mean joint confidence; else none."""
