@@ -188,8 +188,8 @@ def test_api_latency_is_within_2_ms_of_the_in_process_pipeline(served, photo):
     host, port = served.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
 
-    def measure(rounds: int = 40, warmup: int = 5) -> tuple[float, float]:
-        api, local = [], []
+    def measure(rounds: int = 40, warmup: int = 5) -> tuple[float, float, float]:
+        api, local, gap = [], [], []
         for i in range(warmup + rounds):
             t = time.perf_counter()
             status, rec = post_image(conn, data)
@@ -202,22 +202,24 @@ def test_api_latency_is_within_2_ms_of_the_in_process_pipeline(served, photo):
             if i >= warmup:
                 api.append(1e3 * elapsed)
                 local.append(1e3 * local_elapsed)
-        return statistics.median(api), statistics.median(local)
+                gap.append(1e3 * (elapsed - local_elapsed))
+        # the gap is the median of each round's pair: a slow spell of the machine delays both halves of a round
+        return statistics.median(api), statistics.median(local), statistics.median(gap)
 
     # up to three tries: a burst of other work on the machine (another process's training) can delay the server's
     # wake-ups for a while; on an idle machine (CI) the first try is the figure
     tries = []
     for _ in range(3):
-        api_ms, local_ms = measure()
-        tries.append((round(api_ms, 2), round(local_ms, 2)))
-        print(f"median API {api_ms:.2f} ms, in-process {local_ms:.2f} ms, gap {api_ms - local_ms:.2f} ms")
-        if api_ms - local_ms <= 2.0:
+        api_ms, local_ms, gap_ms = measure()
+        tries.append((round(api_ms, 2), round(local_ms, 2), round(gap_ms, 2)))
+        print(f"median API {api_ms:.2f} ms, in-process {local_ms:.2f} ms, median gap {gap_ms:.2f} ms")
+        if gap_ms <= 2.0:
             break
-    if api_ms - local_ms > 2.0 and not IN_CI:
+    if gap_ms > 2.0 and not IN_CI:
         load, cores = os.getloadavg()[0], os.cpu_count() or 1
         if load > cores:  # other jobs hold the CPUs: every wake-up of the server waits for one; CI runs alone
-            pytest.skip(f"the machine is busy (load {load:.1f} on {cores} cores); (API ms, in-process ms): {tries}")
-    assert api_ms - local_ms <= 2.0, f"(API ms, in-process ms) per try: {tries}"
+            pytest.skip(f"the machine is busy (load {load:.1f} on {cores} cores); (API, in-process, gap ms): {tries}")
+    assert gap_ms <= 2.0, f"(API ms, in-process ms, median gap ms) per try: {tries}"
 
 
 def test_a_body_that_stops_arriving_is_a_408_and_the_server_goes_on(photo):
