@@ -38,7 +38,8 @@ Stages (each resumes or is skipped when its output exists; ``--only`` picks some
    photos: the detector's score threshold with the best F1 at IoU 0.5 against the human boxes, with its second
    look at close-ups on (``zoom_out``); the score its turned look at frames without a hand asks (``turn_score``,
    :data:`LOOK_SCORES`' rule, on close-ups of the same hands turned by 90, 180 and 270 degrees) and its tiled look
-   at large frames without a hand (``tile_score``, the same rule, on the photos shrunk into larger frames); the
+   at large frames without a hand (``tile_score``, the same rule, on the photos shrunk into larger frames) and its
+   zoomed-in look at first-pass boxes under the threshold (``zoom_in_score``, the same rule after both); the
    presence the pose model must give a still frame posed whole when no look of the detector finds a hand in it
    (``whole_frame_presence``: the lowest of ``whole_frame_look.GRID`` that leaves the hand-free crops, views and
    large frames within 0.005 of the pipeline without it, ``benchmarks/whole_frame_look.py``, with the hands posed
@@ -93,6 +94,9 @@ ZOOM_OUT = 0.55
 #: within 0.005, and the hand-free views and large hand-free frames with a box within 0.01, of the detector with the
 #: looks chosen before it (``benchmarks/detector_closeups.py --turn-score --tile-score``)
 LOOK_SCORES = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+#: the extra looks so calibrated, in this order: then the zoomed-in look at unsure boxes (``zoom_in_score``), by the
+#: same rule against the detector with the turned and tiled looks on (``benchmarks/zoom_in_look.py``)
+LOOKS = ("turn_score", "tile_score", "zoom_in_score")
 #: the pose model's second look (:meth:`handpose.inference.stages.PoseStage.second_look`): a hand whose joints' box
 #: overlaps the box it was posed from by IoU under this is posed again from the joints' box, the surer pose kept;
 #: chosen on held-out hands (``benchmarks/pose_crop_robustness.py --second-look``)
@@ -264,12 +268,14 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(args.work)
     path = work / "calibration.json"
     runs = {"detector": DETECTOR_RUN, "pose": PRESENCE_RUN, "zoom_out": ZOOM_OUT, "lost_presence": LOST_PRESENCE,
-            "whole_frame_grid": list(WHOLE_FRAME_GRID), "min_presence": LOST_PRESENCE}  # fmt: skip
+            "whole_frame_grid": list(WHOLE_FRAME_GRID), "min_presence": LOST_PRESENCE,
+            "looks": list(LOOKS)}  # fmt: skip
     if path.is_file() and json.loads(path.read_text()).get("runs") == runs:
         return json.loads(path.read_text())
     est = HandPoseEstimator(detector=final(work / DETECTOR_RUN), pose=best(work / PRESENCE_RUN), min_hand_score=0.0)
     est.detector.zoom_out = ZOOM_OUT
-    est.detector.turn_score = est.detector.tile_score = 0.0  # the threshold first, without the extra looks
+    # the threshold first, without the extra looks
+    est.detector.turn_score = est.detector.tile_score = est.detector.zoom_in_score = 0.0
     hold = open_dataset(realdata("webcam_hands"), "webcam_hands", split="holdout")
     sets = holdout_sets(hold, views=len(hold.image_boxes()))  # a hand-free view per photo
     photos, near, rng = sets["photos"], sets["near"], sets["rng"]
@@ -340,7 +346,8 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     write_json_atomic(path, cal)
     log(
         f"calibration: min_score {t_best} (F1 {f1:.3f}, P {prec:.3f}, R {rec:.3f}), turn_score {looks['turn_score']}, "
-        f"tile_score {looks['tile_score']}, whole_frame_presence {whole['whole_frame_presence']}, "
+        f"tile_score {looks['tile_score']}, zoom_in_score {looks['zoom_in_score']}, "
+        f"whole_frame_presence {whole['whole_frame_presence']}, "
         f"lost_confidence {lost:.3f} "
         f"(drops {cal['lost_dropped']:.3f} of crops off the hand), lost_presence {lost_p:.3f} (drops "
         f"{cal['presence_lost_dropped']:.3f})"
@@ -357,17 +364,18 @@ def calibrate_extra_looks(est: Any, sets: dict[str, Any]) -> dict[str, Any]:
     det = est.detector
 
     def figures() -> dict[str, float]:
-        return {"turn_score": det.turn_score, "tile_score": det.tile_score, **holdout_figures(est, sets)}
+        return {"turn_score": det.turn_score, "tile_score": det.tile_score, "zoom_in_score": det.zoom_in_score,
+                **holdout_figures(est, sets)}  # fmt: skip
 
     def keeps(row: dict[str, float], base: dict[str, float]) -> bool:
         return (row["holdout_f1"] >= base["holdout_f1"] - 0.005 and row["closeup_all"] >= base["closeup_all"] - 0.005
                 and row["empty_with_box"] <= base["empty_with_box"] + 0.01
                 and row["large_empty_with_box"] <= base["large_empty_with_box"] + 0.01)  # fmt: skip
 
-    det.turn_score, det.tile_score = 0.0, 0.0
+    det.turn_score, det.tile_score, det.zoom_in_score = 0.0, 0.0, 0.0
     base = figures()
     rows = [base]
-    for name in ("turn_score", "tile_score"):  # each against the detector with the looks chosen before it
+    for name in LOOKS:  # each against the detector with the looks chosen before it
         for score in LOOK_SCORES:
             setattr(det, name, score)
             rows.append(figures())
@@ -376,7 +384,7 @@ def calibrate_extra_looks(est: Any, sets: dict[str, Any]) -> dict[str, Any]:
                 break
         else:
             setattr(det, name, 0.0)
-    return {"turn_score": det.turn_score, "tile_score": det.tile_score, "extra_looks": rows}
+    return {**{name: getattr(det, name) for name in LOOKS}, "extra_looks": rows}
 
 
 NOTE = (
@@ -401,6 +409,7 @@ def export_rgb(args: argparse.Namespace, out: Path) -> None:
         "zoom_out": ZOOM_OUT,
         "turn_score": cal["turn_score"],
         "tile_score": cal["tile_score"],
+        "zoom_in_score": cal["zoom_in_score"],
         "calibration": "webcam_hands holdout photos, close-ups cut from them around each human box (the hand "
                        "filling 50, 70 and 90 % of the view) and as many hand-free crops and views: the score "
                        f"threshold of the best F1 at IoU 0.5 against the human boxes (F1 {cal['holdout_f1']:.3f}), "
@@ -409,7 +418,9 @@ def export_rgb(args: argparse.Namespace, out: Path) -> None:
                        "keeps the F1 on the photos and the close-ups found within 0.005 and the hand-free views "
                        "and large hand-free frames with a box within 0.01 of the detector without it; tile_score: "
                        "the same rule, with the turned look on, for the boxes of four overlapping tiles of a large "
-                       "frame that gives no hand (the photos shrunk to half into 800 x 600 frames)",
+                       "frame that gives no hand (the photos shrunk to half into 800 x 600 frames); zoom_in_score: "
+                       "the same rule, with both looks on, for the boxes of a second look at each first-pass box "
+                       "scoring under the threshold but at least half of it, in a region twice its size",
     }, NOTE, DATA)  # fmt: skip
     store_for_shipping(best(work / PRESENCE_RUN), out / SHIPPED["pose"], {
         "role": "pose2d",

@@ -98,6 +98,9 @@ class DetectorOutput:
     detections: list[Detection]
     prob: np.ndarray | None
     info: CropInfo
+    #: a box detector's first-pass boxes scoring at least its ``keep_score`` but under the threshold, not among
+    #: ``detections`` (best first; what the zoomed-in look looks at again)
+    unsure: list[Detection] = field(default_factory=list)
 
 
 def _box_gap(a: np.ndarray, b: np.ndarray) -> float:
@@ -145,6 +148,10 @@ TILE = 0.625
 #: the tiled look runs on frames that the letterbox shrinks to this scale (detector px per frame px) or less: a tile
 #: shows their hands 1 / TILE = 1.6 times larger, with detail the shrunk frame lost
 TILE_MAX_SCALE = 0.75
+#: the zoomed-in look's region: a square of this many times an unsure box's longer side, about its centre
+ZOOM_IN_CONTEXT = 2.0
+#: the zoomed-in look runs only where its region shows the box at least this many times larger than the whole frame
+ZOOM_IN_MIN_GAIN = 1.5
 
 
 class DetectorStage:
@@ -181,6 +188,14 @@ class DetectorStage:
             height, at its corners) are looked at (each with the second look) and their boxes scoring
             ``tile_score`` or more kept, merged with the turned look's by non-maximum suppression. Costs up to four
             detector passes, on frames without a hand only.
+        zoom_in_score: a box detector's zoomed-in look (0 = off; default: its sidecar's ``inference.zoom_in_score``,
+            else off). A hand that the shrunk frame shows small often gets a box in place that scores under the
+            threshold. Each first-pass box scoring at least :attr:`keep_score` but under the threshold, apart from
+            the kept boxes, is looked at again in a square region of :data:`ZOOM_IN_CONTEXT` times its longer side
+            (cut to the frame) where that region shows it at least :data:`ZOOM_IN_MIN_GAIN` times larger, best box
+            first, while fewer than ``max_hands`` hands are kept; that look's best box overlapping it (IoU >= 0.5)
+            and scoring ``zoom_in_score`` or more is kept. Runs with the extra looks (still images), before the
+            turned and tiled looks; costs one detector pass per such box.
     """
 
     def __init__(
@@ -194,6 +209,7 @@ class DetectorStage:
         zoom_out_trigger: float = 0.45,
         turn_score: float | None = None,
         tile_score: float | None = None,
+        zoom_in_score: float | None = None,
     ) -> None:
         require_task(model, "detector", "rgb", ("skeleton", "box", "boxes"))
         self.model = model
@@ -218,10 +234,13 @@ class DetectorStage:
         self.zoom_out_trigger = float(zoom_out_trigger)
         self.turn_score = self._look_score("turn_score", turn_score)
         self.tile_score = self._look_score("tile_score", tile_score)
-        #: how many frames took the second look / the turned look / the tiled look (for benchmarks and tests)
+        self.zoom_in_score = self._look_score("zoom_in_score", zoom_in_score)
+        #: how many frames took the second look / the turned look / the tiled look, and how many boxes the zoomed-in
+        #: look (for benchmarks and tests)
         self.second_looks = 0
         self.turned_looks = 0
         self.tiled_looks = 0
+        self.zoomed_in_looks = 0
         #: the detector box overshoots the joints by about the skeleton's half line width / blob radius
         self.box_shrink = float(model.info.extra.get("box_shrink_px", max(self.line_width / 2, 1.18 * self.blob_sigma)))
 
@@ -300,10 +319,17 @@ class DetectorStage:
         return np.concatenate([corners.min(axis=0), corners.max(axis=0)])
 
     def __call__(self, frame: np.ndarray, min_score: float | None = None, extra_looks: bool = True) -> DetectorOutput:
-        """The hands of an (H, W, 3) uint8 frame: the first look (with the second look where due) and, when it gives
-        no hand and ``extra_looks``, the turned and tiled looks (video tracking asks for them on some frames only)."""
+        """The hands of an (H, W, 3) uint8 frame: the first look (with the second look where due) and, with
+        ``extra_looks``, the zoomed-in look at its unsure boxes and, when that gives no hand, the turned and tiled
+        looks (video tracking asks for them on some frames only)."""
         out = self._look(frame, min_score)
-        if out.detections or not extra_looks or self.model.info.task != "boxes":
+        if not extra_looks or self.model.info.task != "boxes":
+            return out
+        if self.zoom_in_score and out.unsure and len(out.detections) < self.max_hands:
+            zoomed = self._zoomed_in_look(frame, out.unsure, out.detections)
+            if zoomed:
+                out = DetectorOutput(self._merge(out.detections + zoomed), None, out.info)
+        if out.detections:
             return out
         size = (frame.shape[1], frame.shape[0])
         found = []
@@ -317,9 +343,37 @@ class DetectorStage:
         """One look at the frame as it is: the first pass, and the second look where it is due."""
         x, info = self.preprocess(frame)
         outputs = self.infer(x)
-        if not self.zoom_out or self.model.info.task != "boxes":
+        if self.model.info.task != "boxes":
             return self.postprocess(outputs, info, min_score)
         return self._with_second_look(frame, outputs, info, self.min_score if min_score is None else min_score)
+
+    def _zoomed_in_look(self, frame: np.ndarray, unsure: list[Detection], kept: list[Detection]) -> list[Detection]:
+        """Boxes of the zoomed-in look at the ``unsure`` first-pass boxes (best first) apart from the ``kept`` ones,
+        in the frame's px (see ``zoom_in_score`` in the class docstring)."""
+        h, w = frame.shape[:2]
+        whole = self.scale((w, h))
+        found: list[Detection] = []
+        for weak in unsure:
+            if len(kept) + len(found) >= self.max_hands:
+                break
+            taken = [d.box for d in kept + found]
+            if taken and box_iou(weak.box[None], np.array(taken)).max() > self.codec.nms_iou:
+                continue
+            centre = (weak.box[:2] + weak.box[2:]) / 2
+            half = ZOOM_IN_CONTEXT * float(np.max(weak.box[2:] - weak.box[:2])) / 2
+            x0, y0 = (int(max(0.0, np.floor(v))) for v in centre - half)
+            x1, y1 = int(min(w, np.ceil(centre[0] + half))), int(min(h, np.ceil(centre[1] + half)))
+            if x1 - x0 < 2 or y1 - y0 < 2 or self.scale((x1 - x0, y1 - y0)) < ZOOM_IN_MIN_GAIN * whole:
+                continue
+            self.zoomed_in_looks += 1
+            x, info = self.preprocess(np.ascontiguousarray(frame[y0:y1, x0:x1]))
+            offset = np.array([x0, y0, x0, y0], np.float64)
+            for d in self._boxes(self.infer(x), info, self.zoom_in_score):  # best first
+                box = d.box + offset
+                if box_iou(box[None], weak.box[None])[0, 0] >= 0.5:
+                    found.append(Detection(box, d.score))
+                    break
+        return found
 
     def _tiled_look(self, frame: np.ndarray) -> list[Detection]:
         """The boxes of four overlapping tiles of the frame (each :data:`TILE` of its width and height, at its
@@ -371,13 +425,13 @@ class DetectorStage:
         found = [d for d in first if d.score >= threshold]
         large = self.zoom_out_trigger * min(self.input_size) / self.scale(size)  # frame px
         unsure_large = any(d.score < threshold and np.max(d.box[2:] - d.box[:2]) >= large for d in first)
-        if unsure_large and len(found) < self.max_hands:
+        if self.zoom_out and unsure_large and len(found) < self.max_hands:
             self.second_looks += 1
             far = plan_whole_frame(size, self.input_size, geometry=GeometricParams(scale=1.0 / self.zoom_out))
             x2, _ = self.preprocess(frame, far)
             found += self._boxes(self.infer(x2), far, threshold)
         # (the first pass's boxes alone are already suppressed at the codec's IoU: merging keeps them all)
-        return DetectorOutput(self._merge(found), None, info)
+        return DetectorOutput(self._merge(found), None, info, [d for d in first if d.score < threshold])
 
 
 # --------------------------------------------------------------------------------------------------------------

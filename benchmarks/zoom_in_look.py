@@ -1,0 +1,100 @@
+"""The detector's zoomed-in look on held-out frames, off and at several scores, in one run: on a still image, each
+first-pass box scoring under the detector's threshold (but at least half of it) is looked at again in a region twice
+its size, and kept when that look scores it ``zoom_in_score`` or more (:class:`handpose.inference.stages.
+DetectorStage`).
+
+Sets and scoring as in ``whole_frame_look.py``: the webcam ``holdout`` sets of ``detector_closeups.py`` scored on the
+boxes of the hands the whole pipeline reports (the shipped pipeline: second, turned and tiled looks, presence veto,
+whole-frame look), hand-free views and large frames drawn anew from the same pool, and the synthetic validation
+frames under ``--work`` through the whole pipeline (PCK@0.2, misses counted wrong); the detector's own figures
+(``detector_closeups.holdout_figures``) are what the calibration of ``train_real_models.py`` reads. ONNX Runtime, one
+thread; ms per frame is the mean over the holdout photos and their hand-free crops.
+
+    .venv/bin/python benchmarks/zoom_in_look.py [--scores 0 0.6 0.7 ...] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scores", type=float, nargs="+", default=[0.0, 0.6, 0.65, 0.7, 0.75, 0.8],
+                    help="zoomed-in look scores (0: off)")  # fmt: skip
+    ap.add_argument("--work", type=Path, default=REPO / "runs" / "real", help="where the synthetic worlds are")
+    ap.add_argument("--synthetic-count", type=int, default=300, help="validation frames per synthetic world")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    import detector_closeups as closeups
+    import pose_crop_robustness as crops
+    from whole_frame_look import WholeFrameRuns, holdout_row
+
+    from handpose.data.readers import open_dataset
+    from handpose.data.scenes import BackgroundPool
+    from handpose.engine.data import photo_avoid_boxes
+    from handpose.inference import HandPoseEstimator
+
+    root = Path(os.environ.get("HANDPOSE_REALDATA", REPO.parent / "shared" / "realdata")) / "webcam_hands"
+    hold = open_dataset(root, "webcam_hands", split="holdout")
+    sets = closeups.holdout_sets(hold, views=sum(len(b) for _, b in hold.image_boxes()))
+    synthetic = {name: crops.frames_of(items) for name, items in crops.held_out_sets(args.work,
+                                                                                   args.synthetic_count).items()
+                 if not name.startswith("webcam")}  # fmt: skip
+    rng = np.random.default_rng(7)  # hand-free views and large frames drawn anew (as whole_frame_look.py draws them)
+    pool = BackgroundPool(photo_avoid_boxes(hold), texture_share=0.0, seed=7)
+    fresh_views = [pool.draw(rng, closeups.VIEW, closeups.VIEW) for _ in sets["empty"]]
+    fresh_large = [pool.draw(rng, *closeups.FAR_FRAME) for _ in sets["large_empty"]]
+    est = HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=2, threads=1)
+    presence = est.whole_frame_presence
+    report: dict[str, Any] = {"whole_frame_presence": presence, "settings": {}}
+    for score in args.scores:
+        est.detector.zoom_in_score = score
+        looks = est.detector.zoomed_in_looks
+        detector_row = closeups.holdout_figures(est, sets)
+        runs = WholeFrameRuns(est)
+        t0 = time.perf_counter()
+        for f in sets["frames"]:
+            runs.reported(f, presence)
+        ms = 1e3 * (time.perf_counter() - t0) / len(sets["frames"])
+        row = holdout_row(runs, sets, presence)
+        row["ms_per_holdout_frame"] = ms
+        row["fresh_views_with_hand"] = float(np.mean([len(runs.reported(v, presence)) > 0 for v in fresh_views]))
+        row["fresh_large_with_hand"] = float(np.mean([len(runs.reported(v, presence)) > 0 for v in fresh_large]))
+        for name, frames in synthetic.items():
+            found = [[j for _, _, j in runs.reported(img, presence)] for img, _ in frames]
+            row[f"{name} pipeline pck@0.2"] = crops.matched_pck(found, frames)
+        row["zoomed_in_looks"] = est.detector.zoomed_in_looks - looks
+        report["settings"][f"{score:g}"] = {"pipeline": row, "detector": detector_row}
+        print(
+            f"zoomed-in look {'off' if not score else f'score {score:g}'}: detector alone photos F1 "
+            f"{detector_row['holdout_f1']:.3f}, small hands {detector_row['small']:.3f}; pipeline: photos F1 "
+            f"{row['holdout_f1']:.3f}; close-ups found (all) {row['closeup_all']:.3f}; turned close-ups found "
+            f"{row['turned']:.3f}; small hands found {row['small']:.3f}; fists found {row['fists_photos']:.3f}; with a "
+            f"hand: hand-free photo crops {row['empty_crops_with_hand']:.3f}, views {row['empty_with_box']:.3f}, large "
+            f"frames {row['large_empty_with_box']:.3f}, drawn anew {row['fresh_views_with_hand']:.3f} / "
+            f"{row['fresh_large_with_hand']:.3f}; "
+            + "; ".join(f"{k} {v:.3f}" for k, v in row.items() if k.endswith("pipeline pck@0.2"))
+            + f"; {ms:.2f} ms per holdout frame; {row['zoomed_in_looks']} zoomed-in looks",
+            flush=True,
+        )
+    if args.json:
+        from handpose.io import write_json_atomic
+
+        write_json_atomic(args.json, report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
