@@ -355,10 +355,11 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     return cal
 
 
-def calibrate_extra_looks(est: Any, sets: dict[str, Any]) -> dict[str, Any]:
-    """The scores of the detector's turned look, then of its tiled look (:data:`LOOK_SCORES`' rule each) on the
-    holdout sets of :func:`detector_closeups.holdout_sets`, the detector at its calibrated threshold -> ``turn_score``,
-    ``tile_score`` and each setting's figures (``extra_looks``)."""
+def calibrate_extra_looks(est: Any, sets: dict[str, Any], looks: tuple[str, ...] = LOOKS) -> dict[str, Any]:
+    """The scores of the detector's extra ``looks`` in turn (:data:`LOOKS`: turned, tiled, zoomed-in; the
+    :data:`LOOK_SCORES` rule each) on the holdout sets of :func:`detector_closeups.holdout_sets`, the detector at its
+    calibrated threshold and its other looks as set -> each look's score and each setting's figures
+    (``extra_looks``)."""
     from detector_closeups import holdout_figures
 
     det = est.detector
@@ -372,10 +373,11 @@ def calibrate_extra_looks(est: Any, sets: dict[str, Any]) -> dict[str, Any]:
                 and row["empty_with_box"] <= base["empty_with_box"] + 0.01
                 and row["large_empty_with_box"] <= base["large_empty_with_box"] + 0.01)  # fmt: skip
 
-    det.turn_score, det.tile_score, det.zoom_in_score = 0.0, 0.0, 0.0
+    for name in looks:
+        setattr(det, name, 0.0)
     base = figures()
     rows = [base]
-    for name in LOOKS:  # each against the detector with the looks chosen before it
+    for name in looks:  # each against the detector with the looks chosen before it
         for score in LOOK_SCORES:
             setattr(det, name, score)
             rows.append(figures())
@@ -384,7 +386,7 @@ def calibrate_extra_looks(est: Any, sets: dict[str, Any]) -> dict[str, Any]:
                 break
         else:
             setattr(det, name, 0.0)
-    return {**{name: getattr(det, name) for name in LOOKS}, "extra_looks": rows}
+    return {**{name: getattr(det, name) for name in looks}, "extra_looks": rows}
 
 
 NOTE = (

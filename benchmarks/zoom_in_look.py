@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scores", type=float, nargs="+", default=[0.0, 0.6, 0.65, 0.7, 0.75, 0.8],
                     help="zoomed-in look scores (0: off)")  # fmt: skip
+    ap.add_argument("--floors", type=float, nargs="+", default=None,
+                    help="instead of --scores: the look's floors (shares of the threshold), each with its score "
+                    "calibrated by the recipe's rule (train_real_models.calibrate_extra_looks)")  # fmt: skip
     ap.add_argument("--work", type=Path, default=REPO / "runs" / "real", help="where the synthetic worlds are")
     ap.add_argument("--synthetic-count", type=int, default=300, help="validation frames per synthetic world")
     ap.add_argument("--json", type=Path, default=None)
@@ -59,8 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     est = HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=2, threads=1)
     presence = est.whole_frame_presence
     report: dict[str, Any] = {"whole_frame_presence": presence, "settings": {}}
-    for score in args.scores:
-        est.detector.zoom_in_score = score
+    shipped_floor = est.detector.zoom_in_floor
+    settings = [(score, shipped_floor) for score in args.scores]
+    if args.floors:
+        from train_real_models import calibrate_extra_looks
+
+        settings = [(0.0, shipped_floor)]
+        for floor in args.floors:
+            est.detector.zoom_in_floor = floor
+            cal = calibrate_extra_looks(est, sets, ("zoom_in_score",))
+            print(f"floor {floor:g}: zoom_in_score {cal['zoom_in_score']} by the recipe's rule", flush=True)
+            settings.append((cal["zoom_in_score"], floor))
+    for score, floor in settings:
+        est.detector.zoom_in_score, est.detector.zoom_in_floor = score, floor
         looks = est.detector.zoomed_in_looks
         detector_row = closeups.holdout_figures(est, sets)
         runs = WholeFrameRuns(est)
@@ -76,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
             found = [[j for _, _, j in runs.reported(img, presence)] for img, _ in frames]
             row[f"{name} pipeline pck@0.2"] = crops.matched_pck(found, frames)
         row["zoomed_in_looks"] = est.detector.zoomed_in_looks - looks
-        report["settings"][f"{score:g}"] = {"pipeline": row, "detector": detector_row}
+        report["settings"][f"{score:g} floor {floor:g}"] = {"pipeline": row, "detector": detector_row}
         print(
-            f"zoomed-in look {'off' if not score else f'score {score:g}'}: detector alone photos F1 "
+            f"zoomed-in look {'off' if not score else f'score {score:g}, floor {floor:g}'}: detector alone photos F1 "
             f"{detector_row['holdout_f1']:.3f}, small hands {detector_row['small']:.3f}; pipeline: photos F1 "
             f"{row['holdout_f1']:.3f}; close-ups found (all) {row['closeup_all']:.3f}; turned close-ups found "
             f"{row['turned']:.3f}; small hands found {row['small']:.3f}; fists found {row['fists_photos']:.3f}; with a "

@@ -69,12 +69,12 @@ def test_the_zoomed_in_look_finds_small_hands_the_first_pass_is_unsure_of(zoom_i
                 assert box_iou(d.box[None], np.array([u.box for u in p.unsure])).max() >= 0.5
 
 
-def test_unsure_boxes_are_under_the_threshold_and_at_least_the_keep_score(zoom_in_only, far_scenes):
+def test_unsure_boxes_are_under_the_threshold_and_at_least_its_floor(zoom_in_only, far_scenes):
     det = zoom_in_only
     det.zoom_in_score = 0.0
     outs = [det(f) for f, _ in far_scenes[:20]]
     unsure = [u.score for o in outs for u in o.unsure]
-    assert unsure and all(det.keep_score <= s < det.min_score for s in unsure)
+    assert unsure and all(det.zoom_in_floor * det.min_score <= s < det.min_score for s in unsure)
     for o in outs:  # best first, none of them kept
         assert [u.score for u in o.unsure] == sorted((u.score for u in o.unsure), reverse=True)
         assert not {tuple(u.box) for u in o.unsure} & {tuple(d.box) for d in o.detections}
@@ -104,3 +104,22 @@ def test_zoom_in_score_must_be_a_score(detector):
 
     with pytest.raises(ValueError, match="zoom_in_score"):
         DetectorStage(detector.model, zoom_in_score=1.2)
+
+
+def test_zoom_in_floor_is_a_share_of_the_threshold(detector):
+    from handpose.inference.stages import DetectorStage
+
+    assert detector.zoom_in_floor * detector.min_score > 0
+    with pytest.raises(ValueError, match="zoom_in_floor"):
+        DetectorStage(detector.model, zoom_in_floor=0.0)
+
+
+def test_a_lower_threshold_asked_for_gives_no_unsure_boxes(zoom_in_only, far_scenes):
+    """Video tracking asks for less than the threshold to continue a followed hand: no zoomed-in look then."""
+    det = zoom_in_only
+    det.zoom_in_score = SCORE
+    before = det.zoomed_in_looks
+    outs = [det(f, det.keep_score) for f, _ in far_scenes[:20]]
+    assert det.zoomed_in_looks == before
+    assert not any(o.unsure for o in outs)
+    assert any(det(f).unsure for f, _ in far_scenes[:20])  # the full threshold on the same frames: there are some

@@ -190,7 +190,8 @@ class DetectorStage:
             detector passes, on frames without a hand only.
         zoom_in_score: a box detector's zoomed-in look (0 = off; default: its sidecar's ``inference.zoom_in_score``,
             else off). A hand that the shrunk frame shows small often gets a box in place that scores under the
-            threshold. Each first-pass box scoring at least :attr:`keep_score` but under the threshold, apart from
+            threshold. Each first-pass box scoring at least ``zoom_in_floor`` times :attr:`min_score` (default: its
+            sidecar's ``inference.zoom_in_floor``, else ``keep_fraction``) but under it, apart from
             the kept boxes, is looked at again in a square region of :data:`ZOOM_IN_CONTEXT` times its longer side
             (cut to the frame) where that region shows it at least :data:`ZOOM_IN_MIN_GAIN` times larger, best box
             first, while fewer than ``max_hands`` hands are kept; that look's best box overlapping it (IoU >= 0.5)
@@ -210,6 +211,7 @@ class DetectorStage:
         turn_score: float | None = None,
         tile_score: float | None = None,
         zoom_in_score: float | None = None,
+        zoom_in_floor: float | None = None,
     ) -> None:
         require_task(model, "detector", "rgb", ("skeleton", "box", "boxes"))
         self.model = model
@@ -235,6 +237,10 @@ class DetectorStage:
         self.turn_score = self._look_score("turn_score", turn_score)
         self.tile_score = self._look_score("tile_score", tile_score)
         self.zoom_in_score = self._look_score("zoom_in_score", zoom_in_score)
+        default_floor = float(model.info.extra.get("zoom_in_floor", self.keep_fraction))
+        self.zoom_in_floor = default_floor if zoom_in_floor is None else float(zoom_in_floor)
+        if not 0.0 < self.zoom_in_floor <= 1.0:
+            raise ValueError(f"zoom_in_floor must be in (0, 1], got {self.zoom_in_floor}")
         #: how many frames took the second look / the turned look / the tiled look, and how many boxes the zoomed-in
         #: look (for benchmarks and tests)
         self.second_looks = 0
@@ -421,17 +427,23 @@ class DetectorStage:
         """The first pass's boxes, and those of a zoomed-out second pass when a large box is unsure (see
         ``zoom_out`` in the class docstring)."""
         size = (frame.shape[1], frame.shape[0])
-        first = self._boxes(outputs, info, min(threshold, self.keep_score))
+        # the zoomed-in look's unsure boxes: only where the caller asks for the full threshold (video tracking asks
+        # for less to continue a followed hand)
+        floor = self.zoom_in_floor * self.min_score if self.zoom_in_score and threshold >= self.min_score else 1.0
+        first = self._boxes(outputs, info, min(threshold, self.keep_score, floor))
         found = [d for d in first if d.score >= threshold]
         large = self.zoom_out_trigger * min(self.input_size) / self.scale(size)  # frame px
-        unsure_large = any(d.score < threshold and np.max(d.box[2:] - d.box[:2]) >= large for d in first)
+        unsure_large = any(self.keep_score <= d.score < threshold and np.max(d.box[2:] - d.box[:2]) >= large
+                           for d in first)  # fmt: skip
         if self.zoom_out and unsure_large and len(found) < self.max_hands:
             self.second_looks += 1
             far = plan_whole_frame(size, self.input_size, geometry=GeometricParams(scale=1.0 / self.zoom_out))
             x2, _ = self.preprocess(frame, far)
             found += self._boxes(self.infer(x2), far, threshold)
         # (the first pass's boxes alone are already suppressed at the codec's IoU: merging keeps them all)
-        return DetectorOutput(self._merge(found), None, info, [d for d in first if d.score < threshold])
+        lowest = floor if floor < 1.0 else self.keep_score
+        unsure = [d for d in first if lowest <= d.score < threshold]
+        return DetectorOutput(self._merge(found), None, info, unsure)
 
 
 # --------------------------------------------------------------------------------------------------------------
