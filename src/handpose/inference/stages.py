@@ -98,8 +98,9 @@ class DetectorOutput:
     detections: list[Detection]
     prob: np.ndarray | None
     info: CropInfo
-    #: a box detector's first-pass boxes scoring at least its ``keep_score`` but under the threshold, not among
-    #: ``detections`` (best first; what the zoomed-in look looks at again)
+    #: a box detector's first-pass boxes under the threshold, from ``zoom_in_floor`` times its ``min_score`` where
+    #: the zoomed-in look is on and the full threshold was asked for, else from its ``keep_score`` (best first; what
+    #: the zoomed-in look looks at again)
     unsure: list[Detection] = field(default_factory=list)
 
 
