@@ -18,9 +18,10 @@ SHARE = 0.9  # the hand's longer box side as a share of the close-up's side
 VIEW = 256
 
 
-def close_up(image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A VIEW x VIEW close-up centred on ``box`` (border replicated) and the box in it."""
-    side = float(np.max(box[2:] - box[:2])) / SHARE
+def close_up(image: np.ndarray, box: np.ndarray, share: float = SHARE) -> tuple[np.ndarray, np.ndarray]:
+    """A VIEW x VIEW close-up centred on ``box`` (border replicated), the hand's longer side ``share`` of it, and the
+    box in it."""
+    side = float(np.max(box[2:] - box[:2])) / share
     s = VIEW / side
     centre = (box[:2] + box[2:]) / 2
     m = np.array([[s, 0, VIEW / 2 - s * centre[0]], [0, s, VIEW / 2 - s * centre[1]]])
@@ -37,11 +38,12 @@ def detector():
 
 @pytest.fixture
 def second_look_only(detector):
-    """The detector with its turned and tiled looks off (each of them looks with the second look too)."""
-    turn, tile = detector.turn_score, detector.tile_score
-    detector.turn_score = detector.tile_score = 0.0
+    """The detector with its turned, tiled and zoomed-in looks off (the first two look with the second look too; the
+    last looks where the first pass is unsure)."""
+    saved = detector.turn_score, detector.tile_score, detector.zoom_in_score
+    detector.turn_score = detector.tile_score = detector.zoom_in_score = 0.0
     yield detector
-    detector.turn_score, detector.tile_score = turn, tile
+    detector.turn_score, detector.tile_score, detector.zoom_in_score = saved
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +98,37 @@ def test_the_photos_as_they_are_keep_the_first_pass_result(second_look_only, vie
             assert [(tuple(d.box), d.score) for d in with_look] == [(tuple(d.box), d.score) for d in plain]
         assert found(with_look, box) or not found(plain, box)
     assert looked < len(views)  # the second look is for close-ups, not for every photo
+
+
+def test_the_second_look_keeps_the_first_pass_sure_boxes(second_look_only):
+    """Held-out webcam photos and close-ups of their hands (50, 70, 90 % fill): where the second look runs, every box
+    the first pass has over the threshold stays, box for box (the second look adds boxes, it does not replace sure
+    ones)."""
+    from handpose.data.image_io import read_image
+    from handpose.data.readers import open_dataset
+
+    from .conftest import realdata_path
+
+    detector = second_look_only
+    hold = open_dataset(realdata_path("webcam_hands"), "webcam_hands", split="holdout")
+    frames = []
+    for path, boxes in hold.image_boxes()[:40]:
+        image = read_image(path)
+        frames.append(image)
+        frames += [close_up(image, np.asarray(b, np.float64), share)[0] for b in boxes for share in (0.5, 0.7, 0.9)]
+    zoom, checked = detector.zoom_out, 0
+    for frame in frames:
+        detector.zoom_out = 0.0
+        try:
+            sure = [(tuple(d.box), d.score) for d in detector(frame).detections]
+        finally:
+            detector.zoom_out = zoom
+        before = detector.second_looks
+        got = {(tuple(d.box), d.score) for d in detector(frame).detections}
+        if detector.second_looks > before and sure and len(got) <= detector.max_hands:
+            checked += 1
+            assert set(sure) <= got
+    assert checked > 0  # frames where the second look ran beside a sure box
 
 
 def test_zoom_out_must_shrink(detector):

@@ -174,7 +174,9 @@ class DetectorStage:
             least ``zoom_out_trigger`` of the input's shorter side, scoring at least :attr:`keep_score` but under
             the threshold) and found fewer than ``max_hands`` hands, the frame is letterboxed again shrunk by
             ``zoom_out`` (a hand filling 90 % of it fills about half the input) and the boxes of both passes that
-            reach the threshold are merged by non-maximum suppression.
+            reach the threshold are merged by non-maximum suppression, those of the second pass only where they do
+            not overlap a first-pass box already over the threshold (IoU over the codec's NMS IoU): it looks for
+            the hands the first pass is unsure of, and does not replace a sure box.
         turn_score: a box detector's turned look (0 = off; default: its sidecar's ``inference.turn_score``, else
             off). The detector learnt hands from photos where they point up, and finds few that point sideways or
             down; when a frame gives no hand at all, it is looked at again turned by 90, 180 and 270 degrees (each
@@ -440,7 +442,11 @@ class DetectorStage:
             self.second_looks += 1
             far = plan_whole_frame(size, self.input_size, geometry=GeometricParams(scale=1.0 / self.zoom_out))
             x2, _ = self.preprocess(frame, far)
-            found += self._boxes(self.infer(x2), far, threshold)
+            second = self._boxes(self.infer(x2), far, threshold)
+            if found:  # it looks for hands the first pass is unsure of: it does not replace a box already sure
+                sure = np.array([d.box for d in found])
+                second = [d for d in second if box_iou(d.box[None], sure).max() <= self.codec.nms_iou]
+            found += second
         # (the first pass's boxes alone are already suppressed at the codec's IoU: merging keeps them all)
         lowest = floor if floor < 1.0 else self.keep_score
         unsure = [d for d in first if lowest <= d.score < threshold]
