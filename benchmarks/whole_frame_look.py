@@ -80,6 +80,44 @@ def holdout_row(runs: WholeFrameRuns, sets: dict[str, Any], presence: float | No
     return row
 
 
+def held_out_sets(work: Path, synthetic_count: int) -> dict[str, Any]:
+    """What the pipeline benchmarks read: the webcam holdout sets (``holdout``, :func:`detector_closeups.holdout_sets`,
+    one hand-free view per hand), the synthetic validation frames under ``work`` (``synthetic``, name -> frames),
+    and as many hand-free views and large frames drawn anew from the holdout's pool with another seed
+    (``fresh_views``, ``fresh_large``)."""
+    import detector_closeups as closeups
+    import pose_crop_robustness as crops
+
+    from handpose.data.readers import open_dataset
+    from handpose.data.scenes import BackgroundPool
+    from handpose.engine.data import photo_avoid_boxes
+
+    root = Path(os.environ.get("HANDPOSE_REALDATA", REPO.parent / "shared" / "realdata")) / "webcam_hands"
+    hold = open_dataset(root, "webcam_hands", split="holdout")
+    sets = closeups.holdout_sets(hold, views=sum(len(b) for _, b in hold.image_boxes()))
+    synthetic = {name: crops.frames_of(items) for name, items in crops.held_out_sets(work, synthetic_count).items()
+                 if not name.startswith("webcam")}  # fmt: skip
+    rng = np.random.default_rng(7)
+    pool = BackgroundPool(photo_avoid_boxes(hold), texture_share=0.0, seed=7)
+    return {"holdout": sets, "synthetic": synthetic,
+            "fresh_views": [pool.draw(rng, closeups.VIEW, closeups.VIEW) for _ in sets["empty"]],
+            "fresh_large": [pool.draw(rng, *closeups.FAR_FRAME) for _ in sets["large_empty"]]}  # fmt: skip
+
+
+def pipeline_row(runs: WholeFrameRuns, held: dict[str, Any], presence: float | None) -> dict[str, float]:
+    """:func:`holdout_row`, the share of the fresh hand-free views and large frames with a hand, and the synthetic
+    pipeline PCK@0.2 (misses wrong) of each world, for the hands reported with the whole-frame look at ``presence``."""
+    import pose_crop_robustness as crops
+
+    row = holdout_row(runs, held["holdout"], presence)
+    for key, views in (("fresh_views_with_hand", held["fresh_views"]), ("fresh_large_with_hand", held["fresh_large"])):
+        row[key] = float(np.mean([len(runs.reported(v, presence)) > 0 for v in views]))
+    for name, frames in held["synthetic"].items():
+        found = [[j for _, _, j in runs.reported(img, presence)] for img, _ in frames]
+        row[f"{name} pipeline pck@0.2"] = crops.matched_pck(found, frames)
+    return row
+
+
 def calibrate_whole_frame(
     est: Any, sets: dict[str, Any], grid: tuple[float, ...] = GRID, runs: WholeFrameRuns | None = None
 ) -> dict[str, Any]:
@@ -114,37 +152,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     import detector_closeups as closeups
-    import pose_crop_robustness as crops
 
-    from handpose.data.readers import open_dataset
-    from handpose.data.scenes import BackgroundPool
-    from handpose.engine.data import photo_avoid_boxes
     from handpose.inference import HandPoseEstimator
 
-    root = Path(os.environ.get("HANDPOSE_REALDATA", REPO.parent / "shared" / "realdata")) / "webcam_hands"
-    hold = open_dataset(root, "webcam_hands", split="holdout")
-    sets = closeups.holdout_sets(hold, views=sum(len(b) for _, b in hold.image_boxes()))
-    synthetic = {name: crops.frames_of(items) for name, items in crops.held_out_sets(args.work,
-                                                                                   args.synthetic_count).items()
-                 if not name.startswith("webcam")}  # fmt: skip
+    held = held_out_sets(args.work, args.synthetic_count)  # the fresh views check the threshold out of sample
+    sets = held["holdout"]
     est = HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=2, threads=1)
     if args.min_presence is not None:
         est.min_presence = args.min_presence or None  # 0: off
     runs = WholeFrameRuns(est)
     chosen = calibrate_whole_frame(est, sets, tuple(args.presence), runs)["whole_frame_presence"]
-    rng = np.random.default_rng(7)  # hand-free views and large frames drawn anew, to check the threshold on
-    pool = BackgroundPool(photo_avoid_boxes(hold), texture_share=0.0, seed=7)
-    fresh_views = [pool.draw(rng, closeups.VIEW, closeups.VIEW) for _ in sets["empty"]]
-    fresh_large = [pool.draw(rng, *closeups.FAR_FRAME) for _ in sets["large_empty"]]
     report: dict[str, Any] = {"calibrated_presence": chosen, "settings": {}}
     for presence in [None, *args.presence]:
         label = "off" if presence is None else f"on, presence >= {presence:g}"
-        row = holdout_row(runs, sets, presence)
-        row["fresh_views_with_hand"] = float(np.mean([len(runs.reported(v, presence)) > 0 for v in fresh_views]))
-        row["fresh_large_with_hand"] = float(np.mean([len(runs.reported(v, presence)) > 0 for v in fresh_large]))
-        for name, frames in synthetic.items():
-            found = [[j for _, _, j in runs.reported(img, presence)] for img, _ in frames]
-            row[f"{name} pipeline pck@0.2"] = crops.matched_pck(found, frames)
+        row = pipeline_row(runs, held, presence)
         report["settings"][label] = row
         print(
             f"whole-frame look {label}: photos F1 {row['holdout_f1']:.3f}; close-ups found "

@@ -16,13 +16,10 @@ thread; ms per frame is the mean over the holdout photos and their hand-free cro
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -41,24 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     import detector_closeups as closeups
-    import pose_crop_robustness as crops
-    from whole_frame_look import WholeFrameRuns, holdout_row
+    from whole_frame_look import WholeFrameRuns, held_out_sets, pipeline_row
 
-    from handpose.data.readers import open_dataset
-    from handpose.data.scenes import BackgroundPool
-    from handpose.engine.data import photo_avoid_boxes
     from handpose.inference import HandPoseEstimator
 
-    root = Path(os.environ.get("HANDPOSE_REALDATA", REPO.parent / "shared" / "realdata")) / "webcam_hands"
-    hold = open_dataset(root, "webcam_hands", split="holdout")
-    sets = closeups.holdout_sets(hold, views=sum(len(b) for _, b in hold.image_boxes()))
-    synthetic = {name: crops.frames_of(items) for name, items in crops.held_out_sets(args.work,
-                                                                                   args.synthetic_count).items()
-                 if not name.startswith("webcam")}  # fmt: skip
-    rng = np.random.default_rng(7)  # hand-free views and large frames drawn anew (as whole_frame_look.py draws them)
-    pool = BackgroundPool(photo_avoid_boxes(hold), texture_share=0.0, seed=7)
-    fresh_views = [pool.draw(rng, closeups.VIEW, closeups.VIEW) for _ in sets["empty"]]
-    fresh_large = [pool.draw(rng, *closeups.FAR_FRAME) for _ in sets["large_empty"]]
+    held = held_out_sets(args.work, args.synthetic_count)
+    sets = held["holdout"]
     est = HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=2, threads=1)
     presence = est.whole_frame_presence
     report: dict[str, Any] = {"whole_frame_presence": presence, "settings": {}}
@@ -82,13 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         for f in sets["frames"]:
             runs.reported(f, presence)
         ms = 1e3 * (time.perf_counter() - t0) / len(sets["frames"])
-        row = holdout_row(runs, sets, presence)
+        row = pipeline_row(runs, held, presence)
         row["ms_per_holdout_frame"] = ms
-        row["fresh_views_with_hand"] = float(np.mean([len(runs.reported(v, presence)) > 0 for v in fresh_views]))
-        row["fresh_large_with_hand"] = float(np.mean([len(runs.reported(v, presence)) > 0 for v in fresh_large]))
-        for name, frames in synthetic.items():
-            found = [[j for _, _, j in runs.reported(img, presence)] for img, _ in frames]
-            row[f"{name} pipeline pck@0.2"] = crops.matched_pck(found, frames)
         row["zoomed_in_looks"] = est.detector.zoomed_in_looks - looks
         report["settings"][f"{score:g} floor {floor:g}"] = {"pipeline": row, "detector": detector_row}
         print(
