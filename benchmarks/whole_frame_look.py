@@ -118,6 +118,33 @@ def pipeline_row(runs: WholeFrameRuns, held: dict[str, Any], presence: float | N
     return row
 
 
+def pipeline_line(row: dict[str, float]) -> str:
+    """:func:`pipeline_row`'s figures in one line (with its ``ms_per_holdout_frame`` where it has one)."""
+    line = (
+        f"photos F1 {row['holdout_f1']:.3f}; close-ups found (all) {row['closeup_all']:.3f}; turned close-ups found "
+        f"{row['turned']:.3f}; small hands found {row['small']:.3f}; fists found {row['fists_photos']:.3f}; with a "
+        f"hand: hand-free photo crops {row['empty_crops_with_hand']:.3f}, views {row['empty_with_box']:.3f}, large "
+        f"frames {row['large_empty_with_box']:.3f}, drawn anew {row['fresh_views_with_hand']:.3f} / "
+        f"{row['fresh_large_with_hand']:.3f}; "
+        + "; ".join(f"{k} {v:.3f}" for k, v in row.items() if k.endswith("pipeline pck@0.2"))
+    )
+    return line + (f"; {row['ms_per_holdout_frame']:.2f} ms per holdout frame" if "ms_per_holdout_frame" in row else "")
+
+
+def timed_pipeline_row(runs: WholeFrameRuns, held: dict[str, Any], presence: float | None) -> dict[str, float]:
+    """:func:`pipeline_row` with ``ms_per_holdout_frame``: the mean time of the first run of each holdout frame (the
+    photos and their hand-free crops; time it on a fresh ``runs``)."""
+    import time
+
+    t0 = time.perf_counter()
+    for f in held["holdout"]["frames"]:
+        runs.reported(f, presence)
+    ms = 1e3 * (time.perf_counter() - t0) / len(held["holdout"]["frames"])
+    row = pipeline_row(runs, held, presence)
+    row["ms_per_holdout_frame"] = ms
+    return row
+
+
 def calibrate_whole_frame(
     est: Any, sets: dict[str, Any], grid: tuple[float, ...] = GRID, runs: WholeFrameRuns | None = None
 ) -> dict[str, Any]:
@@ -126,15 +153,20 @@ def calibrate_whole_frame(
     :data:`EMPTY_ROOM` more often than without the look (None: no such threshold, the look off) ->
     ``whole_frame_presence`` and each setting's figures (``whole_frame``); ``runs``: the runs to read (and add to)."""
     runs = runs if runs is not None else WholeFrameRuns(est)
-    base = holdout_row(runs, sets, None)
-    rows, chosen = [{"presence": None, **base}], None
-    for presence in grid:
-        row = holdout_row(runs, sets, presence)
-        rows.append({"presence": presence, **row})
-        keys = ("empty_crops_with_hand", "empty_with_box", "large_empty_with_box")
-        if chosen is None and all(row[k] <= base[k] + EMPTY_ROOM for k in keys):
-            chosen = presence
-    return {"whole_frame_presence": chosen, "whole_frame": rows}
+    rows = {presence: holdout_row(runs, sets, presence) for presence in (None, *grid)}
+    return {"whole_frame_presence": lowest_clean(rows), "whole_frame": [{"presence": p, **r} for p, r in rows.items()]}
+
+
+def lowest_clean(rows: dict[float | None, dict[str, float]], room: float = EMPTY_ROOM) -> float | None:
+    """The lowest presence of ``rows`` (presence -> :func:`holdout_row`'s figures; None: the setting off) at which the
+    hand-free photo crops, hand-free views and large hand-free frames each show a hand at most ``room`` more often
+    than with it off (None: no such presence)."""
+    base = rows[None]
+    keys = ("empty_crops_with_hand", "empty_with_box", "large_empty_with_box")
+    for presence in sorted(p for p in rows if p is not None):
+        if all(rows[presence][k] <= base[k] + room for k in keys):
+            return presence
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

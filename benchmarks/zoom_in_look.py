@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     import detector_closeups as closeups
-    from whole_frame_look import WholeFrameRuns, held_out_sets, pipeline_row
+    from whole_frame_look import WholeFrameRuns, held_out_sets, pipeline_line, timed_pipeline_row
 
     from handpose.inference import HandPoseEstimator
 
@@ -63,24 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         looks = est.detector.zoomed_in_looks
         detector_row = closeups.holdout_figures(est, sets)
         runs = WholeFrameRuns(est)
-        t0 = time.perf_counter()
-        for f in sets["frames"]:
-            runs.reported(f, presence)
-        ms = 1e3 * (time.perf_counter() - t0) / len(sets["frames"])
-        row = pipeline_row(runs, held, presence)
-        row["ms_per_holdout_frame"] = ms
+        row = timed_pipeline_row(runs, held, presence)
         row["zoomed_in_looks"] = est.detector.zoomed_in_looks - looks
         report["settings"][f"{score:g} floor {floor:g}"] = {"pipeline": row, "detector": detector_row}
         print(
             f"zoomed-in look {'off' if not score else f'score {score:g}, floor {floor:g}'}: detector alone photos F1 "
-            f"{detector_row['holdout_f1']:.3f}, small hands {detector_row['small']:.3f}; pipeline: photos F1 "
-            f"{row['holdout_f1']:.3f}; close-ups found (all) {row['closeup_all']:.3f}; turned close-ups found "
-            f"{row['turned']:.3f}; small hands found {row['small']:.3f}; fists found {row['fists_photos']:.3f}; with a "
-            f"hand: hand-free photo crops {row['empty_crops_with_hand']:.3f}, views {row['empty_with_box']:.3f}, large "
-            f"frames {row['large_empty_with_box']:.3f}, drawn anew {row['fresh_views_with_hand']:.3f} / "
-            f"{row['fresh_large_with_hand']:.3f}; "
-            + "; ".join(f"{k} {v:.3f}" for k, v in row.items() if k.endswith("pipeline pck@0.2"))
-            + f"; {ms:.2f} ms per holdout frame; {row['zoomed_in_looks']} zoomed-in looks",
+            f"{detector_row['holdout_f1']:.3f}, small hands {detector_row['small']:.3f}; pipeline: "
+            + pipeline_line(row)
+            + f"; {row['zoomed_in_looks']} zoomed-in looks",
             flush=True,
         )
     if args.json:

@@ -257,3 +257,52 @@ def test_a_detected_box_without_a_hand_is_dropped_by_its_presence(shipped, monke
         assert len(shipped(photo, boxes=[beside])) == 1
     finally:
         shipped.min_presence = threshold
+
+
+def test_an_unsure_box_holding_a_hand_is_rescued_by_its_presence(shipped, monkeypatch):
+    """The detector (made up here) keeps no box and is unsure of two: one 1.5 hands beside the labelled OneHand10K
+    hand (scored higher) and one on it. With the rescue at the presence head's decision boundary, the box beside is
+    posed and left, the box on the hand is kept with its own score times the joints' confidence, and the whole-frame
+    look does not run; an unsure box overlapping a kept hand is not posed; with the rescue off neither box is
+    reported; a caller's boxes get nothing added."""
+    from handpose.data.sample import hand_box
+    from handpose.inference.stages import Detection, DetectorOutput
+
+    threshold = shipped.lost_presence
+    assert threshold is not None
+    photo = read_image(fixture_path("mmpose", "onehand10k", "1402.jpg"))
+    joints, _ = labelled_hand("onehand10k", "test_onehand10k.json", "1402.jpg")
+    on = hand_box(joints, np.isfinite(joints).all(axis=1))
+    size = float(np.max(on[2:] - on[:2]))
+    side = 1.5 * size if on[2] + 1.5 * size < photo.shape[1] else -1.5 * size
+    beside = on + [side, 0, side, 0]
+    info = shipped.detect(photo).info
+    output = DetectorOutput([], None, info, [Detection(beside, 0.35), Detection(on, 0.3)])
+    monkeypatch.setattr(shipped, "detect", lambda *a, **k: output)
+    posed = []
+    pose_boxes = shipped.pose_boxes
+    monkeypatch.setattr(shipped, "pose_boxes", lambda f, b, d: posed.extend(b) or pose_boxes(f, b, d))
+    kept = shipped.rescue_presence, shipped.max_hands, shipped.rescue_second_only
+    try:
+        shipped.rescue_presence = None
+        assert all(not np.allclose(hd.bbox, on) and not np.allclose(hd.bbox, beside) for hd in shipped(photo))
+        shipped.rescue_presence = threshold
+        posed.clear()
+        hands = shipped(photo)
+        assert len(hands) == 1 and np.allclose(hands[0].bbox, on)
+        assert [tuple(b) for b in posed] == [tuple(beside), tuple(on)]  # best first, each once; no whole frame
+        assert hands[0].presence >= threshold
+        assert hands[0].score == pytest.approx(0.3 * float(np.mean(hands[0].confidence)))
+        shipped.rescue_second_only = True  # beside a kept hand only: this frame has none
+        assert all(not np.allclose(hd.bbox, on) for hd in shipped(photo))
+        shipped.rescue_second_only = False
+        # a kept hand on the same place: the unsure box overlapping it is not posed again
+        shipped.max_hands = 2
+        output.detections = [Detection(on, 0.9)]
+        output.unsure = [Detection(on + 0.05 * size, 0.3)]
+        posed.clear()
+        hands = shipped(photo)
+        assert len(hands) == 1 and np.allclose(hands[0].bbox, on) and len(posed) == 1
+        assert len(shipped(photo, boxes=[beside])) == 1
+    finally:
+        shipped.rescue_presence, shipped.max_hands, shipped.rescue_second_only = kept

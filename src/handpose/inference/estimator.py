@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import CheckpointError, ConfigError, ModelInputError
 from ..geometry import Intrinsics, intrinsics_for
+from ..metrics import box_iou
 from ..skeleton import NUM_JOINTS
 from .backends import Model, load_model
 from .handedness import handedness_from_3d
@@ -201,6 +202,13 @@ class HandPoseEstimator:
         #: on a still image: a hand posed from a detector's box whose presence is under this is dropped (its
         #: sidecar's ``inference.min_presence``; None: off)
         self.min_presence = _presence_setting(roles, "min_presence")
+        #: on a still image with fewer than ``max_hands`` hands: the presence the pose model must give the crop of one
+        #: of the detector's unsure boxes (under its threshold) for that box to be kept as a hand (its sidecar's
+        #: ``inference.rescue_presence``; None: off)
+        self.rescue_presence = _presence_setting(roles, "rescue_presence")
+        #: the rescue only beside a hand already kept (a second hand), never on a frame without one
+        self.rescue_second_only = bool(roles["pose"].info.extra.get("rescue_second_only", False)) if "pose" in roles \
+            else False  # fmt: skip
         if self.pose is None and self.depth is None and self.detector is None:
             raise ConfigError("a gesture model alone cannot run on frames: add a pose model", field="models")
         extra = roles["pose"].info.extra.get("skeleton_channel", {}) if "pose" in roles else {}
@@ -300,20 +308,53 @@ class HandPoseEstimator:
             found = [(check_box(b, w, h), 1.0) for b in boxes]
             if self.detector is not None and self.pose is not None and self.pose.uses_skeleton and found:
                 det = self.detect(frame)  # the skeleton channel still comes from the detector's map
-        if not found:
-            return self.pose_whole_frame(frame, det) if boxes is None else []
+        if not found and boxes is not None:
+            return []
         if self.pose is None:  # detector only: boxes without joints
             return [self._box_only(box, score) for box, score in found]
-        poses = self.pose_boxes(frame, [box for box, _ in found], det)
-        hands = [self._hand(p, box, score, w, h) for p, (box, score) in zip(poses, found)]
+        hands = self._posed(frame, found, det, w, h)
         threshold = self.detection_min_score if boxes is None else (self.min_hand_score or 0.0)
         hands = [hd for hd in hands if hd.score >= threshold]
-        if boxes is None and self.min_presence is not None:
-            hands = [hd for hd in hands if hd.presence is None or hd.presence >= self.min_presence]
+        if boxes is None:
+            if self.min_presence is not None:
+                hands = [hd for hd in hands if hd.presence is None or hd.presence >= self.min_presence]
+            hands += self.rescue_unsure(frame, det, hands)
             if not hands:
                 return self.pose_whole_frame(frame, det)
         self.add_gestures(hands)
         return hands
+
+    def _posed(self, frame: np.ndarray, found: list, det: DetectorOutput | None, w: int, h: int) -> list[Hand]:
+        """Hands posed from (box, score) pairs (:meth:`pose_boxes`), in order."""
+        if not found:
+            return []
+        poses = self.pose_boxes(frame, [box for box, _ in found], det)
+        return [self._hand(p, box, score, w, h) for p, (box, score) in zip(poses, found)]
+
+    def rescue_unsure(self, frame: np.ndarray, det: DetectorOutput | None, kept: list[Hand]) -> list[Hand]:
+        """The presence rescue (``rescue_presence``): while fewer than ``max_hands`` hands are ``kept``, the
+        detector's unsure boxes (best first) that overlap no kept box by more than its NMS IoU are posed, and each
+        whose presence reaches the threshold (and whose score reaches the detection minimum) is kept -> the hands
+        rescued (none when off)."""
+        if self.rescue_presence is None or det is None or not det.unsure or self.detector is None:
+            return []
+        if self.rescue_second_only and not kept:
+            return []
+        h, w = frame.shape[:2]
+        nms_iou = float(getattr(self.detector.codec, "nms_iou", 0.45))
+        taken = [hd.bbox for hd in kept]
+        rescued: list[Hand] = []
+        for d in det.unsure:
+            if len(kept) + len(rescued) >= self.max_hands:
+                break
+            if taken and box_iou(d.box[None], np.array(taken)).max() > nms_iou:
+                continue
+            hand = self._posed(frame, [(d.box, d.score)], det, w, h)[0]
+            if hand.presence is not None and hand.presence >= self.rescue_presence \
+                    and hand.score >= self.detection_min_score:  # fmt: skip
+                rescued.append(hand)
+                taken.append(hand.bbox)
+        return rescued
 
     def pose_whole_frame(self, frame: np.ndarray, det: DetectorOutput | None) -> list[Hand]:
         """The whole-frame look (``whole_frame_presence``): the pose model on the frame as the hand's box (with its

@@ -337,7 +337,7 @@ class DetectorStage:
         if self.zoom_in_score and out.unsure and len(out.detections) < self.max_hands:
             zoomed = self._zoomed_in_look(frame, out.unsure, out.detections)
             if zoomed:
-                out = DetectorOutput(self._merge(out.detections + zoomed), None, out.info)
+                out = DetectorOutput(self._merge(out.detections + zoomed), None, out.info, out.unsure)
         if out.detections:
             return out
         size = (frame.shape[1], frame.shape[0])
@@ -346,7 +346,7 @@ class DetectorStage:
             found += self._tiled_look(frame)
         if self.turn_score:
             found += self._turned_look(frame)
-        return DetectorOutput(self._merge(found), None, out.info) if found else out
+        return DetectorOutput(self._merge(found), None, out.info, out.unsure) if found else out
 
     def _look(self, frame: np.ndarray, min_score: float | None) -> DetectorOutput:
         """One look at the frame as it is: the first pass, and the second look where it is due."""
