@@ -306,3 +306,37 @@ def test_an_unsure_box_holding_a_hand_is_rescued_by_its_presence(shipped, monkey
         assert len(shipped(photo, boxes=[beside])) == 1
     finally:
         shipped.rescue_presence, shipped.max_hands, shipped.rescue_second_only = kept
+
+
+def test_a_frame_whose_detections_are_all_vetoed_gets_the_looks_for_a_missing_hand(shipped, monkeypatch):
+    """The detector (made up here) keeps one box 1.5 hands beside the labelled OneHand10K hand, which the presence
+    veto drops; its looks for a missing hand (made up too) give the box on the hand. With ``veto_looks`` those looks
+    run once and the hand on the label is reported; off, or when the looks already ran on the frame, they do not."""
+    from handpose.data.sample import hand_box
+    from handpose.inference.stages import Detection, DetectorOutput
+
+    assert shipped.min_presence is not None
+    photo = read_image(fixture_path("mmpose", "onehand10k", "1402.jpg"))
+    joints, _ = labelled_hand("onehand10k", "test_onehand10k.json", "1402.jpg")
+    on = hand_box(joints, np.isfinite(joints).all(axis=1))
+    size = float(np.max(on[2:] - on[:2]))
+    side = 1.5 * size if on[2] + 1.5 * size < photo.shape[1] else -1.5 * size
+    beside = on + [side, 0, side, 0]
+    output = DetectorOutput([Detection(beside, 0.9)], None, shipped.detect(photo).info)
+    monkeypatch.setattr(shipped, "detect", lambda *a, **k: output)
+    calls = []
+    monkeypatch.setattr(shipped.detector, "looks_for_a_missing_hand",
+                        lambda f: calls.append(f.shape) or [Detection(on, 0.9)])  # fmt: skip
+    kept = shipped.veto_looks, shipped.whole_frame_presence
+    try:
+        shipped.whole_frame_presence = None  # nothing else may report a hand
+        shipped.veto_looks = False
+        assert shipped(photo) == [] and not calls
+        shipped.veto_looks = True
+        hands = shipped(photo)
+        assert len(calls) == 1 and len(hands) == 1 and np.allclose(hands[0].bbox, on)
+        assert hands[0].presence >= shipped.min_presence
+        output.missing_looked = True
+        assert shipped(photo) == [] and len(calls) == 1
+    finally:
+        shipped.veto_looks, shipped.whole_frame_presence = kept

@@ -206,6 +206,9 @@ class HandPoseEstimator:
         #: of the detector's unsure boxes (under its threshold) for that box to be kept as a hand (its sidecar's
         #: ``inference.rescue_presence``; None: off)
         self.rescue_presence = _presence_setting(roles, "rescue_presence")
+        #: on a still image whose detected hands the presence veto drops, every one: the detector's turned and tiled
+        #: looks run as on a frame without a box (its sidecar's ``inference.veto_looks``; default off)
+        self.veto_looks = bool(roles["pose"].info.extra.get("veto_looks", False)) if "pose" in roles else False
         #: the rescue only beside a hand already kept (a second hand), never on a frame without one
         self.rescue_second_only = bool(roles["pose"].info.extra.get("rescue_second_only", False)) if "pose" in roles \
             else False  # fmt: skip
@@ -317,12 +320,20 @@ class HandPoseEstimator:
         hands = [hd for hd in hands if hd.score >= threshold]
         if boxes is None:
             if self.min_presence is not None:
-                hands = [hd for hd in hands if hd.presence is None or hd.presence >= self.min_presence]
+                hands = self._present(hands)
+                if not hands and found and self.veto_looks and det is not None and not det.missing_looked:
+                    assert self.detector is not None
+                    looked = [(d.box, d.score) for d in self.detector.looks_for_a_missing_hand(frame)]
+                    hands = self._present([hd for hd in self._posed(frame, looked, det, w, h) if hd.score >= threshold])
             hands += self.rescue_unsure(frame, det, hands)
             if not hands:
                 return self.pose_whole_frame(frame, det)
         self.add_gestures(hands)
         return hands
+
+    def _present(self, hands: list[Hand]) -> list[Hand]:
+        """The presence veto: the ``hands`` whose presence reaches ``min_presence`` (or who have none)."""
+        return [hd for hd in hands if hd.presence is None or hd.presence >= (self.min_presence or 0.0)]
 
     def _posed(self, frame: np.ndarray, found: list, det: DetectorOutput | None, w: int, h: int) -> list[Hand]:
         """Hands posed from (box, score) pairs (:meth:`pose_boxes`), in order."""

@@ -102,6 +102,8 @@ class DetectorOutput:
     #: the zoomed-in look is on and the full threshold was asked for, else from its ``keep_score`` (best first; what
     #: the zoomed-in look looks at again)
     unsure: list[Detection] = field(default_factory=list)
+    #: whether the turned and tiled looks (:meth:`DetectorStage.looks_for_a_missing_hand`) already ran on the frame
+    missing_looked: bool = False
 
 
 def _box_gap(a: np.ndarray, b: np.ndarray) -> float:
@@ -340,13 +342,18 @@ class DetectorStage:
                 out = DetectorOutput(self._merge(out.detections + zoomed), None, out.info, out.unsure)
         if out.detections:
             return out
-        size = (frame.shape[1], frame.shape[0])
+        found = self.looks_for_a_missing_hand(frame)
+        return DetectorOutput(found, None, out.info, out.unsure, missing_looked=True)
+
+    def looks_for_a_missing_hand(self, frame: np.ndarray) -> list[Detection]:
+        """The tiled look (a large frame) and the turned look of a frame that gave no hand, merged, best first, at
+        most ``max_hands`` (none where both are off)."""
         found = []
-        if self.tile_score and self.scale(size) <= TILE_MAX_SCALE:
+        if self.tile_score and self.scale((frame.shape[1], frame.shape[0])) <= TILE_MAX_SCALE:
             found += self._tiled_look(frame)
         if self.turn_score:
             found += self._turned_look(frame)
-        return DetectorOutput(self._merge(found), None, out.info, out.unsure) if found else out
+        return self._merge(found)
 
     def _look(self, frame: np.ndarray, min_score: float | None) -> DetectorOutput:
         """One look at the frame as it is: the first pass, and the second look where it is due."""
