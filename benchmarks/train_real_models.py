@@ -43,7 +43,8 @@ Stages (each resumes or is skipped when its output exists; ``--only`` picks some
    presence the pose model must give a still frame posed whole when no look of the detector finds a hand in it
    (``whole_frame_presence``: the lowest of ``whole_frame_look.GRID`` that leaves the hand-free crops, views and
    large frames within 0.005 of the pipeline without it, ``benchmarks/whole_frame_look.py``, with the hands posed
-   from a detector's box under the presence head's decision boundary dropped, ``min_presence``); the mean
+   from a detector's box under the presence head's decision boundary dropped, ``min_presence``, and a frame whose
+   detected hands are all dropped so given the turned and tiled looks, ``veto_looks``); the mean
    joint confidence under which tracking drops a hand (keeps 95 % of the teacher hands followed from jittered
    joints), and what the hand-presence threshold (0.5) keeps and drops.
 6. ``gesture``: GestureNet on the sign-digit train photos, on the keypoints that the detector and pose model as
@@ -268,7 +269,7 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(args.work)
     path = work / "calibration.json"
     runs = {"detector": DETECTOR_RUN, "pose": PRESENCE_RUN, "zoom_out": ZOOM_OUT, "lost_presence": LOST_PRESENCE,
-            "whole_frame_grid": list(WHOLE_FRAME_GRID), "min_presence": LOST_PRESENCE,
+            "whole_frame_grid": list(WHOLE_FRAME_GRID), "min_presence": LOST_PRESENCE, "veto_looks": True,
             "looks": list(LOOKS)}  # fmt: skip
     if path.is_file() and json.loads(path.read_text()).get("runs") == runs:
         return json.loads(path.read_text())
@@ -300,7 +301,7 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     # extra looks on: the lowest presence that leaves the hand-free holdout sets within 0.005 of the pipeline
     # without it (whole_frame_look.py); hands posed from a detector's box under the presence head's decision boundary
     # dropped, as shipped (min_presence)
-    est.min_presence = LOST_PRESENCE
+    est.min_presence, est.veto_looks = LOST_PRESENCE, True
     whole = calibrate_whole_frame(est, sets, WHOLE_FRAME_GRID)
     # tracking: followed hands (teacher joints jittered by 3 % of the hand) against lost ones (moved off the hand)
     lab = hold.joints_all()
@@ -432,6 +433,7 @@ def export_rgb(args: argparse.Namespace, out: Path) -> None:
         "repose_iou": REPOSE_IOU,
         "whole_frame_presence": cal["whole_frame_presence"],
         "min_presence": LOST_PRESENCE,
+        "veto_looks": True,
         "calibration": f"lost_presence {LOST_PRESENCE}: the presence head's decision boundary (keeps "
                        f"{cal['presence_followed_kept']:.3f} of the webcam holdout hands followed from jittered "
                        f"teacher joints, drops {cal['presence_lost_dropped']:.3f} of crops moved off them); "
@@ -440,7 +442,9 @@ def export_rgb(args: argparse.Namespace, out: Path) -> None:
                        "lowest presence of the whole-frame look (a still image where the detector finds no hand) "
                        "at which the webcam holdout's hand-free photo crops, views and large frames each show a "
                        "hand at most 0.005 more often than without it; min_presence: a still image's hand posed "
-                       "from a detector's box is dropped under the presence head's decision boundary",
+                       "from a detector's box is dropped under the presence head's decision boundary; veto_looks: "
+                       "a still image whose detected hands that veto all drops gets the detector's turned and tiled "
+                       "looks (benchmarks/veto_looks.py)",
     }, NOTE, DATA)  # fmt: skip
 
 
