@@ -27,13 +27,12 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from whole_frame_look import EMPTY_ROOM, GRID, lowest_clean
+    from whole_frame_look import EMPTY_ROOM, GRID, add_held_out_args, lowest_clean
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--presence", type=float, nargs="+", default=list(GRID),
                     help="the presences an unsure box's crop needs (the rescue on)")  # fmt: skip
-    ap.add_argument("--work", type=Path, default=REPO / "runs" / "real", help="where the synthetic worlds are")
-    ap.add_argument("--synthetic-count", type=int, default=300, help="validation frames per synthetic world")
+    add_held_out_args(ap)
     ap.add_argument("--second-only", action="store_true", help="rescue only beside a hand already kept")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)

@@ -22,9 +22,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def main(argv: list[str] | None = None) -> int:
+    from whole_frame_look import add_held_out_args
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--work", type=Path, default=REPO / "runs" / "real", help="where the synthetic worlds are")
-    ap.add_argument("--synthetic-count", type=int, default=300, help="validation frames per synthetic world")
+    add_held_out_args(ap)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     from whole_frame_look import WholeFrameRuns, held_out_sets, pipeline_line, timed_pipeline_row

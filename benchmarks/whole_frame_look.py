@@ -80,6 +80,13 @@ def holdout_row(runs: WholeFrameRuns, sets: dict[str, Any], presence: float | No
     return row
 
 
+def add_held_out_args(ap: argparse.ArgumentParser) -> None:
+    """The arguments :func:`held_out_sets` reads: ``--work`` (where the synthetic worlds are) and
+    ``--synthetic-count``."""
+    ap.add_argument("--work", type=Path, default=REPO / "runs" / "real", help="where the synthetic worlds are")
+    ap.add_argument("--synthetic-count", type=int, default=300, help="validation frames per synthetic world")
+
+
 def held_out_sets(work: Path, synthetic_count: int) -> dict[str, Any]:
     """What the pipeline benchmarks read: the webcam holdout sets (``holdout``, :func:`detector_closeups.holdout_sets`,
     one hand-free view per hand), the synthetic validation frames under ``work`` (``synthetic``, name -> frames),
@@ -173,8 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--presence", type=float, nargs="+", default=list(GRID),
                     help="the presences the whole frame needs (the look on), lowest first")  # fmt: skip
-    ap.add_argument("--work", type=Path, default=REPO / "runs" / "real", help="where the synthetic worlds are")
-    ap.add_argument("--synthetic-count", type=int, default=300, help="validation frames per synthetic world")
+    add_held_out_args(ap)
     ap.add_argument(
         "--min-presence",
         type=float,

@@ -26,14 +26,15 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def main(argv: list[str] | None = None) -> int:
+    from whole_frame_look import add_held_out_args
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scores", type=float, nargs="+", default=[0.0, 0.6, 0.65, 0.7, 0.75, 0.8],
                     help="zoomed-in look scores (0: off)")  # fmt: skip
     ap.add_argument("--floors", type=float, nargs="+", default=None,
                     help="instead of --scores: the look's floors (shares of the threshold), each with its score "
                     "calibrated by the recipe's rule (train_real_models.calibrate_extra_looks)")  # fmt: skip
-    ap.add_argument("--work", type=Path, default=REPO / "runs" / "real", help="where the synthetic worlds are")
-    ap.add_argument("--synthetic-count", type=int, default=300, help="validation frames per synthetic world")
+    add_held_out_args(ap)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     import detector_closeups as closeups
