@@ -145,22 +145,27 @@ def shipped():
     return HandPoseEstimator.from_pretrained("rgb", gesture=False, max_hands=1)
 
 
+def onehand_and_beside() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The OneHand10K fixture photo, the box of its labelled hand, the same box moved 1.5 hands to the side (the side
+    with room) and the hand's size in px."""
+    from handpose.data.sample import hand_box
+
+    photo = read_image(fixture_path("mmpose", "onehand10k", "1402.jpg"))
+    joints, _ = labelled_hand("onehand10k", "test_onehand10k.json", "1402.jpg")
+    box = hand_box(joints, np.isfinite(joints).all(axis=1))
+    size = float(np.max(box[2:] - box[:2]))
+    side = 1.5 * size if box[2] + 1.5 * size < photo.shape[1] else -1.5 * size
+    return photo, box, box + [side, 0, side, 0], size
+
+
 def test_shipped_pose_model_says_whether_its_crop_holds_a_hand(shipped):
     """On the human-labelled OneHand10K fixture photo: the crop a detection of the labelled hand gives is above the
     calibrated threshold, the same crop moved 1.5 hands to the side and a crop of a blank frame are under it."""
-    from handpose.data.sample import hand_box
-
     if shipped.lost_presence is None:
         pytest.fail("the shipped pose model has no calibrated hand-presence output")
-    photo = read_image(fixture_path("mmpose", "onehand10k", "1402.jpg"))
-    joints, _ = labelled_hand("onehand10k", "test_onehand10k.json", "1402.jpg")
-    ok = np.isfinite(joints).all(axis=1)
-    box = hand_box(joints, ok)
-    size = float(np.max(box[2:] - box[:2]))
+    photo, box, beside, _ = onehand_and_beside()
     on = shipped.pose(photo, [shipped.pose.plan_from_box(box)], [None])[0].extra["presence"]
-    h, w = photo.shape[:2]
-    side = 1.5 * size if box[2] + 1.5 * size < w else -1.5 * size
-    off = shipped.pose(photo, [shipped.pose.plan_from_box(box + [side, 0, side, 0])], [None])[0].extra["presence"]
+    off = shipped.pose(photo, [shipped.pose.plan_from_box(beside)], [None])[0].extra["presence"]
     blank = shipped.pose(np.full_like(photo, 128), [shipped.pose.plan_from_box(box)], [None])[0].extra["presence"]
     assert on >= shipped.lost_presence > max(off, blank), (on, off, blank, shipped.lost_presence)
     hands = shipped(photo)
@@ -232,17 +237,11 @@ def test_a_detected_box_without_a_hand_is_dropped_by_its_presence(shipped, monke
     """A detection (made up here) 1.5 hands beside the labelled OneHand10K hand: kept with ``min_presence`` off,
     dropped with the shipped value (the pose model's presence there is under it), the frame then posed whole; a
     caller's box at the same place is never dropped."""
-    from handpose.data.sample import hand_box
     from handpose.inference.stages import Detection, DetectorOutput
 
     if shipped.min_presence is None:
         pytest.fail("the shipped pose model's sidecar sets no min_presence")
-    photo = read_image(fixture_path("mmpose", "onehand10k", "1402.jpg"))
-    joints, _ = labelled_hand("onehand10k", "test_onehand10k.json", "1402.jpg")
-    box = hand_box(joints, np.isfinite(joints).all(axis=1))
-    size = float(np.max(box[2:] - box[:2]))
-    side = 1.5 * size if box[2] + 1.5 * size < photo.shape[1] else -1.5 * size
-    beside = box + [side, 0, side, 0]
+    photo, _, beside, _ = onehand_and_beside()
     real = shipped.detect(photo)
     monkeypatch.setattr(shipped, "detect", lambda *a, **k: DetectorOutput([Detection(beside, 0.9)], None, real.info))
     threshold = shipped.min_presence
@@ -265,17 +264,11 @@ def test_an_unsure_box_holding_a_hand_is_rescued_by_its_presence(shipped, monkey
     posed and left, the box on the hand is kept with its own score times the joints' confidence, and the whole-frame
     look does not run; an unsure box overlapping a kept hand is not posed; with the rescue off neither box is
     reported; a caller's boxes get nothing added."""
-    from handpose.data.sample import hand_box
     from handpose.inference.stages import Detection, DetectorOutput
 
     threshold = shipped.lost_presence
     assert threshold is not None
-    photo = read_image(fixture_path("mmpose", "onehand10k", "1402.jpg"))
-    joints, _ = labelled_hand("onehand10k", "test_onehand10k.json", "1402.jpg")
-    on = hand_box(joints, np.isfinite(joints).all(axis=1))
-    size = float(np.max(on[2:] - on[:2]))
-    side = 1.5 * size if on[2] + 1.5 * size < photo.shape[1] else -1.5 * size
-    beside = on + [side, 0, side, 0]
+    photo, on, beside, size = onehand_and_beside()
     info = shipped.detect(photo).info
     output = DetectorOutput([], None, info, [Detection(beside, 0.35), Detection(on, 0.3)])
     monkeypatch.setattr(shipped, "detect", lambda *a, **k: output)
@@ -312,16 +305,10 @@ def test_a_frame_whose_detections_are_all_vetoed_gets_the_looks_for_a_missing_ha
     """The detector (made up here) keeps one box 1.5 hands beside the labelled OneHand10K hand, which the presence
     veto drops; its looks for a missing hand (made up too) give the box on the hand. With ``veto_looks`` those looks
     run once and the hand on the label is reported; off, or when the looks already ran on the frame, they do not."""
-    from handpose.data.sample import hand_box
     from handpose.inference.stages import Detection, DetectorOutput
 
     assert shipped.min_presence is not None
-    photo = read_image(fixture_path("mmpose", "onehand10k", "1402.jpg"))
-    joints, _ = labelled_hand("onehand10k", "test_onehand10k.json", "1402.jpg")
-    on = hand_box(joints, np.isfinite(joints).all(axis=1))
-    size = float(np.max(on[2:] - on[:2]))
-    side = 1.5 * size if on[2] + 1.5 * size < photo.shape[1] else -1.5 * size
-    beside = on + [side, 0, side, 0]
+    photo, on, beside, _ = onehand_and_beside()
     output = DetectorOutput([Detection(beside, 0.9)], None, shipped.detect(photo).info)
     monkeypatch.setattr(shipped, "detect", lambda *a, **k: output)
     calls = []

@@ -106,6 +106,11 @@ def _presence_setting(roles: dict[str, Model], key: str) -> float | None:
     return None if value is None else float(value)
 
 
+def _pose_flag(roles: dict[str, Model], key: str) -> bool:
+    """A switch from the pose model's sidecar ``inference`` block (False without a pose model or the key)."""
+    return bool(roles["pose"].info.extra.get(key, False)) if "pose" in roles else False
+
+
 def _mean_confidence(p: PoseOutput) -> float:
     return float(np.mean(np.nan_to_num(np.asarray(p.confidence, np.float64))))
 
@@ -208,10 +213,9 @@ class HandPoseEstimator:
         self.rescue_presence = _presence_setting(roles, "rescue_presence")
         #: on a still image whose detected hands the presence veto drops, every one: the detector's turned and tiled
         #: looks run as on a frame without a box (its sidecar's ``inference.veto_looks``; default off)
-        self.veto_looks = bool(roles["pose"].info.extra.get("veto_looks", False)) if "pose" in roles else False
+        self.veto_looks = _pose_flag(roles, "veto_looks")
         #: the rescue only beside a hand already kept (a second hand), never on a frame without one
-        self.rescue_second_only = bool(roles["pose"].info.extra.get("rescue_second_only", False)) if "pose" in roles \
-            else False  # fmt: skip
+        self.rescue_second_only = _pose_flag(roles, "rescue_second_only")
         if self.pose is None and self.depth is None and self.detector is None:
             raise ConfigError("a gesture model alone cannot run on frames: add a pose model", field="models")
         extra = roles["pose"].info.extra.get("skeleton_channel", {}) if "pose" in roles else {}
