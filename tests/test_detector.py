@@ -228,6 +228,30 @@ def test_model_init_starts_from_a_checkpoint_of_the_same_model(tmp_path) -> None
         init_from(other, ckpt)
 
 
+def test_model_init_starts_a_larger_input_from_weights_learnt_at_a_smaller_one(tmp_path) -> None:
+    from handpose.engine.checkpoint import save_checkpoint
+    from handpose.engine.run import init_from
+    from handpose.errors import CheckpointError
+    from handpose.registry import create_model
+
+    small = dict(widths=(8, 8, 16, 16), refine_width=8, heads=2)
+    trained = create_model("msahp_t", seed=1, input_size=32, **small)
+    ckpt = save_checkpoint(tmp_path / "ckpt", trained)
+    larger = create_model("msahp_t", seed=2, input_size=48, **small)
+    init_from(larger, ckpt)
+    for (name, a), b in zip(trained.state_dict().items(), larger.state_dict().values()):
+        assert torch.equal(a, b), name
+    with torch.no_grad():
+        out = larger.eval()(torch.rand(1, 3, 48, 48))
+    assert out["heatmaps"].shape == (1, 21, 6, 6)
+    # learned attention positions are one weight per map cell: their shape changes with the input
+    learned = save_checkpoint(tmp_path / "learned", create_model("msahp_t", input_size=32, position="learned", **small))
+    with pytest.raises(CheckpointError, match="another shape"):
+        init_from(create_model("msahp_t", input_size=48, position="learned", **small), learned)
+    with pytest.raises(CheckpointError, match="model.init"):
+        init_from(create_model("msahp_t", input_size=48, **{**small, "refine_width": 16}), ckpt)
+
+
 def test_photo_weights_set_how_often_each_photo_is_drawn() -> None:
     items = [(f"p{i}.jpg", np.array([[0.0, 0.0, 10.0, 10.0]]), None) for i in range(3)]
     source = PhotoFrames(items, weights=[2.0, 1.0, 1.0])

@@ -65,19 +65,36 @@ def run_training(
 
 def init_from(model: Any, checkpoint: str | Path) -> None:
     """Start ``model`` from a checkpoint's weights (fine-tuning): the checkpoint must hold the same model with the
-    same builder arguments, else :class:`CheckpointError` naming it."""
+    same builder arguments, else :class:`CheckpointError` naming it.
+
+    The one argument that may differ is ``input_size``, where every weight keeps its shape at the new size (a
+    fully convolutional network with sine-cosine attention positions): fine-tuning at a higher input resolution
+    starts from the weights learnt at the lower one. A weight whose shape changes is a :class:`CheckpointError`.
+    """
     from .checkpoint import checkpoint_folder, load_weights, read_sidecar
 
     folder = checkpoint_folder(checkpoint)
     info = read_sidecar(folder)
-    if info.get("model") != model.spec.name or (info.get("model_kwargs") or {}) != dict(model.config):
+    theirs = {k: v for k, v in (info.get("model_kwargs") or {}).items() if k != "input_size"}
+    ours = {k: v for k, v in dict(model.config).items() if k != "input_size"}
+    if info.get("model") != model.spec.name or theirs != ours:
         raise CheckpointError(
             f"holds {info.get('model')!r} built differently; model.init needs a checkpoint of {model.spec.name!r} "
-            "with the recipe's model.kwargs",
+            "with the recipe's model.kwargs (input_size aside)",
             path=folder,
             field="model.init",
         )
-    model.load_state_dict(load_weights(folder, info))
+    weights = load_weights(folder, info)
+    own = model.state_dict()
+    changed = [k for k, v in weights.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
+    if changed:
+        raise CheckpointError(
+            f"its weight {changed[0]!r} has another shape at this input_size ({len(changed)} such); "
+            "only a model whose weights keep their shape can start from another input size",
+            path=folder,
+            field="model.init",
+        )
+    model.load_state_dict(weights)
 
 
 def experiment_from_checkpoint(info: dict[str, Any]) -> ExperimentConfig:
