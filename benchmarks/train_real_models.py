@@ -147,8 +147,8 @@ def stage_data(args: argparse.Namespace) -> None:
             log(f"synthetic data at {out}")
             continue
         cmd = [sys.executable, "-m", "handpose", "synth", "generate", str(out), "--count", str(count), "--val-count",
-               "500", "--test-count", "0", "--splits", ",".join(missing), "--modality", "rgb", "--preset", preset, "--seed",
-               str(seed), "--workers", str(args.workers), "--quiet"]  # fmt: skip
+               "500", "--test-count", "0", "--splits", ",".join(missing), "--modality", "rgb", "--preset", preset,
+               "--seed", str(seed), "--workers", str(args.workers), "--quiet"]  # fmt: skip
         subprocess.run(cmd, check=True)
 
 
