@@ -98,9 +98,9 @@ def test_training_the_head_separates_hands_from_the_rest_and_only_the_head_chang
     for name in ("1402.jpg", "33.jpg", "784.jpg", "9.jpg"):
         joints, _ = labelled_hand("onehand10k", "test_onehand10k.json", name)
         photos.append(PresencePhoto(read_image(fixture_path("mmpose", "onehand10k", name)), [joints]))
-    sampler = PresenceSampler(photos, 96, 0.25)
     model, _ = load_checkpoint(pretrained_path("msahp_t"))
     model = model.float()
+    sampler = PresenceSampler(photos, model.spec.input_size[0], 0.25)  # crops at the shipped network's input size
     assert model.presence_head is not None
     torch.manual_seed(0)
     for layer in model.presence_head:
