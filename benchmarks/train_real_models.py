@@ -396,7 +396,8 @@ def calibrate_extra_looks(est: Any, sets: dict[str, Any], looks: tuple[str, ...]
 NOTE = (
     "trained by benchmarks/train_real_models.py (configs/ssd_hand_real.yaml then ssd_hand_real_closeup.yaml "
     "then ssd_hand_real_views.yaml, configs/msahp_real.yaml then msahp_real_ft.yaml then msahp_real_light.yaml "
-    "then msahp_real_long.yaml then msahp_real_fifth.yaml, "
+    "then msahp_real_long.yaml then msahp_real_fifth.yaml then msahp_real_sixth.yaml then msahp_real_112.yaml "
+    "then msahp_real_112_long.yaml, "
     "handpose gesture train --predict-with) on real photos (realdata: webcam_hands fit part with human boxes, "
     "sign_digits train sessions; keypoints from the MediaPipe Hands 0.10.21 teacher) and synthetic frames"
 )
