@@ -8,12 +8,17 @@ with the teacher, not accuracy; a missed frame counts wrong), the jitter of the 
 second difference, % of the hand's size: the path itself is smooth, so this is the tracker's own noise), the
 frames that ran the detector, and the median ms per frame (ONNX Runtime, one thread).
 
+``--world FOLDER``: clips of a synthetic world's validation frames (exact joints; the hard preset's fists, hands
+seen from any side, where the pose model errs far more than on the webcam hands) instead. ``--follow-scale F ...``:
+rows with a followed hand's crop grown by F (:class:`handpose.inference.stages.PoseStage` ``follow_scale``).
+
 ``--smoothing-sweep``: One Euro settings instead (the pixel filter used before and filters relative to the hand's
 size), on the clips at their size and on the same clips enlarged twice (the hand twice as many px).
 
 Usage::
 
-    .venv/bin/python benchmarks/tracking_clips.py [--clips 25] [--smoothing-sweep]
+    .venv/bin/python benchmarks/tracking_clips.py [--clips 25] [--smoothing-sweep] [--world runs/real/synthetic_hard]
+        [--upscale 2] [--follow-scale 1.2 ...] [--only-shipped]
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -33,25 +39,50 @@ sys.path.insert(0, str(REPO / "src"))
 FRAMES = 40
 
 
-def make_clips(count: int, seed: int = 0, upscale: float = 1.0) -> list[tuple[list[np.ndarray], np.ndarray, float]]:
-    """(frames, (T, 21, 2) moved teacher joints, hand size px) per clip; ``upscale`` > 1 enlarges each photo (and
-    its joints) first: the same motion seen by a camera of more pixels, the hand that many times larger in px."""
+def holdout_hands() -> list[tuple[Any, np.ndarray]]:
+    """(image loader, (21, 2) teacher joints) of each webcam ``holdout`` photo with one fully labelled hand."""
     from handpose.data.image_io import read_image
     from handpose.data.readers import open_dataset
 
     root = Path(os.environ.get("HANDPOSE_REALDATA", REPO.parent / "shared" / "realdata")) / "webcam_hands"
     hold = open_dataset(root, "webcam_hands", split="holdout", min_teacher_score=0.5)
     lab = hold.joints_all()
+    return [((lambda p=path: read_image(p)), lab.joints_2d[idx[0]].astype(np.float64))
+            for (path, _), idx in zip(hold.image_boxes(), hold.by_image.values())
+            if len(idx) == 1 and lab.joint_mask[idx[0]].all()]  # fmt: skip
+
+
+def synthetic_hands(folder: Path) -> list[tuple[Any, np.ndarray]]:
+    """(image loader, (21, 2) exact joints) of each validation frame of a synthetic world whose 21 joints all lie
+    in the frame (never trained on: the recipes train on the ``train`` split)."""
+    from handpose.data.readers import open_dataset
+
+    syn = open_dataset(folder, "synthetic", split="val")
+    out = []
+    for i in range(len(syn)):
+        s = syn[i]
+        if not s.has_hand or s.joints_2d is None or s.image is None:
+            continue
+        j = np.asarray(s.joints_2d, np.float64)
+        h, w = s.image.shape[:2]
+        if np.asarray(s.joint_mask, bool).all() and np.all((j >= 0) & (j < [w, h])):
+            out.append(((lambda im=s.image: im), j))
+    return out
+
+
+def make_clips(
+    count: int, seed: int = 0, upscale: float = 1.0, hands: list[tuple[Any, np.ndarray]] | None = None
+) -> list[tuple[list[np.ndarray], np.ndarray, float]]:
+    """(frames, (T, 21, 2) moved joints, hand size px) per clip, from ``hands`` (default: the webcam holdout's,
+    :func:`holdout_hands`); ``upscale`` > 1 enlarges each photo (and its joints) first: the same motion seen by a
+    camera of more pixels, the hand that many times larger in px."""
     rng = np.random.default_rng(seed)
     clips = []
-    for (path, _), idx in zip(hold.image_boxes(), hold.by_image.values()):
-        if len(idx) != 1 or not lab.joint_mask[idx[0]].all():
-            continue
-        j = lab.joints_2d[idx[0]].astype(np.float64)
+    for load, j in holdout_hands() if hands is None else hands:
         size = float(np.max(j.max(0) - j.min(0)))
         if size < 40:
             continue
-        img = read_image(path)
+        img = load()
         if upscale != 1.0:
             img = cv2.resize(img, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_LINEAR)
             j, size = (j + 0.5) * upscale - 0.5, size * upscale
@@ -122,6 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--smoothing-sweep", action="store_true", help="One Euro settings on the clips at their size and twice it"
     )
+    ap.add_argument("--world", type=Path, default=None,
+                    help="a synthetic world's folder: clips of its validation frames (exact joints) instead of the "
+                    "webcam holdout photos")  # fmt: skip
+    ap.add_argument("--upscale", type=float, default=1.0, help="enlarge each photo first (the hand that many px)")
+    ap.add_argument(
+        "--follow-scale", type=float, nargs="*", default=[], help="rows with a followed hand's crop grown by these"
+    )
+    ap.add_argument("--only-shipped", action="store_true", help="the shipped row and the --follow-scale rows only")
     args = ap.parse_args(argv)
     from handpose.inference import HandPoseEstimator, OneEuroConfig
 
@@ -129,28 +168,39 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoothing_sweep:
         smoothing_sweep(est, args.clips)
         return 0
-    clips = make_clips(args.clips)
-    print(f"{len(clips)} clips of {FRAMES} frames from the webcam holdout photos")
-    settings = {
+    hands = None if args.world is None else synthetic_hands(args.world)
+    clips = make_clips(args.clips, upscale=args.upscale, hands=hands)
+    where = "the webcam holdout photos" if args.world is None else f"the validation frames of {args.world}"
+    print(f"{len(clips)} clips of {FRAMES} frames from {where}, x{args.upscale:g} "
+          f"(median hand {np.median([c[2] for c in clips]):.0f} px)")  # fmt: skip
+    settings: dict[str, dict] = {
         "as shipped (presence rule, re-posing on the detector's checks, One Euro relative to the hand)": {},
-        "One Euro in pixels (before)": {"smoothing": OneEuroConfig()},
-        "without re-posing": {"reseed": False},
-        "joint-confidence lost rule (no presence)": {"lost_threshold": est.lost_confidence},
-        "no smoothing": {"smoothing": False},
-        "detection on every frame": {"tracking": False},
-        # the pose stage's anti-aliased crops (handpose.data.crop.warp_frame) switched the other way
-        f"pose crops {'without' if est.pose.antialias else 'with'} anti-aliasing": {
-            "antialias": not est.pose.antialias
-        },
     }
-    shipped_antialias = est.pose.antialias
+    if not args.only_shipped:
+        settings.update({
+            "One Euro in pixels (before)": {"smoothing": OneEuroConfig()},
+            "without re-posing": {"reseed": False},
+            "joint-confidence lost rule (no presence)": {"lost_threshold": est.lost_confidence},
+            "no smoothing": {"smoothing": False},
+            "detection on every frame": {"tracking": False},
+            # the pose stage's anti-aliased crops (handpose.data.crop.warp_frame) switched the other way
+            f"pose crops {'without' if est.pose.antialias else 'with'} anti-aliasing": {
+                "antialias": not est.pose.antialias
+            },
+        })  # fmt: skip
+    for f in args.follow_scale:
+        settings[f"followed crops grown by {f:g} (shipped {est.pose.follow_scale:g})"] = {"follow_scale": f}
+    shipped_antialias, shipped_follow = est.pose.antialias, est.pose.follow_scale
     for name, kw in settings.items():
         est.pose.antialias = kw.pop("antialias", shipped_antialias)
+        est.pose.follow_scale = kw.pop("follow_scale", shipped_follow)
         r = score(est, clips, **kw)
         print(
             f"{name}: found {r['found']:.3f}, PCK@0.2 {r['pck@0.2']:.3f}, jitter {r['jitter_pct']:.2f} % of the "
-            f"hand, detector on {r['detector_frames']:.2f} of the frames, {r['ms']:.2f} ms per frame (median)"
+            f"hand, detector on {r['detector_frames']:.2f} of the frames, {r['ms']:.2f} ms per frame (median)",
+            flush=True,
         )
+    est.pose.antialias, est.pose.follow_scale = shipped_antialias, shipped_follow
     return 0
 
 

@@ -83,6 +83,23 @@ def test_regions_of_one_hand_are_grouped_and_hands_apart_are_not():
     assert groups[0][1] == 56 and groups[1][1] == 40
 
 
+def test_a_followed_crop_grows_by_follow_scale_about_the_box_of_the_joints(rng):
+    from handpose.codecs.multiscale import MultiScaleHeatmapCodec
+    from handpose.data.sample import hand_box
+
+    model = FakeModel("pose2d", "rgb", (64, 64), MultiScaleHeatmapCodec((64, 64)), in_channels=4)
+    joints = hand_joints(rng, np.array([150.0, 100.0]), 80.0)
+    plain = PoseStage(model)
+    assert plain.follow_scale == 1.0  # no sidecar setting: the crop a detection of the hand would give
+    np.testing.assert_allclose(plain.plan_from_joints(joints).affine, plain.plan_from_box(hand_box(joints)).affine)
+    grown = PoseStage(model, follow_scale=1.5)
+    a, b = plain.plan_from_joints(joints).frame_box, grown.plan_from_joints(joints).frame_box
+    np.testing.assert_allclose((b[:2] + b[2:]) / 2, (a[:2] + a[2:]) / 2, atol=1e-6)  # the same centre
+    np.testing.assert_allclose(b[2:] - b[:2], 1.5 * (a[2:] - a[:2]), rtol=1e-6)  # 1.5 times the side
+    with pytest.raises(ValueError, match="follow_scale"):
+        PoseStage(model, follow_scale=0.1)
+
+
 def test_detector_postprocessing_finds_each_hand_in_frame_pixels(rng):
     codec = SkeletonCodec((60, 80), line_width=2.0, blob_sigma=1.0, min_foreground=10)
     det_info = plan_whole_frame((320, 240), (60, 80))

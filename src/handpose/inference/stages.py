@@ -566,6 +566,9 @@ class PoseStage:
         antialias: crops that shrink the frame more than twice are cut from the frame halved by 2 x 2 averaging
             first, not sampled from it with aliasing (:func:`handpose.data.crop.warp_frame`; large hands in
             high-resolution frames; default: the sidecar's ``inference.antialias``, else off).
+        follow_scale: a followed hand's crop (:meth:`plan_from_joints`) is planned from the box of its previous
+            joints grown by this factor about its centre (1 = the crop a detection of that hand would give; default:
+            the sidecar's ``inference.follow_scale``, else 1).
     """
 
     def __init__(
@@ -575,6 +578,7 @@ class PoseStage:
         min_joint_confidence: float = 0.1,
         repose_iou: float | None = None,
         antialias: bool | None = None,
+        follow_scale: float | None = None,
     ) -> None:
         require_task(model, "RGB pose model", "rgb", ("pose2d", "pose3d"))
         if model.info.num_joints != NUM_JOINTS:
@@ -593,6 +597,10 @@ class PoseStage:
         if not 0.0 <= self.repose_iou <= 1.0:
             raise ValueError(f"repose_iou must be in [0, 1], got {self.repose_iou}")
         self.antialias = bool(model.info.extra.get("antialias", False) if antialias is None else antialias)
+        default_follow = float(model.info.extra.get("follow_scale") or 1.0)
+        self.follow_scale = default_follow if follow_scale is None else float(follow_scale)
+        if not 0.5 <= self.follow_scale <= 3.0:
+            raise ValueError(f"follow_scale must be in [0.5, 3], got {self.follow_scale}")
         #: hands posed a second time so far (:meth:`second_look`)
         self.second_looks = 0
 
@@ -612,9 +620,16 @@ class PoseStage:
         a person (and the detector, trained on such boxes) draws around those joints (:func:`hand_box`). A crop
         planned from the joints' tight extremes is smaller, and following a hand with it shrinks frame after frame
         (the predicted joints lean to the crop's centre): on a still hand the pose model's confidence fell from
-        0.90 to 0.24 in eight frames, against a steady 0.88-0.91 this way."""
+        0.90 to 0.24 in eight frames, against a steady 0.88-0.91 this way. That box is grown by ``follow_scale``
+        about its centre: a joint placed too far inwards (a fist's wrist, which the model puts on the fist) shrinks
+        the next crop, which then cuts the hand where the joint was missed, and so on from frame to frame."""
         box = self.box_of_joints(joints, confidence)
-        return None if box is None else self.plan_from_box(box)
+        if box is None:
+            return None
+        if self.follow_scale != 1.0:
+            centre, half = (box[:2] + box[2:]) / 2.0, (box[2:] - box[:2]) / 2.0 * self.follow_scale
+            box = np.concatenate([centre - half, centre + half])
+        return self.plan_from_box(box)
 
     def box_of_joints(self, joints: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray | None:
         """The :func:`hand_box` of the joints with confidence >= ``min_joint_confidence`` (frame px), or None when
