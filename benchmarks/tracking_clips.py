@@ -18,7 +18,7 @@ size), on the clips at their size and on the same clips enlarged twice (the hand
 Usage::
 
     .venv/bin/python benchmarks/tracking_clips.py [--clips 25] [--smoothing-sweep] [--world runs/real/synthetic_hard]
-        [--upscale 2] [--follow-scale 1.2 ...] [--only-shipped]
+        [--upscale 2] [--follow-scale 1.2 ...] [--only-shipped] [--models DIR_OR_ONNX ...]
 """
 
 from __future__ import annotations
@@ -161,10 +161,14 @@ def main(argv: list[str] | None = None) -> int:
         "--follow-scale", type=float, nargs="*", default=[], help="rows with a followed hand's crop grown by these"
     )
     ap.add_argument("--only-shipped", action="store_true", help="the shipped row and the --follow-scale rows only")
+    ap.add_argument("--models", nargs="*", default=None, help="checkpoints / .onnx (default: the shipped RGB models)")
     args = ap.parse_args(argv)
     from handpose.inference import HandPoseEstimator, OneEuroConfig
 
-    est = HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=1, threads=1)
+    if args.models:
+        est = HandPoseEstimator(args.models, backend="onnx", max_hands=1, threads=1)
+    else:
+        est = HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=1, threads=1)
     if args.smoothing_sweep:
         smoothing_sweep(est, args.clips)
         return 0
