@@ -621,7 +621,7 @@ class PoseStage:
         planned from the joints' tight extremes is smaller, and following a hand with it shrinks frame after frame
         (the predicted joints lean to the crop's centre): on a still hand the pose model's confidence fell from
         0.90 to 0.24 in eight frames, against a steady 0.88-0.91 this way. That box is grown by ``follow_scale``
-        about its centre: a joint placed too far inwards (a fist's wrist, which the model puts on the fist) shrinks
+        about its centre: a joint placed too far inwards (the wrist of a large fist seen from the back) shrinks
         the next crop, which then cuts the hand where the joint was missed, and so on from frame to frame."""
         box = self.box_of_joints(joints, confidence)
         if box is None:
