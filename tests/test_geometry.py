@@ -119,3 +119,10 @@ def test_procrustes_matches_a_brute_force_search():
 def test_world_to_camera():
     r = np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])
     np.testing.assert_allclose(g.world_to_camera(np.array([1.0, 2.0, 3.0]), r, [1.0, 0.0, 0.0]), [-2.0, 0.0, 3.0])
+
+
+def test_scale_box_grows_about_the_moved_centre() -> None:
+    # a 20 x 10 box centred at (20, 15): doubled, its corners lie 20 and 10 px from the centre
+    np.testing.assert_allclose(g.scale_box(np.array([10.0, 10.0, 30.0, 20.0]), 2.0), [0.0, 5.0, 40.0, 25.0])
+    # moved by (5, -5) first, then halved
+    np.testing.assert_allclose(g.scale_box([10, 10, 30, 20], 0.5, np.array([5.0, -5.0])), [20.0, 7.5, 30.0, 12.5])

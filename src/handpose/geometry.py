@@ -226,6 +226,14 @@ def affine_from_params(
 # --------------------------------------------------------------------------------------------------------------
 
 
+def scale_box(box: np.ndarray, scale: float, shift: np.ndarray | None = None) -> np.ndarray:
+    """A box [x0, y0, x1, y1] scaled by ``scale`` about its centre, which is first moved by ``shift`` (2,) px."""
+    b = np.asarray(box, dtype=np.float64)
+    c = (b[:2] + b[2:]) / 2 + (0.0 if shift is None else np.asarray(shift, dtype=np.float64))
+    half = (b[2:] - b[:2]) / 2 * float(scale)
+    return np.concatenate([c - half, c + half])
+
+
 def root_relative(joints: np.ndarray, root: int = ROOT) -> np.ndarray:
     """Subtract the root joint from (..., J, D) joints."""
     joints = np.asarray(joints, dtype=np.float64)

@@ -27,6 +27,7 @@ from torch import nn
 from ..data.augment import AugmentConfig, augment_appearance
 from ..data.crop import CropInfo, plan_bbox_crop, warp_frame
 from ..data.sample import hand_box
+from ..geometry import scale_box
 
 
 @dataclass
@@ -49,9 +50,7 @@ class PresencePhoto:
 
 def _square(box: np.ndarray, shift: np.ndarray, scale: float) -> np.ndarray:
     """The (2, 2) corners of ``box`` moved by ``shift`` px and scaled about its centre."""
-    c = (box[:2] + box[2:]) / 2 + shift
-    half = (box[2:] - box[:2]) / 2 * scale
-    return np.stack([c - half, c + half])
+    return scale_box(box, scale, shift).reshape(2, 2)
 
 
 def _inside(points: np.ndarray, box: np.ndarray) -> np.ndarray:

@@ -47,7 +47,7 @@ from ..data.crop import (
 from ..data.sample import hand_box
 from ..data.skeleton_maps import map_into_crop
 from ..errors import CheckpointError, DataError
-from ..geometry import Intrinsics, apply_affine
+from ..geometry import Intrinsics, apply_affine, scale_box
 from ..metrics import box_iou
 from ..skeleton import BONES, NUM_JOINTS
 from .backends import Model
@@ -626,10 +626,7 @@ class PoseStage:
         box = self.box_of_joints(joints, confidence)
         if box is None:
             return None
-        if self.follow_scale != 1.0:
-            centre, half = (box[:2] + box[2:]) / 2.0, (box[2:] - box[:2]) / 2.0 * self.follow_scale
-            box = np.concatenate([centre - half, centre + half])
-        return self.plan_from_box(box)
+        return self.plan_from_box(scale_box(box, self.follow_scale) if self.follow_scale != 1.0 else box)
 
     def box_of_joints(self, joints: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray | None:
         """The :func:`hand_box` of the joints with confidence >= ``min_joint_confidence`` (frame px), or None when
