@@ -226,6 +226,19 @@ def test_model_init_starts_from_a_checkpoint_of_the_same_model(tmp_path) -> None
     other = create_model("ssd_hand", seed=2, **{**small, "fpn_width": 24})
     with pytest.raises(CheckpointError, match="model.init"):
         init_from(other, ckpt)
+    # a larger input with anchors grown in proportion: the same weights, other anchor boxes
+    sizes = [[14.4, 24.0], [38.4, 57.6], [86.4, 132.0]]
+    larger = create_model("ssd_hand", seed=2, **{**small, "input_size": (96, 128), "sizes": sizes})
+    init_from(larger, ckpt)
+    for (name, a), b in zip(trained.state_dict().items(), larger.state_dict().values()):
+        assert torch.equal(a, b), name
+    k = trained.codec.anchors_per_cell  # the first cell of the stride-8 level: same centre, boxes 1.2 times larger
+    assert np.allclose(larger.codec.anchors[:k, :2], trained.codec.anchors[:k, :2])
+    assert np.allclose(larger.codec.anchors[:k, 2:], 1.2 * trained.codec.anchors[:k, 2:])
+    # one anchor size less per level changes the head's shape: refused
+    fewer = create_model("ssd_hand", seed=2, **{**small, "sizes": [[12.0], [32.0], [72.0]]})
+    with pytest.raises(CheckpointError, match="another shape"):
+        init_from(fewer, ckpt)
 
 
 def test_model_init_starts_a_larger_input_from_weights_learnt_at_a_smaller_one(tmp_path) -> None:

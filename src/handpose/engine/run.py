@@ -63,24 +63,31 @@ def run_training(
     )
 
 
+#: builder arguments in which a fine-tuned model may differ from the checkpoint it starts from (no weight's shape
+#: depends on them; :func:`init_from` checks the shapes all the same)
+FREE_AT_INIT = ("input_size", "sizes")
+
+
 def init_from(model: Any, checkpoint: str | Path) -> None:
     """Start ``model`` from a checkpoint's weights (fine-tuning): the checkpoint must hold the same model with the
     same builder arguments, else :class:`CheckpointError` naming it.
 
-    The one argument that may differ is ``input_size``, where every weight keeps its shape at the new size (a
-    fully convolutional network with sine-cosine attention positions): fine-tuning at a higher input resolution
-    starts from the weights learnt at the lower one. A weight whose shape changes is a :class:`CheckpointError`.
+    The arguments that may differ are those of :data:`FREE_AT_INIT`: ``input_size``, where every weight keeps its
+    shape at the new size (a fully convolutional network with sine-cosine attention positions), so fine-tuning at a
+    higher input resolution starts from the weights learnt at the lower one; and a detector's anchor ``sizes`` (in
+    input px), which grow with the input and keep the number of anchors per cell. A weight whose shape changes is a
+    :class:`CheckpointError`.
     """
     from .checkpoint import checkpoint_folder, load_weights, read_sidecar
 
     folder = checkpoint_folder(checkpoint)
     info = read_sidecar(folder)
-    theirs = {k: v for k, v in (info.get("model_kwargs") or {}).items() if k != "input_size"}
-    ours = {k: v for k, v in dict(model.config).items() if k != "input_size"}
+    theirs = {k: v for k, v in (info.get("model_kwargs") or {}).items() if k not in FREE_AT_INIT}
+    ours = {k: v for k, v in dict(model.config).items() if k not in FREE_AT_INIT}
     if info.get("model") != model.spec.name or theirs != ours:
         raise CheckpointError(
             f"holds {info.get('model')!r} built differently; model.init needs a checkpoint of {model.spec.name!r} "
-            "with the recipe's model.kwargs (input_size aside)",
+            f"with the recipe's model.kwargs ({', '.join(FREE_AT_INIT)} aside)",
             path=folder,
             field="model.init",
         )
