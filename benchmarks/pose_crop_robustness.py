@@ -6,7 +6,7 @@ teacher, not accuracy) and the validation frames of the synthetic worlds under `
 ``synthetic_hard``; exact joints). Every hand's box is :func:`handpose.data.sample.hand_box` of its labelled joints
 (the box a person or the detector draws); each setting moves its centre by ``shift`` x the box's longer side in a
 direction drawn once per hand (the same for every model) and scales it by ``scale``. Prints PCK@0.2 of the joints'
-box per setting and the mean over the settings.
+box per setting and the mean over the settings (and the mean of PCK@0.1).
 
     .venv/bin/python benchmarks/pose_crop_robustness.py runs/real/msahp_t_ft runs/real/msahp_t_robust
     .venv/bin/python benchmarks/pose_crop_robustness.py src/handpose/pretrained/msahp_t --second-look 0.5 0.6 0.7 \
@@ -80,17 +80,38 @@ def moved_boxes(items: list, seed: int = 0) -> list[list[np.ndarray]]:
     return out
 
 
-def pck_per_setting(est, items: list, boxes: list[list[np.ndarray]]) -> list[float]:
-    """PCK@0.2 per setting of ``est`` (a :class:`HandPoseEstimator` with a pose model) posing every hand from its
-    boxes (with the pose model's second look when ``est.pose.repose_iou`` is set)."""
-    ok, tot = np.zeros(len(SETTINGS)), 0
+def pck_per_setting(est, items: list, boxes: list[list[np.ndarray]], threshold: float = 0.2,
+                    also: tuple[float, ...] = ()) -> list[float] | dict[float, list[float]]:  # fmt: skip
+    """PCK@``threshold`` per setting of ``est`` (a :class:`HandPoseEstimator` with a pose model) posing every hand
+    from its boxes (with the pose model's second look when ``est.pose.repose_iou`` is set); with ``also``, a dict
+    threshold -> the list for ``threshold`` and each of ``also``."""
+    levels = (threshold, *also)
+    ok, tot = np.zeros((len(levels), len(SETTINGS))), 0
     for (img, j, m), hand_boxes in zip(items, boxes):
         got = est.pose_boxes(img, hand_boxes, None)
         norm = float(np.max(j[m].max(0) - j[m].min(0)))
         for k, p in enumerate(got):
-            ok[k] += np.sum(np.linalg.norm(p.joints_2d[m] - j[m], axis=1) <= 0.2 * norm)
+            err = np.linalg.norm(p.joints_2d[m] - j[m], axis=1)
+            for t, level in enumerate(levels):
+                ok[t, k] += np.sum(err <= level * norm)
         tot += int(m.sum())
-    return list(ok / max(tot, 1))
+    out = {level: list(row / max(tot, 1)) for level, row in zip(levels, ok)}
+    return out if also else out[threshold]
+
+
+def large_hands(items: list, pose_model: Path, below: float) -> list:
+    """The items whose unmoved box (:func:`handpose.data.sample.hand_box` of their joints) gives ``pose_model`` a
+    crop taking fewer than ``below`` crop px per frame px: the hands a crop shrinks most (large hands)."""
+    from handpose.data.sample import hand_box
+    from handpose.inference import HandPoseEstimator
+
+    stage = HandPoseEstimator(pose=pose_model, backend="torch", threads=1).pose
+    out = []
+    for img, j, m in items:
+        a = np.asarray(stage.plan_from_box(hand_box(j, m)).affine, np.float64)
+        if np.sqrt(abs(np.linalg.det(a[:, :2]))) < below:
+            out.append((img, j, m))
+    return out
 
 
 def frames_of(items: list, closeup_shares: tuple[float, ...] = ()) -> list[tuple[np.ndarray, list]]:
@@ -159,28 +180,44 @@ def main(argv: list[str] | None = None) -> int:
         help="also the full pipeline with this detector (checkpoint folder) on the sets' frames (webcam "
         "photos with close-ups of their hands at 50 / 70 / 90 %% fill): PCK@0.2, misses wrong",
     )
+    ap.add_argument(
+        "--large-below",
+        type=float,
+        default=None,
+        metavar="SCALE",
+        help="also the webcam holdout hands whose unmoved crop (the first run's) takes fewer than SCALE crop px "
+        "per frame px (large hands)",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
 
     from handpose.inference import HandPoseEstimator
 
     sets = held_out_sets(args.work, args.synthetic_count)
+    if args.large_below is not None:
+        first = Path(args.runs[0]) if (Path(args.runs[0]) / "model.json").is_file() else Path(args.runs[0]) / "best"
+        webcam = sets.get("webcam holdout (teacher)", [])
+        sets[f"webcam holdout, crops under {args.large_below:g} crop px per frame px"] = large_hands(
+            webcam, first, args.large_below
+        )
     report: dict = {"settings": [list(s) for s in SETTINGS], "sets": {}}
     for name, items in sets.items():
         boxes = moved_boxes(items)
         print(f"{name}: {len(items)} hands")
-        print("  " + " " * 28 + " ".join(f"{f'{s:g}/{c:g}':>9}" for s, c in SETTINGS) + "      mean")
+        print("  " + " " * 28 + " ".join(f"{f'{s:g}/{c:g}':>9}" for s, c in SETTINGS) + "      mean  mean@0.1")
         report["sets"][name] = {}
         for run in args.runs:
             ckpt = Path(run) if (Path(run) / "model.json").is_file() else Path(run) / "best"
             est = HandPoseEstimator(pose=ckpt, backend="torch", threads=1)
             for look in [0.0, *args.second_look]:
                 est.pose.repose_iou = look
-                pck = pck_per_setting(est, items, boxes)
+                both = pck_per_setting(est, items, boxes, 0.2, also=(0.1,))
+                pck = both[0.2]
                 key = str(run) + (f" second look {look:g}" if look else "")
-                report["sets"][name][key] = {"pck@0.2": pck, "mean": float(np.mean(pck))}
-                print(f"  {key[-28:]:>28} " + " ".join(f"{v:9.3f}" for v in pck) + f" {np.mean(pck):9.3f}",
-                      flush=True)  # fmt: skip
+                report["sets"][name][key] = {"pck@0.2": pck, "mean": float(np.mean(pck)), "pck@0.1": both[0.1],
+                                             "mean@0.1": float(np.mean(both[0.1]))}  # fmt: skip
+                print(f"  {key[-28:]:>28} " + " ".join(f"{v:9.3f}" for v in pck) + f" {np.mean(pck):9.3f}"
+                      f" {np.mean(both[0.1]):9.3f}", flush=True)  # fmt: skip
     print("columns: centre shift (share of the box's longer side) / box scale")
     if args.pipeline is not None:
         report["pipeline"] = {"detector": str(args.pipeline), "sets": {}}

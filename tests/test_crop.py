@@ -406,18 +406,21 @@ def _shrinking_crop(scale: float, turn_deg: float = 0.0, size: int = 96) -> Crop
     return CropInfo(np.hstack([lin, shift[:, None]]), (size, size), "bbox")
 
 
-@pytest.mark.parametrize("scale,turn", [(0.24, 0.0), (0.1, 0.0), (0.3, 27.0)])
-def test_antialiased_warp_keeps_the_crop_geometry(scale, turn):
+@pytest.mark.parametrize("min_scale", [0.5, 1.0])
+@pytest.mark.parametrize("scale,turn", [(0.24, 0.0), (0.1, 0.0), (0.3, 27.0), (0.7, 10.0)])
+def test_antialiased_warp_keeps_the_crop_geometry(scale, turn, min_scale):
     # a frame whose values are a linear function of position: any correct resampling gives the function at the
     # frame position of each crop pixel's centre (so the halved image's pixel centres must be placed right)
     ys, xs = np.mgrid[0:800, 0:1000].astype(np.float32)
     frame = np.dstack([xs * 0.2, ys * 0.25, 100 + 0.05 * xs + 0.1 * ys]).astype(np.float32)
     info = _shrinking_crop(scale, turn)
-    crop = warp_frame(frame, info, antialias=True)
+    crop = warp_frame(frame, info, antialias=True, antialias_min_scale=min_scale)
     centres = np.stack(np.meshgrid(np.arange(96.0), np.arange(96.0)), -1).reshape(-1, 2)
     at = apply_affine(centres, info.inverse_affine)
     want = np.stack([at[:, 0] * 0.2, at[:, 1] * 0.25, 100 + 0.05 * at[:, 0] + 0.1 * at[:, 1]], -1).reshape(96, 96, 3)
-    inside = np.all((at >= 4) & (at <= [995, 795]), axis=1).reshape(96, 96)
+    # within a halved pixel of the frame's edge the crop blends with the padding, as any warp does there
+    edge = max(4.0, 2.0 * min_scale / scale)
+    inside = np.all((at >= edge) & (at <= np.array([999.0, 799.0]) - edge), axis=1).reshape(96, 96)
     assert inside.sum() > 1000
     np.testing.assert_allclose(crop[inside], want[inside], atol=0.05)
 
@@ -432,6 +435,14 @@ def test_antialiased_warp_averages_detail_finer_than_the_crop():
     smooth = warp_frame(frame, info, antialias=True).astype(np.float64)
     assert plain.std() > 40
     assert abs(smooth.mean() - 127.5) < 2 and smooth.std() < 3
+    # at 1 crop px per frame px (antialias_min_scale 1.0) crops that shrink the frame less are flat grey too, while
+    # the default leaves a crop that takes 0.7 crop px per frame px as it was
+    for scale in (0.3, 0.7):
+        info = _shrinking_crop(scale)
+        full = warp_frame(frame, info, antialias=True, antialias_min_scale=1.0).astype(np.float64)
+        assert warp_frame(frame, info).std() > 20
+        assert abs(full.mean() - 127.5) < 2 and full.std() < 3
+    np.testing.assert_array_equal(warp_frame(frame, info, antialias=True), warp_frame(frame, info))
 
 
 def test_antialias_changes_nothing_where_the_crop_does_not_shrink_twice(rng):

@@ -77,6 +77,13 @@ def test_second_look_default_comes_from_the_sidecar_and_is_checked(est):
         model.info.extra["antialias"] = True
         assert PoseStage(model).antialias is True
         assert PoseStage(model, antialias=False).antialias is False
+        # the scale under which crops are anti-aliased: the sidecar's inference.antialias_min_scale, else 0.5
+        assert PoseStage(model).antialias_min_scale == float(saved.get("antialias_min_scale") or 0.5)
+        model.info.extra["antialias_min_scale"] = 1.0
+        assert PoseStage(model).antialias_min_scale == 1.0
+        assert PoseStage(model, antialias_min_scale=0.75).antialias_min_scale == 0.75
+        with pytest.raises(ValueError, match="antialias_min_scale"):
+            PoseStage(model, antialias_min_scale=0.0)
     finally:
         model.info.extra.clear()
         model.info.extra.update(saved)

@@ -504,7 +504,7 @@ def normalize_depth(depth_crop_mm: np.ndarray, info: CropInfo) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------------------
 
 
-#: an anti-aliased warp halves the frame until the crop takes at least this many crop px per frame px
+#: an anti-aliased warp (by default) halves the frame until the crop takes at least this many crop px per frame px
 ANTIALIAS_MIN_SCALE = 0.5
 
 
@@ -515,17 +515,20 @@ def warp_frame(
     interpolation: int | None = None,
     border_value: float | tuple[float, ...] = 0,
     antialias: bool = False,
+    antialias_min_scale: float = ANTIALIAS_MIN_SCALE,
 ) -> np.ndarray:
     """Warp a frame (image, depth or mask) into the crop, padding outside the frame with ``border_value``.
 
     Default interpolation: linear for images (uint8 / float RGB) and masks, nearest for depth crops (mode "cube"
     with a 2D frame), so depth values are never blended across the hand's silhouette.
 
-    ``antialias``: where the crop shrinks the frame more than twice (scale under :data:`ANTIALIAS_MIN_SCALE` crop px
-    per frame px, e.g. a 300 px hand into a 96 px crop), bilinear sampling reads 4 of every 9 or more frame pixels
-    and aliases fine detail (finger edges, texture) into noise. The region the crop reads is then first halved
-    (2 x 2 box average) as often as needed and the crop warped from that (linear interpolation only; otherwise
-    ignored). The crop's geometry is the same either way.
+    ``antialias``: where the crop takes fewer than ``antialias_min_scale`` crop px per frame px (by default 0.5: it
+    shrinks the frame more than twice, e.g. a 300 px hand into a 96 px crop), bilinear sampling reads 4 of every 9 or
+    more frame pixels and aliases fine detail (finger edges, texture) into noise. The region the crop reads is then
+    first halved (2 x 2 box average, which removes the finest detail exactly) as often as needed and the crop warped
+    from that (linear interpolation only; otherwise ignored). At ``antialias_min_scale`` 1.0 no frame detail finer
+    than a crop pixel reaches the crop (the sampling theorem's bound); the crop then takes 1-2 crop px per halved
+    frame px. The crop's geometry is the same either way.
     """
     if interpolation is None:
         depth_like = info.mode == "cube" and frame.ndim == 2 and frame.dtype != np.bool_
@@ -535,7 +538,7 @@ def warp_frame(
         border_value = (float(border_value),) * src.shape[2]
     affine = np.asarray(info.affine, dtype=np.float64)
     if antialias and interpolation == cv2.INTER_LINEAR:
-        src, affine = _halved_region(src, affine, info.output_size)
+        src, affine = _halved_region(src, affine, info.output_size, antialias_min_scale)
     out = cv2.warpAffine(
         src,
         affine,
@@ -548,19 +551,19 @@ def warp_frame(
 
 
 def _halved_region(
-    frame: np.ndarray, affine: np.ndarray, output_size: tuple[int, int]
+    frame: np.ndarray, affine: np.ndarray, output_size: tuple[int, int], min_scale: float = ANTIALIAS_MIN_SCALE
 ) -> tuple[np.ndarray, np.ndarray]:
     """The part of ``frame`` that a crop (affine (2, 3) frame px -> crop px, (W, H)) reads, halved n times so that
-    the crop's scale becomes >= :data:`ANTIALIAS_MIN_SCALE`, and the affine from that image into the crop.
+    the crop's scale becomes >= ``min_scale``, and the affine from that image into the crop.
 
     Halving by cv2.INTER_AREA averages each 2 x 2 block: pixel u of the halved image is centred on frame
     x = 2u + 0.5, so after n halvings on x = 2^n u + (2^n - 1) / 2 (+ the region's corner). Returns the frame and
     affine unchanged where the scale is already enough or the region is too small to halve.
     """
     scale = float(np.sqrt(abs(np.linalg.det(affine[:, :2]))))
-    if scale <= 0 or scale >= ANTIALIAS_MIN_SCALE - 1e-9:
+    if scale <= 0 or scale >= min_scale - 1e-9:
         return frame, affine
-    n = int(np.ceil(np.log2(ANTIALIAS_MIN_SCALE / scale) - 1e-9))
+    n = int(np.ceil(np.log2(min_scale / scale) - 1e-9))
     f = 2**n
     w, h = output_size
     corners = apply_affine(np.array([[0, 0], [w, 0], [0, h], [w, h]], np.float64), invert_affine(affine))

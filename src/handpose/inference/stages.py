@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from ..data.crop import (
+    ANTIALIAS_MIN_SCALE,
     CropInfo,
     GeometricParams,
     center_of_mass,
@@ -563,9 +564,11 @@ class PoseStage:
         repose_iou: the second look (:meth:`second_look`): a hand posed from a box is posed again from the box of
             its joints when the two overlap by IoU under this, and the surer pose is kept (0 = off; default: the
             sidecar's ``inference.repose_iou``, else off).
-        antialias: crops that shrink the frame more than twice are cut from the frame halved by 2 x 2 averaging
-            first, not sampled from it with aliasing (:func:`handpose.data.crop.warp_frame`; large hands in
-            high-resolution frames; default: the sidecar's ``inference.antialias``, else off).
+        antialias: crops that take fewer than ``antialias_min_scale`` crop px per frame px are cut from the frame
+            halved by 2 x 2 averaging first, not sampled from it with aliasing (:func:`handpose.data.crop.warp_frame`;
+            large hands in high-resolution frames; default: the sidecar's ``inference.antialias``, else off).
+        antialias_min_scale: see ``antialias`` (default: the sidecar's ``inference.antialias_min_scale``, else
+            :data:`handpose.data.crop.ANTIALIAS_MIN_SCALE`, 0.5: crops that shrink the frame more than twice).
         follow_scale: a followed hand's crop (:meth:`plan_from_joints`) is planned from the box of its previous
             joints grown by this factor about its centre (1 = the crop a detection of that hand would give; default:
             the sidecar's ``inference.follow_scale``, else 1).
@@ -578,6 +581,7 @@ class PoseStage:
         min_joint_confidence: float = 0.1,
         repose_iou: float | None = None,
         antialias: bool | None = None,
+        antialias_min_scale: float | None = None,
         follow_scale: float | None = None,
     ) -> None:
         require_task(model, "RGB pose model", "rgb", ("pose2d", "pose3d"))
@@ -597,6 +601,10 @@ class PoseStage:
         if not 0.0 <= self.repose_iou <= 1.0:
             raise ValueError(f"repose_iou must be in [0, 1], got {self.repose_iou}")
         self.antialias = bool(model.info.extra.get("antialias", False) if antialias is None else antialias)
+        default_min_scale = float(model.info.extra.get("antialias_min_scale") or ANTIALIAS_MIN_SCALE)
+        self.antialias_min_scale = default_min_scale if antialias_min_scale is None else float(antialias_min_scale)
+        if self.antialias_min_scale <= 0:
+            raise ValueError(f"antialias_min_scale must be > 0, got {self.antialias_min_scale}")
         default_follow = float(model.info.extra.get("follow_scale") or 1.0)
         self.follow_scale = default_follow if follow_scale is None else float(follow_scale)
         if not 0.5 <= self.follow_scale <= 3.0:
@@ -664,7 +672,7 @@ class PoseStage:
         s_h, s_w = self.input_size
         x = np.zeros((len(crops), self.channels, s_h, s_w), np.float32)
         for i, (info, skel) in enumerate(zip(crops, skeletons)):
-            img = warp_frame(frame, info, antialias=self.antialias)
+            img = warp_frame(frame, info, antialias=self.antialias, antialias_min_scale=self.antialias_min_scale)
             np.multiply(img.transpose(2, 0, 1), _INV255, out=x[i, :3], casting="unsafe")
             if self.channels == 4 and skel is not None:
                 x[i, 3] = skel
