@@ -80,12 +80,11 @@ def moved_boxes(items: list, seed: int = 0) -> list[list[np.ndarray]]:
     return out
 
 
-def pck_per_setting(est, items: list, boxes: list[list[np.ndarray]], threshold: float = 0.2,
-                    also: tuple[float, ...] = ()) -> list[float] | dict[float, list[float]]:  # fmt: skip
-    """PCK@``threshold`` per setting of ``est`` (a :class:`HandPoseEstimator` with a pose model) posing every hand
-    from its boxes (with the pose model's second look when ``est.pose.repose_iou`` is set); with ``also``, a dict
-    threshold -> the list for ``threshold`` and each of ``also``."""
-    levels = (threshold, *also)
+def pck_per_setting(est, items: list, boxes: list[list[np.ndarray]],
+                    levels: tuple[float, ...] = (0.2,)) -> dict[float, list[float]]:  # fmt: skip
+    """PCK at each of ``levels`` (share of the joints' box) -> its value per setting, of ``est`` (a
+    :class:`HandPoseEstimator` with a pose model) posing every hand from its boxes (with the pose model's second
+    look when ``est.pose.repose_iou`` is set)."""
     ok, tot = np.zeros((len(levels), len(SETTINGS))), 0
     for (img, j, m), hand_boxes in zip(items, boxes):
         got = est.pose_boxes(img, hand_boxes, None)
@@ -95,8 +94,7 @@ def pck_per_setting(est, items: list, boxes: list[list[np.ndarray]], threshold: 
             for t, level in enumerate(levels):
                 ok[t, k] += np.sum(err <= level * norm)
         tot += int(m.sum())
-    out = {level: list(row / max(tot, 1)) for level, row in zip(levels, ok)}
-    return out if also else out[threshold]
+    return {level: list(row / max(tot, 1)) for level, row in zip(levels, ok)}
 
 
 def large_hands(items: list, pose_model: Path, below: float) -> list:
@@ -211,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             est = HandPoseEstimator(pose=ckpt, backend="torch", threads=1)
             for look in [0.0, *args.second_look]:
                 est.pose.repose_iou = look
-                both = pck_per_setting(est, items, boxes, 0.2, also=(0.1,))
+                both = pck_per_setting(est, items, boxes, (0.2, 0.1))
                 pck = both[0.2]
                 key = str(run) + (f" second look {look:g}" if look else "")
                 report["sets"][name][key] = {"pck@0.2": pck, "mean": float(np.mean(pck)), "pck@0.1": both[0.1],
