@@ -255,6 +255,115 @@ def test_coco_2d_metrics_computed_by_hand(tmp_path, capsys) -> None:
     assert curve[14] == 1.0
 
 
+def _far_hand(image_id: object) -> dict:
+    """A predicted hand far from every ground-truth hand (a detector's box on something else)."""
+    kp = np.c_[np.full((21, 2), 900.0), np.ones(21)]
+    return {"image_id": image_id, "category_id": 1, "score": 0.5, "keypoints": kp.ravel().tolist()}
+
+
+def _pipeline_files(tmp_path: Path, first_id: object = "hand_one") -> tuple[Path, Path]:
+    """Ground truth: image 1 with hand A (box side 100 px), image 2 with B (90 px) and C (60 px), image 3 with D
+    (80 px). Predictions as a pipeline writes them (images named by file stem, hands best first): A; C before B and
+    a hand on nothing in image 2; none in image 3; one in an image the ground truth does not have."""
+    a, b, c, d = (_coco_hand(1, [50.0, 60.0, 100.0, 40.0]), _coco_hand(2, [10.0, 20.0, 45.0, 90.0]),
+                  _coco_hand(2, [200.0, 20.0, 60.0, 60.0]), _coco_hand(3, [70.0, 70.0, 80.0, 80.0]))  # fmt: skip
+    gt = tmp_path / "gt.json"
+    images = [{"id": 1, "file_name": "photos/hand_one.jpg"}, {"id": 2, "file_name": "two.jpg"},
+              {"id": 3, "file_name": "three.png"}]  # fmt: skip
+    gt.write_text(json.dumps({"images": images, "annotations": [h[0] for h in (a, b, c, d)]}))
+    preds = [a[1] | {"image_id": first_id}, c[1] | {"image_id": "two"}, _far_hand("two"), b[1] | {"image_id": "two"},
+             _far_hand("not_in_the_ground_truth")]  # fmt: skip
+    pred = tmp_path / "predictions.json"
+    pred.write_text(json.dumps(preds))
+    return gt, pred
+
+
+@pytest.mark.parametrize("first_id", ["hand_one", "hand_one.jpg", "photos/hand_one.jpg", 1, "1"])
+def test_pipeline_hands_matched_by_nearness_misses_counted_wrong(tmp_path, capsys, first_id) -> None:
+    gt, pred = _pipeline_files(tmp_path, first_id)
+    with pytest.raises(DataError, match="no prediction for"):  # paired by key, the pipeline's file cannot be scored
+        evaluate_files("onehand10k", gt, pred)
+    report = evaluate_files("onehand10k", gt, pred, match="nearest")
+    assert report["match"] == "nearest"
+    hands = report["hands"]
+    assert {
+        k: hands[k] for k in ("hands", "found", "predictions", "extra_predictions", "predictions_on_unknown_images")
+    } == {  # fmt: skip
+        "hands": 4,
+        "found": 3,
+        "predictions": 5,
+        "extra_predictions": 2,
+        "predictions_on_unknown_images": 1,
+    }
+    assert hands["found_share"] == 0.75
+    # the hands found are paired right (C and B in the other order): 11 joints off by 4 px, 10 by 13 px each
+    assert report["frames"] == 3
+    assert report["epe_px"] == pytest.approx((3 * 11 * 4 + 3 * 10 * 13) / 63, abs=1e-9)
+    # of all 84 labelled joints (D's 21 wrong): at 0.05 of the box side 4 px passes for A (5 px) and B (4.5 px),
+    # not C (3 px); at 0.1 for all three, 13 px for none; at 0.2 13 px passes for A (20 px) and B (18 px), not C
+    wrong = hands["pck_bbox_misses_wrong"]
+    assert wrong["normaliser"] == "ground-truth box" and wrong["joints"] == 84
+    assert wrong["0.05"] == pytest.approx(22 / 84) and wrong["0.1"] == pytest.approx(33 / 84)
+    assert wrong["0.2"] == pytest.approx(53 / 84)
+    argv = ["evaluate-predictions", "--dataset", "onehand10k", "--gt", str(gt), "--pred", str(pred), "--match",
+            "nearest", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["hands"]["found"] == 3
+
+
+def test_pipeline_with_no_hand_found_and_bad_use_of_nearness(tmp_path, capsys) -> None:
+    gt, pred = _pipeline_files(tmp_path)
+    pred.write_text(json.dumps([_far_hand("not_in_the_ground_truth")]))
+    argv = ["evaluate-predictions", "--dataset", "onehand10k", "--gt", str(gt), "--pred", str(pred), "--match",
+            "nearest"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "0 of 4" in out and "EPE" not in out
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["hands"]["found"] == 0 and report["hands"]["pck_bbox_misses_wrong"]["0.2"] == 0.0
+    # --frames pairs frames by order or key: refused with nearness, one line, exit code 2
+    assert main([*argv, "--frames", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--frames" in err[0]
+    # nearness needs COCO JSON on both sides
+    npz = tmp_path / "pred.npz"
+    np.savez(npz, uv=np.zeros((4, 21, 2)))
+    assert main([*argv[:-4], "--pred", str(npz), "--match", "nearest"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pred.npz" in err[0] and "COCO" in err[0]
+
+
+def test_predict_then_evaluate_the_pipeline_on_fixture_photos(tmp_path, capsys) -> None:
+    """``handpose predict`` on the OneHand10K fixture photos, then its predictions.json scored against their human
+    labels: each image's hand paired with its nearest predicted hand, computed here independently."""
+    folder = fixture_path("mmpose", "onehand10k")
+    gt_path = folder / "test_onehand10k.json"
+    out = tmp_path / "out"
+    assert main(["predict", str(folder), "--out", str(out), "--backend", "onnx", "--no-overlay", "--quiet"]) == 0
+    capsys.readouterr()
+    pred_path = out / "predictions.json"
+    assert main(["evaluate-predictions", "--dataset", "onehand10k", "--gt", str(gt_path), "--pred", str(pred_path),
+                 "--match", "nearest", "--json"]) == 0  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    data = json.loads(gt_path.read_text())
+    stem = {im["id"]: Path(im["file_name"]).stem for im in data["images"]}
+    preds = json.loads(pred_path.read_text())
+    found, correct, total = 0, 0, 0
+    for ann in data["annotations"]:
+        kp = np.asarray(ann["keypoints"], float).reshape(21, 3)
+        lab = kp[:, 2] > 0
+        total += int(lab.sum())
+        cands = [np.asarray(p["keypoints"], float).reshape(21, 3)[:, :2] for p in preds
+                 if p["image_id"] == stem[ann["image_id"]]]  # fmt: skip
+        if not cands:
+            continue
+        found += 1
+        best = min(cands, key=lambda c: np.mean(np.linalg.norm(c[lab] - kp[lab, :2], axis=1)))
+        correct += int(np.sum(np.linalg.norm(best[lab] - kp[lab, :2], axis=1) < 0.2 * max(ann["bbox"][2:])))
+    assert report["hands"]["hands"] == 4 and report["hands"]["found"] == found
+    assert report["hands"]["pck_bbox_misses_wrong"]["0.2"] == pytest.approx(correct / total)
+
+
 def _write_lines(path: Path, rows: list[list[str]]) -> Path:
     path.write_text("".join(" ".join(r) + "\n" for r in rows))
     return path

@@ -1,13 +1,18 @@
 """``handpose evaluate-predictions``: score a prediction file against ground truth.
 
-    handpose evaluate-predictions --dataset NAME --gt FILE --pred FILE [--frames N] [--format F] [--out DIR] [--json]
+    handpose evaluate-predictions --dataset NAME --gt FILE --pred FILE [--frames N] [--format F] [--match M]
+        [--out DIR] [--json]
 
 Files are the depth-benchmark text format, COCO-style keypoint JSON or ``.npz`` (see
 :mod:`handpose.evaluation.files`). The dataset name gives the joint order and the camera (ICVL 16 joints, NYU 14,
 MSRA 21, ...). 3D files are scored in camera space (mm) with the published metric (per-joint mean over frames, then
 over joints); 2D files in pixels. ``--frames N`` compares only the first N frames (for a prediction file covering a
-prefix of the test set); without it a different frame count is an error. ``--out DIR`` writes ``report.json`` (every
-number) and PNG plots; ``--json`` prints the JSON instead of the table.
+prefix of the test set); without it a different frame count is an error. ``--match nearest`` scores a pipeline's
+hands (``handpose predict``'s ``predictions.json``: any number per image, in any order, images named by id, file
+name or stem) against a COCO keypoint file: each ground-truth hand is paired with the nearest predicted hand of its
+image, one to one; the metrics are those of the hands found, and PCK with the missed hands counted wrong is reported
+beside them. ``--out DIR`` writes ``report.json`` (every number) and PNG plots; ``--json`` prints the JSON instead of
+the table.
 """
 
 from __future__ import annotations
@@ -32,6 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--format", default="auto", choices=("auto", "text", "json", "npz"), help="file format (default: detect)"
+    )
+    parser.add_argument(
+        "--match",
+        default="key",
+        choices=("key", "nearest"),
+        help="pair frames by key or order (default), or a pipeline's hands with the nearest ground-truth hand of "
+        "each image (COCO JSON; missed hands counted wrong in PCK)",
     )
     parser.add_argument("--out", type=Path, default=None, help="folder for report.json and the PNG plots")
     parser.add_argument("--json", action="store_true", help="print the JSON report to stdout instead of a table")
@@ -79,7 +91,7 @@ def write_outputs(report: dict[str, Any], out: Path) -> list[Path]:
                 np.array(pck["thresholds_mm"]), {label: np.array(pck["mean"])}, out / "pck.png", "mm", report["dataset"]
             )
         )
-    else:
+    elif "epe_px" in report:  # (no plot when no hand was found)
         written.append(
             plots.plot_per_joint_errors(
                 report["joint_names"], report["per_joint_error_px"], out / "per_joint_error.png", "px", label
@@ -111,6 +123,15 @@ def print_table(report: dict[str, Any]) -> None:
     summary.add_column("value", justify="right")
     summary.add_row("frames", frames)
     summary.add_row("joints", str(report["joints"]))
+    hands = report.get("hands")
+    if hands is not None:
+        summary.add_row("hands found (nearest in each image)", f"{hands['found']} of {hands['hands']}")
+        summary.add_row("predictions not paired with a hand", str(hands["extra_predictions"]))
+        wrong = hands["pck_bbox_misses_wrong"]
+        for t in ("0.05", "0.1", "0.2"):
+            v = wrong[t]
+            summary.add_row(f"PCK@{t} of all hands, misses wrong ({wrong['normaliser']})",
+                            "-" if v is None else f"{100 * v:.1f} %")  # fmt: skip
     if three_d:
         sr = report["success_rate"]
         rows = [
@@ -122,6 +143,8 @@ def print_table(report: dict[str, Any]) -> None:
             ("3D PCK AUC 20-50 mm", f"{report['pck3d_auc_20_50mm']:.4f}"),
         ]
         rows += [(f"frames with max error <= {t} mm", f"{100 * sr['max'][t]:.1f} %") for t in (10, 20, 30, 40, 50, 80)]
+    elif "epe_px" not in report:  # no hand found
+        rows = []
     else:
         rows = [
             ("EPE (mean)", f"{report['epe_px']:.3f} px"),
@@ -134,6 +157,8 @@ def print_table(report: dict[str, Any]) -> None:
         summary.add_row(name, value)
     console.print(summary)
     unit = "mm" if three_d else "px"
+    if f"per_joint_error_{unit}" not in report:
+        return
     joints = Table(title="per-joint mean error", show_header=True)
     joints.add_column("#", justify="right")
     joints.add_column("joint")
@@ -146,7 +171,7 @@ def print_table(report: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate_files
 
-    report = evaluate_files(args.dataset, args.gt, args.pred, frames=args.frames, fmt=args.format)
+    report = evaluate_files(args.dataset, args.gt, args.pred, frames=args.frames, fmt=args.format, match=args.match)
     written = write_outputs(report, args.out) if args.out is not None else []
     if args.json:
         sys.stdout.write(json.dumps(json_safe(report), indent=2) + "\n")

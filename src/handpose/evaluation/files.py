@@ -48,6 +48,8 @@ class PoseFile:
         boxes: (N, 4) [x0, y0, x1, y1] px ground-truth boxes, or None.
         keys: (N,) frame keys (image names, (image_id, k) pairs), or None when frames match by order.
         lines: (N,) 1-based line of each frame in a text file, or None.
+        images: a COCO keypoint file's ``images`` table, image id -> file name (to find the image a prediction
+            names by its file name or stem, as ``handpose predict`` does), or None.
     """
 
     path: Path
@@ -58,6 +60,7 @@ class PoseFile:
     boxes: np.ndarray | None = None
     keys: list[Any] | None = None
     lines: np.ndarray | None = None
+    images: dict[Any, str] | None = None
 
     @property
     def num_frames(self) -> int:
@@ -86,6 +89,7 @@ class PoseFile:
             pick(self.boxes),
             pick(self.keys),
             pick(self.lines),
+            self.images,
         )
 
 
@@ -267,7 +271,26 @@ def _read_json(path: Path, num_joints: int, role: str) -> PoseFile:
         valid=None if valid.all() else valid,
         boxes=boxes if has_boxes else None,
         keys=keys,
+        images=_image_table(data, path) if isinstance(data, dict) else None,
     )
+
+
+def _image_table(data: dict[str, Any], path: Path) -> dict[Any, str] | None:
+    """A COCO file's ``images`` list -> {id: file_name}, or None without one (entries lacking either are skipped)."""
+    images = data.get("images")
+    if images is None:
+        return None
+    if not isinstance(images, list):
+        raise DataError("'images' must be a list", path=path, field="images")
+    table: dict[Any, str] = {}
+    for entry in images:
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("id"), (int, str))
+            and isinstance(entry.get("file_name"), str)
+        ):
+            table[entry["id"]] = entry["file_name"]
+    return table or None
 
 
 # --------------------------------------------------------------------------------------------------------------

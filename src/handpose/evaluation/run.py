@@ -7,6 +7,11 @@ rate (share of frames whose maximum joint error is at most t, t = 0..80 mm; the 
 curve over 0..80 mm and its AUC over 20..50 mm.
 2D (uv files): EPE and median (px), per-joint errors, the PCK curve over 0..30 px, MMPose's AUC (0-30 px, 20
 thresholds), and PCK@0.05 / 0.1 / 0.2 of the box size when the ground truth has boxes.
+
+Frames are paired by key or order (:func:`match_frames`), or -- for the hands a detector found, in any number and
+order per image (``handpose predict``'s ``predictions.json``) -- by nearness within each image (:func:`match_hands`):
+the metrics above are then those of the hands found, and PCK with every missed hand's joints counted wrong is
+reported beside them.
 """
 
 from __future__ import annotations
@@ -69,6 +74,110 @@ def match_frames(gt: PoseFile, pred: PoseFile, frames: int | None = None) -> tup
     return gt, pred.take(slice(0, frames))
 
 
+def _image_resolver(gt: PoseFile) -> Any:
+    """A function: a prediction's image_id -> the ground truth's image id, or None. A prediction may name its image
+    by the same id, by the id's text (or the number of a numeric text), or by the ``images`` table's file name, its
+    base name or its stem (``handpose predict`` names images by stem)."""
+    ids = {k[0] for k in gt.keys or []} | set(gt.images or {})
+    by_name: dict[str, Any] = {}
+    for image_id, name in (gt.images or {}).items():
+        base = os.path.basename(name)
+        for alias in (name, base, os.path.splitext(base)[0]):
+            by_name.setdefault(alias, image_id)
+
+    def resolve(image_id: Any) -> Any:
+        if image_id in ids:
+            return image_id
+        if isinstance(image_id, str):
+            if image_id in by_name:
+                return by_name[image_id]
+            if image_id.strip().lstrip("-").isdecimal() and int(image_id) in ids:
+                return int(image_id)
+        elif str(image_id) in ids:
+            return str(image_id)
+        return None
+
+    return resolve
+
+
+def match_hands(gt: PoseFile, pred: PoseFile) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Pair the predicted hands of each image with its ground-truth hands, one to one, nearest first (the mean
+    distance over the hand's labelled joints, px), as a top-down pipeline's hands are scored: any number per image,
+    in any order. Both files need COCO keys (``image_id``).
+
+    Returns:
+        (gt_index, pred_index, counts): the paired ground-truth and prediction frames (ascending ground truth), and
+        ``hands`` (ground truth), ``found`` (paired), ``predictions``, ``extra_predictions`` (unpaired) and
+        ``predictions_on_unknown_images`` (whose image_id names no ground-truth image).
+
+    Raises:
+        DataError: a file without COCO keys.
+    """
+    for f in (gt, pred):
+        if f.keys is None or f.format != "json":
+            raise DataError("matching hands by nearness needs COCO keypoint JSON (image_id per hand)", path=f.path)
+    resolve = _image_resolver(gt)
+    gt_by_image: dict[Any, list[int]] = {}
+    for i, (image_id, _) in enumerate(gt.keys or []):
+        gt_by_image.setdefault(image_id, []).append(i)
+    pred_by_image: dict[Any, list[int]] = {}
+    unknown = 0
+    for i, (image_id, _) in enumerate(pred.keys or []):
+        image = resolve(image_id)
+        if image is None or image not in gt_by_image:
+            unknown += 1
+            continue
+        pred_by_image.setdefault(image, []).append(i)
+    valid = np.ones(gt.joints.shape[:2], bool) if gt.valid is None else gt.valid
+    pairs = []
+    for image, hands in gt_by_image.items():
+        cands = pred_by_image.get(image, [])
+        dist = []
+        for g in hands:
+            v = valid[g]
+            for p in cands:
+                if v.any():
+                    d = float(np.mean(np.linalg.norm(pred.joints[p][v] - gt.joints[g][v], axis=-1)))
+                    dist.append((d, g, p))
+        used_g, used_p = set(), set()
+        for d, g, p in sorted(dist):
+            if g not in used_g and p not in used_p and np.isfinite(d):
+                used_g.add(g)
+                used_p.add(p)
+                pairs.append((g, p))
+    pairs.sort()
+    counts = {
+        "hands": gt.num_frames,
+        "found": len(pairs),
+        "predictions": pred.num_frames,
+        "extra_predictions": pred.num_frames - len(pairs),
+        "predictions_on_unknown_images": unknown,
+    }
+    return np.array([g for g, _ in pairs], int), np.array([p for _, p in pairs], int), counts
+
+
+def _pck_misses_wrong(gt: PoseFile, pred: PoseFile, gt_index: np.ndarray, pred_index: np.ndarray) -> dict[str, Any]:
+    """PCK at :data:`PCK_BBOX_THRESHOLDS` of every ground-truth hand, a missed hand's labelled joints counted wrong:
+    correct joints / all labelled joints (pooled). The normaliser is the ground truth's box (max side), else the
+    extent of the hand's labelled joints."""
+    valid = np.ones(gt.joints.shape[:2], bool) if gt.valid is None else gt.valid
+    if gt.boxes is not None:
+        norm, by = metrics.bbox_norm(gt.boxes), "ground-truth box"
+    else:
+        norm = np.array([np.max(np.ptp(j[v], axis=0)) if v.any() else 0.0 for j, v in zip(gt.joints, valid)])
+        by = "labelled joints' extent"
+    total = int(valid[norm > 0].sum())
+    out: dict[str, Any] = {"normaliser": by, "joints": total}
+    for t in PCK_BBOX_THRESHOLDS:
+        correct = 0
+        for g, p in zip(gt_index, pred_index):
+            if norm[g] > 0:
+                err = np.linalg.norm(pred.joints[p][valid[g]] - gt.joints[g][valid[g]], axis=-1)
+                correct += int(np.sum(err < t * norm[g]))
+        out[f"{t:g}"] = correct / total if total else None
+    return out
+
+
 def _to_camera(f: PoseFile, dataset: EvalDataset) -> np.ndarray:
     if f.space == "xyz":
         return f.joints
@@ -80,13 +189,18 @@ def _to_camera(f: PoseFile, dataset: EvalDataset) -> np.ndarray:
     return uvd_to_xyz(f.joints, dataset.intrinsics)
 
 
-def evaluate(dataset: EvalDataset | str, gt: PoseFile, pred: PoseFile, frames: int | None = None) -> dict[str, Any]:
+def evaluate(
+    dataset: EvalDataset | str, gt: PoseFile, pred: PoseFile, frames: int | None = None, match: str = "key"
+) -> dict[str, Any]:
     """Every metric of ``pred`` against ``gt``, as a JSON-ready dict (NaN never appears: see ``per_joint``).
 
     Args:
         dataset: an :class:`EvalDataset` or its name (joint order, camera, root joint).
         gt, pred: the files, read with :func:`~handpose.evaluation.files.read_poses`.
         frames: compare only the first ``frames`` ground-truth frames (see :func:`match_frames`).
+        match: "key" (frames paired by key or order, :func:`match_frames`) or "nearest" (a pipeline's hands paired
+            with the ground truth's in each image, :func:`match_hands`; COCO JSON only): the metrics of the hands
+            found, ``hands`` (the counts) and ``pck_bbox_misses_wrong``.
     """
     spec = eval_dataset(dataset) if isinstance(dataset, str) else dataset
     for f in (gt, pred):
@@ -95,7 +209,20 @@ def evaluate(dataset: EvalDataset | str, gt: PoseFile, pred: PoseFile, frames: i
                 f"{f.joints.shape[1]} joints per frame, dataset {spec.name} has {spec.num_joints}", path=f.path
             )
     frames_in_gt, frames_in_pred = gt.num_frames, pred.num_frames
-    gt, pred = match_frames(gt, pred, frames)
+    if match not in ("key", "nearest"):
+        raise ConfigError(f"match must be 'key' or 'nearest', got {match!r}", field="--match")
+    hands = None
+    if match == "nearest":
+        if frames is not None:
+            raise ConfigError(
+                "--frames applies to frames paired by key or order, not to --match nearest", field="--frames"
+            )
+        gt_index, pred_index, counts = match_hands(gt, pred)
+        hands = {**counts, "found_share": counts["found"] / max(counts["hands"], 1),
+                 "pck_bbox_misses_wrong": _pck_misses_wrong(gt, pred, gt_index, pred_index)}  # fmt: skip
+        gt, pred = gt.take(gt_index), pred.take(pred_index)
+    else:
+        gt, pred = match_frames(gt, pred, frames)
     three_d = gt.space in ("uvd", "xyz")
     if three_d != (pred.space in ("uvd", "xyz")):
         raise DataError(f"the prediction is {pred.space} but the ground truth is {gt.space}", path=pred.path)
@@ -112,8 +239,13 @@ def evaluate(dataset: EvalDataset | str, gt: PoseFile, pred: PoseFile, frames: i
         "joint_names": list(spec.joint_names),
         "gt_space": gt.space,
         "pred_space": pred.space,
+        "match": match,
     }
-    if three_d:
+    if hands is not None:
+        report["hands"] = hands
+    if hands is not None and gt.num_frames == 0:  # no hand found: nothing to measure but the misses
+        report["space"] = "image (px)"
+    elif three_d:
         report.update(_metrics_3d(_to_camera(pred, spec), _to_camera(gt, spec), valid, spec))
         if spec.intrinsics is not None and "uvd" in (gt.space, pred.space):
             report["intrinsics"] = spec.intrinsics.to_dict()
@@ -184,6 +316,7 @@ def evaluate_files(
     frames: int | None = None,
     fmt: str = "auto",
     gt: PoseFile | None = None,
+    match: str = "key",
 ) -> dict[str, Any]:
     """Read both files and :func:`evaluate` them. ``gt`` may be passed already read (to evaluate many prediction
     files against one ground truth without parsing it again)."""
@@ -191,4 +324,4 @@ def evaluate_files(
     if gt is None:
         gt = read_poses(gt_path, spec.num_joints, fmt, role="gt")
     pred = read_poses(pred_path, spec.num_joints, fmt, role="pred")
-    return evaluate(spec, gt, pred, frames)
+    return evaluate(spec, gt, pred, frames, match)
