@@ -976,15 +976,18 @@ def e_inspect(fmt: str, root: str = "", *options: str) -> Entry:
     return run
 
 
-def e_evaluate_predictions(dataset: str, gt: str, pred: str) -> Entry:
+def e_evaluate_predictions(dataset: str, gt: str, pred: str, match: str = "key") -> Entry:
     def run(case: Case) -> None:
         text = cli(case, ["evaluate-predictions", "--dataset", dataset, "--gt", str(case.inp / gt), "--pred",
-                          str(case.inp / pred), "--json", "--out", str(case.out)])  # fmt: skip
+                          str(case.inp / pred), "--match", match, "--json", "--out", str(case.out)])  # fmt: skip
         report = json.loads(text, parse_constant=_no_constant("stdout"))
         if report != check_strict_json(case.out / "report.json"):
             raise Broken("report.json differs from the printed report")
+        hands = report.get("hands")
+        if match == "nearest" and (hands is None or hands["found"] > min(hands["hands"], hands["predictions"])):
+            raise Broken(f"more hands paired by nearness than there are: {hands}")
 
-    run.__name__ = f"evaluate-predictions --dataset {dataset}"
+    run.__name__ = f"evaluate-predictions --dataset {dataset} --match {match}"
     return run
 
 
@@ -1317,7 +1320,8 @@ def _coco(seeds: Seeds, size: tuple[int, int] = (160, 120)) -> dict[str, Any]:
 
 @fuzz_format("coco_json", targets=("gt.json",), mutators=("json", "json", "json", "bytes"),
              entries=((e_open_dataset("onehand10k", "gt.json"), 3), (e_inspect("onehand10k", "gt.json"), 1),
-                      (e_evaluate_predictions("onehand10k", "gt.json", "pred.json"), 2)))  # fmt: skip
+                      (e_evaluate_predictions("onehand10k", "gt.json", "pred.json"), 2),
+                      (e_evaluate_predictions("onehand10k", "gt.json", "pred.json", "nearest"), 1)))  # fmt: skip
 def seed_coco(seeds: Seeds) -> dict[str, bytes]:
     """COCO-style hand keypoints (OneHand10K): two images with a labelled hand each, and predictions for them."""
     import numpy as np
@@ -1333,6 +1337,7 @@ def seed_coco(seeds: Seeds) -> dict[str, bytes]:
 
 @fuzz_format("coco_results", targets=("pred.json",), mutators=("json", "json", "bytes"),
              entries=((e_evaluate_predictions("onehand10k", "gt.json", "pred.json"), 3),
+                      (e_evaluate_predictions("onehand10k", "gt.json", "pred.json", "nearest"), 2),
                       (e_read_poses(21, "pred.json"), 1)))  # fmt: skip
 def seed_coco_results(seeds: Seeds) -> dict[str, bytes]:
     """A COCO keypoint results list (predictions) for the COCO ground truth above."""
