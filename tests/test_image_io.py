@@ -39,6 +39,29 @@ def test_grey_and_alpha_images_become_rgb(tmp_path):
     assert out.shape == (3, 3, 3) and tuple(out[0, 0]) == (200, 0, 10)
 
 
+@pytest.mark.parametrize("orientation,turn", [(1, 0), (6, -1), (8, 1), (3, 2)])
+def test_a_photo_is_turned_as_its_exif_orientation_says(tmp_path, orientation, turn):
+    # a phone stores a portrait photo sideways with an EXIF orientation tag; a viewer (and cv2.imread) turns it
+    # upright: 6 = turn 90 degrees clockwise to display, 8 = counter-clockwise, 3 = 180 degrees
+    bgr = np.zeros((40, 80, 3), np.uint8)
+    bgr[:20, :40] = (0, 0, 255)  # the top-left quarter red
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    tiff = b"MM\x00\x2a" + struct.pack(">IH", 8, 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0)
+    tiff += struct.pack(">I", 0)
+    app1 = b"Exif\x00\x00" + tiff
+    data = buf.tobytes()
+    path = tmp_path / "portrait.jpg"
+    path.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:])
+    out = read_image(path).astype(int)
+    want = np.rot90(bgr[..., ::-1], turn).astype(int)  # np.rot90: counter-clockwise for positive turns
+    assert out.shape == want.shape
+    assert np.abs(out - want).mean() < 6  # JPEG: nearly equal, and far from any other turn
+    for other in {0, 1, 2, 3} - {turn % 4}:
+        cand = np.rot90(bgr[..., ::-1], other).astype(int)
+        assert cand.shape != out.shape or np.abs(out - cand).mean() > 30
+
+
 def test_real_fixture_jpeg_reads(tmp_path):
     path = fixture_path("mmpose", "freihand", "00000355.jpg")
     img = read_image(path)
