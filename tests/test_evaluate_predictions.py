@@ -264,15 +264,16 @@ def _far_hand(image_id: object) -> dict:
 def _pipeline_files(tmp_path: Path, first_id: object = "hand_one") -> tuple[Path, Path]:
     """Ground truth: image 1 with hand A (box side 100 px), image 2 with B (90 px) and C (60 px), image 3 with D
     (80 px). Predictions as a pipeline writes them (images named by file stem, hands best first): A; C before B and
-    a hand on nothing in image 2; none in image 3; one in an image the ground truth does not have."""
+    a hand on nothing in image 2; none in image 3; one in an image the ground truth does not have and one in its
+    image 4, which has no labelled hand."""
     a, b, c, d = (_coco_hand(1, [50.0, 60.0, 100.0, 40.0]), _coco_hand(2, [10.0, 20.0, 45.0, 90.0]),
                   _coco_hand(2, [200.0, 20.0, 60.0, 60.0]), _coco_hand(3, [70.0, 70.0, 80.0, 80.0]))  # fmt: skip
     gt = tmp_path / "gt.json"
     images = [{"id": 1, "file_name": "photos/hand_one.jpg"}, {"id": 2, "file_name": "two.jpg"},
-              {"id": 3, "file_name": "three.png"}]  # fmt: skip
+              {"id": 3, "file_name": "three.png"}, {"id": 4, "file_name": "no_hand.png"}]  # fmt: skip
     gt.write_text(json.dumps({"images": images, "annotations": [h[0] for h in (a, b, c, d)]}))
     preds = [a[1] | {"image_id": first_id}, c[1] | {"image_id": "two"}, _far_hand("two"), b[1] | {"image_id": "two"},
-             _far_hand("not_in_the_ground_truth")]  # fmt: skip
+             _far_hand("not_in_the_ground_truth"), _far_hand("no_hand")]  # fmt: skip
     pred = tmp_path / "predictions.json"
     pred.write_text(json.dumps(preds))
     return gt, pred
@@ -291,8 +292,8 @@ def test_pipeline_hands_matched_by_nearness_misses_counted_wrong(tmp_path, capsy
     } == {  # fmt: skip
         "hands": 4,
         "found": 3,
-        "predictions": 5,
-        "extra_predictions": 2,
+        "predictions": 6,
+        "extra_predictions": 3,
         "predictions_on_unknown_images": 1,
     }
     assert hands["found_share"] == 0.75

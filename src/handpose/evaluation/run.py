@@ -107,8 +107,9 @@ def match_hands(gt: PoseFile, pred: PoseFile) -> tuple[np.ndarray, np.ndarray, d
 
     Returns:
         (gt_index, pred_index, counts): the paired ground-truth and prediction frames (ascending ground truth), and
-        ``hands`` (ground truth), ``found`` (paired), ``predictions``, ``extra_predictions`` (unpaired) and
-        ``predictions_on_unknown_images`` (whose image_id names no ground-truth image).
+        ``hands`` (ground truth), ``found`` (paired), ``predictions``, ``extra_predictions`` (unpaired, also those in
+        images without a labelled hand) and ``predictions_on_unknown_images`` (whose image_id names no image of the
+        ground truth: neither an annotation's image_id nor an entry of its ``images`` table).
 
     Raises:
         DataError: a file without COCO keys.
@@ -124,10 +125,10 @@ def match_hands(gt: PoseFile, pred: PoseFile) -> tuple[np.ndarray, np.ndarray, d
     unknown = 0
     for i, (image_id, _) in enumerate(pred.keys or []):
         image = resolve(image_id)
-        if image is None or image not in gt_by_image:
+        if image is None:
             unknown += 1
-            continue
-        pred_by_image.setdefault(image, []).append(i)
+        elif image in gt_by_image:  # (a prediction in an image without a labelled hand pairs with nothing)
+            pred_by_image.setdefault(image, []).append(i)
     valid = np.ones(gt.joints.shape[:2], bool) if gt.valid is None else gt.valid
     pairs = []
     for image, hands in gt_by_image.items():
