@@ -121,9 +121,10 @@ def print_table(report: dict[str, Any]) -> None:
     summary = Table(title=f"{Path(report['pred']).name} on {report['dataset']} ({report['space']})", show_header=True)
     summary.add_column("metric")
     summary.add_column("value", justify="right")
-    summary.add_row("frames", frames)
-    summary.add_row("joints", str(report["joints"]))
     hands = report.get("hands")
+    if hands is None:
+        summary.add_row("frames", frames)
+    summary.add_row("joints", str(report["joints"]))
     if hands is not None:
         summary.add_row("hands found (nearest in each image)", f"{hands['found']} of {hands['hands']}")
         summary.add_row("predictions not paired with a hand", str(hands["extra_predictions"]))
@@ -154,7 +155,7 @@ def print_table(report: dict[str, Any]) -> None:
         rows += [(f"PCK@{t} px", f"{100 * report['pck_px']['mean'][t]:.1f} %") for t in (5, 10, 20, 30)]
         rows += [(f"PCK@{t} bbox", f"{100 * v:.1f} %") for t, v in report.get("pck_bbox", {}).items()]
     for name, value in rows:
-        summary.add_row(name, value)
+        summary.add_row(name if hands is None else f"{name}, hands found", value)
     console.print(summary)
     unit = "mm" if three_d else "px"
     if f"per_joint_error_{unit}" not in report:
