@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -506,3 +507,46 @@ def test_synthetic_gestures_from_labels(synthetic):
     with_label = [s for s in (synthetic[i] for i in range(len(synthetic))) if s.has_hand and s.gesture is not None]
     assert len(ds) == len(with_label)
     np.testing.assert_allclose(ds.points, KeypointGestureDataset.from_samples(with_label).points, atol=1e-6)
+
+
+class DotReader(TinyReader):
+    """Dark frames with a small bright dot at each joint: where a joint's pixels land after a crop is measurable."""
+
+    def __init__(self, n: int = 4, seed: int = 0) -> None:
+        super().__init__(n=n, seed=seed, with_depth=False)
+        for k, s in enumerate(self.samples):
+            image = np.zeros((240, 320, 3), np.uint8)
+            for x, y in s.joints_2d:
+                cv2.circle(image, (int(round(x)), int(round(y))), 1, (255, 255, 255), -1)
+            # the dots are drawn at rounded positions: make those the labels
+            self.samples[k] = s.copy(image=image, joints_2d=np.round(s.joints_2d), hand_mask=None)
+
+
+def test_tilted_crops_move_pixels_and_joints_alike():
+    reader = DotReader(n=4)
+    still = AugmentConfig.off()
+    tilted = replace(still, tilt=True, tilt_prob=1.0, tilt_range_deg=(60.0, 60.0), tilt_distance_range=(1e7, 1e7))
+    flat = HandPoseDataset(reader, spec(size=160), IdentityCodec("crop_px"), augment=still, train=True, seed=1)
+    ds = HandPoseDataset(reader, spec(size=160), IdentityCodec("crop_px"), augment=tilted, train=True, seed=1)
+    for i in range(len(reader)):
+        item, before = ds[i], flat[i]
+        joints = item["targets"]["joints"].numpy()
+        grey = item["input"].numpy().mean(axis=0)
+        # each joint's dot is under its target: the brightest pixel within 2 px of it is bright
+        for x, y in joints:
+            r, c = int(round(y)), int(round(x))
+            assert grey[max(r - 2, 0) : r + 3, max(c - 2, 0) : c + 3].max() > 0.5
+        # and the dots are where the targets are: each bright blob's centre is within 1.5 px of a target
+        n, _, _, centres = cv2.connectedComponentsWithStats((grey > 0.3).astype(np.uint8))
+        d = np.linalg.norm(centres[1:, None] - joints[None], axis=-1).min(axis=1)
+        assert n > 5 and np.all(d < 1.5)
+        # seen from afar, a turn of 60 degrees halves the hand's area (foreshortening by cos 60) about the centre
+        area = lambda p: float(np.sqrt(np.linalg.det(np.cov((p - p.mean(0)).T))))  # noqa: E731
+        assert area(joints) / area(before["targets"]["joints"].numpy()) == pytest.approx(0.5, rel=1e-3)
+    # tilts need crop-px joints of RGB bbox crops
+    with pytest.raises(ConfigError, match="augment.tilt"):
+        HandPoseDataset(TinyReader(n=1), spec("depth", 1), IdentityCodec("crop_uvd"), augment=tilted, train=True)
+    # at evaluation nothing is tilted, and the check does not apply
+    HandPoseDataset(TinyReader(n=1), spec("depth", 1), IdentityCodec("crop_uvd"), augment=tilted, train=False)
+    with pytest.raises(ConfigError, match="tilt_range_deg"):
+        AugmentConfig(tilt_range_deg=(0.0, 95.0))

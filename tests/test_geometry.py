@@ -126,3 +126,33 @@ def test_scale_box_grows_about_the_moved_centre() -> None:
     np.testing.assert_allclose(g.scale_box(np.array([10.0, 10.0, 30.0, 20.0]), 2.0), [0.0, 5.0, 40.0, 25.0])
     # moved by (5, -5) first, then halved
     np.testing.assert_allclose(g.scale_box([10, 10, 30, 20], 0.5, np.array([5.0, -5.0])), [20.0, 7.5, 30.0, 12.5])
+
+
+@pytest.mark.parametrize("tilt, axis, distance", [(40.0, 0.0, 300.0), (60.0, 120.0, 150.0), (-25.0, 45.0, 900.0)])
+def test_tilt_homography_is_a_turned_plane_seen_through_a_pinhole(rng, tilt, axis, distance):
+    """Against the 3D construction: the image plane turned about a line through the centre (Rodrigues), each point
+    then projected by a camera ``distance`` px in front of the centre with focal length ``distance`` px."""
+    centre = np.array([61.5, 47.0])
+    pts = rng.uniform(-50, 50, size=(40, 2)) + centre
+    h = g.tilt_homography(centre, tilt, axis, distance)
+    a = np.deg2rad(axis)
+    k = np.array([np.cos(a), np.sin(a), 0.0])  # the line, in the plane z = 0 around the centre
+    rot, _ = cv2.Rodrigues(k * np.deg2rad(tilt))
+    xyz = np.concatenate([pts - centre, np.zeros((len(pts), 1))], axis=1) @ rot.T
+    # camera looking along +z from z = -distance
+    expected = xyz[:, :2] * distance / (distance + xyz[:, 2:3]) + centre
+    np.testing.assert_allclose(g.apply_homography(pts, h), expected, atol=1e-9)
+    # the line through the centre keeps its pixels; the centre too
+    on_line = centre + np.outer(np.linspace(-40, 40, 5), k[:2])
+    np.testing.assert_allclose(g.apply_homography(on_line, h), on_line, atol=1e-9)
+    # far away it is an affine squeeze by cos(tilt) across the line: areas shrink by cos(tilt)
+    far = g.tilt_homography(centre, tilt, axis, 1e9)
+    tri = np.array([[0.0, 0.0], [30.0, 5.0], [7.0, 22.0]]) + centre
+
+    def area(p: np.ndarray) -> float:
+        (ax, ay), (bx, by) = p[1] - p[0], p[2] - p[0]
+        return abs(ax * by - ay * bx) / 2
+
+    assert area(g.apply_homography(tri, far)) == pytest.approx(area(tri) * np.cos(np.deg2rad(tilt)), rel=1e-6)
+    with pytest.raises(ValueError, match="distance"):
+        g.tilt_homography(centre, tilt, axis, 0.0)

@@ -195,6 +195,37 @@ def apply_affine(points: np.ndarray, m: np.ndarray) -> np.ndarray:
     return out
 
 
+def apply_homography(points: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Apply a (3, 3) homography to (..., 2) points (extra trailing columns are kept)."""
+    points = np.asarray(points, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)
+    out = points.copy()
+    xyw = points[..., :2] @ h[:, :2].T + h[:, 2]
+    out[..., :2] = xyw[..., :2] / xyw[..., 2:3]
+    return out
+
+
+def tilt_homography(
+    center: tuple[float, float] | np.ndarray, tilt_deg: float, axis_deg: float, distance: float
+) -> np.ndarray:
+    """The (3, 3) homography of an image seen tilted: its plane turned by ``tilt_deg`` about a line through
+    ``center`` (px) at ``axis_deg`` from the x axis, then seen by a pinhole camera ``distance`` px away whose focal
+    length is ``distance`` px (so the line keeps its pixels; the side turned away shrinks, the near side grows).
+
+    A point at ``u`` px along the line and ``v`` px across it goes to ``(u, v cos t) / (1 + v sin t / distance)``:
+    foreshortened by ``cos t`` across the line, with the perspective of a plane ``distance`` px from the eye.
+    ``distance`` -> infinity leaves an affine squeeze.
+    """
+    t, a = np.deg2rad(float(tilt_deg)), np.deg2rad(float(axis_deg))
+    if distance <= 0:
+        raise ValueError(f"distance must be > 0 px, got {distance}")
+    cx, cy = float(center[0]), float(center[1])
+    to_line = np.array([[np.cos(a), np.sin(a), 0.0], [-np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])  # (x, y) -> (u, v)
+    tilt = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(t), 0.0], [0.0, np.sin(t) / distance, 1.0]])
+    shift = np.array([[1.0, 0.0, -cx], [0.0, 1.0, -cy], [0.0, 0.0, 1.0]])
+    return np.linalg.inv(shift) @ to_line.T @ tilt @ to_line @ shift
+
+
 def affine_from_params(
     center: tuple[float, float] | np.ndarray,
     size: float,

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError
-from ..geometry import apply_affine
+from ..geometry import apply_affine, tilt_homography
 from .backgrounds import BackgroundSource
 from .crop import CropInfo, GeometricParams, plan_whole_frame, warp_frame
 
@@ -43,6 +43,11 @@ class AugmentConfig:
             whole-frame crops: a Gaussian shift of σ = ``translation_frac`` of the output size;
             depth cubes: a Gaussian shift of the cube centre of σ = ``translation_mm`` per axis.
         flip, flip_prob: horizontal mirror (swaps handedness).
+        tilt, tilt_prob, tilt_range_deg, tilt_distance_range: RGB bbox crops: the crop seen tilted, as a hand turned
+            away from the camera is (:func:`sample_tilt`): its plane turned by an angle uniform in
+            ``tilt_range_deg`` about a line through the crop centre in a uniform direction, seen from a distance of
+            ``tilt_distance_range`` (uniform) times the crop side; the joints move with the pixels. Real photos of
+            hands face the camera mostly (the webcam and sign-digit sets); off by default.
         cube_size, cube_scale_range: depth: uniform multiplier of all three cube sides.
     RGB appearance:
         background, background_prob: replace the pixels outside the hand mask (needs a mask).
@@ -72,6 +77,10 @@ class AugmentConfig:
     translation_mm: float = 8.0
     flip: bool = True
     flip_prob: float = 0.5
+    tilt: bool = False
+    tilt_prob: float = 0.5
+    tilt_range_deg: tuple[float, float] = (0.0, 60.0)
+    tilt_distance_range: tuple[float, float] = (1.5, 4.0)
     cube_size: bool = True
     cube_scale_range: tuple[float, float] = (0.9, 1.1)
     background: bool = True
@@ -122,6 +131,7 @@ class AugmentConfig:
             "jpeg_prob",
             "lighting_prob",
             "grayscale_prob",
+            "tilt_prob",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -136,6 +146,15 @@ class AugmentConfig:
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ConfigError(f"low must be <= high, got {getattr(self, name)}", field=f"augment.{name}")
+        if not 0.0 <= self.tilt_range_deg[0] <= self.tilt_range_deg[1] < 90.0:
+            raise ConfigError(
+                f"must be 0 <= low <= high < 90 degrees, got {self.tilt_range_deg}", field="augment.tilt_range_deg"
+            )
+        if not 0 < self.tilt_distance_range[0] <= self.tilt_distance_range[1]:
+            raise ConfigError(
+                f"must be 0 < low <= high (crop sides), got {self.tilt_distance_range}",
+                field="augment.tilt_distance_range",
+            )
         if not 0 < self.gamma_range[0] <= self.gamma_range[1]:
             raise ConfigError(f"must be 0 < low <= high, got {self.gamma_range}", field="augment.gamma_range")
         if self.white_balance < 0:
@@ -180,6 +199,21 @@ def sample_geometry(rng: np.random.Generator, cfg: AugmentConfig, mode: str = "b
     if cfg.cube_size and mode == "cube":
         p.cube_scale = float(rng.uniform(*cfg.cube_scale_range))
     return p
+
+
+def sample_tilt(rng: np.random.Generator, cfg: AugmentConfig, output_size: tuple[int, int]) -> np.ndarray | None:
+    """Draw one crop's tilt (:attr:`AugmentConfig.tilt`): a (3, 3) homography of crop px about the centre of a
+    crop of ``output_size`` (W, H) px (:func:`handpose.geometry.tilt_homography`), or None (no tilt drawn; nothing
+    is drawn from ``rng`` when the tilt is off)."""
+    if not cfg.tilt:
+        return None
+    if rng.random() >= cfg.tilt_prob:
+        return None
+    w, h = output_size
+    angle = float(rng.uniform(*cfg.tilt_range_deg))
+    axis = float(rng.uniform(0.0, 180.0))
+    distance = float(rng.uniform(*cfg.tilt_distance_range)) * max(w, h)
+    return tilt_homography(((w - 1) / 2.0, (h - 1) / 2.0), angle, axis, distance)
 
 
 def random_affine(

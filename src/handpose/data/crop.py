@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..geometry import Intrinsics, apply_affine, compose_affine, invert_affine, uvd_to_xyz, xyz_to_uvd
+from ..geometry import Intrinsics, apply_affine, compose_affine, invert_affine, to_3x3, uvd_to_xyz, xyz_to_uvd
 from ..skeleton import ROOT
 from .sample import Sample
 
@@ -284,7 +284,7 @@ def _box_affine(
     return compose_affine(to_origin, rotate, mirror, place)
 
 
-def _output_wh(output_size: int | tuple[int, int]) -> tuple[int, int]:
+def output_wh(output_size: int | tuple[int, int]) -> tuple[int, int]:
     """(W, H) from an int or a (H, W) pair (the order of ``ModelSpec.input_size``)."""
     if np.isscalar(output_size):
         return int(output_size), int(output_size)  # type: ignore[arg-type]
@@ -331,7 +331,7 @@ def plan_bbox_crop(
     rot = np.array([[np.cos(theta), np.sin(theta)], [-np.sin(theta), np.cos(theta)]])
     half = float(np.max(np.abs((pts - c) @ rot.T))) if len(pts) else 0.0
     side = max(2.0 * half * (1.0 + margin), min_size_px) * float(geometry.scale)
-    ow, oh = _output_wh(output_size)
+    ow, oh = output_wh(output_size)
     s = min(ow, oh) / side
     affine = _box_affine(c, (s, s), (ow, oh), geometry.rotation_deg, geometry.flip)
     return CropInfo(affine, (ow, oh), "bbox", float(geometry.rotation_deg), bool(geometry.flip))
@@ -353,7 +353,7 @@ def plan_whole_frame(
     """
     geometry = geometry or GeometricParams()
     w, h = frame_size
-    ow, oh = _output_wh(output_size)
+    ow, oh = output_wh(output_size)
     s = min(ow / w, oh / h) / float(geometry.scale)
     shift = np.asarray(geometry.shift_frac, dtype=np.float64) * np.array([ow, oh])
     center = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
@@ -468,7 +468,7 @@ def plan_cube_crop(
     sides = np.broadcast_to(np.asarray(cube_size_mm, dtype=np.float64), (3,)) * float(geometry.cube_scale)
     uv = xyz_to_uvd(center, intr)[:2]
     half_px = np.array([abs(intr.fx), abs(intr.fy)]) * (sides[:2] / 2.0) / center[2] * float(geometry.scale)
-    ow, oh = _output_wh(output_size)
+    ow, oh = output_wh(output_size)
     scale_xy = (ow / (2.0 * half_px[0]), oh / (2.0 * half_px[1]))
     affine = _box_affine(uv, scale_xy, (ow, oh), geometry.rotation_deg, geometry.flip)
     return CropInfo(
@@ -516,6 +516,7 @@ def warp_frame(
     border_value: float | tuple[float, ...] = 0,
     antialias: bool = False,
     antialias_min_scale: float = ANTIALIAS_MIN_SCALE,
+    homography: np.ndarray | None = None,
 ) -> np.ndarray:
     """Warp a frame (image, depth or mask) into the crop, padding outside the frame with ``border_value``.
 
@@ -529,6 +530,11 @@ def warp_frame(
     from that (linear interpolation only; otherwise ignored). At ``antialias_min_scale`` 1.0 no frame detail finer
     than a crop pixel reaches the crop (the sampling theorem's bound); the crop then takes 1-2 crop px per halved
     frame px. The crop's geometry is the same either way.
+
+    ``homography``: a (3, 3) map of crop px applied after the crop's affine (a tilt of the image plane,
+    :func:`handpose.geometry.tilt_homography`, in training); the frame is then sampled once through both, so the
+    crop reads the frame wherever it has pixels. Joints follow with
+    ``apply_homography(apply_affine(joints, info.affine), homography)``.
     """
     if interpolation is None:
         depth_like = info.mode == "cube" and frame.ndim == 2 and frame.dtype != np.bool_
@@ -539,6 +545,15 @@ def warp_frame(
     affine = np.asarray(info.affine, dtype=np.float64)
     if antialias and interpolation == cv2.INTER_LINEAR:
         src, affine = _halved_region(src, affine, info.output_size, antialias_min_scale)
+    if homography is not None:
+        return cv2.warpPerspective(
+            src,
+            np.asarray(homography, dtype=np.float64) @ to_3x3(affine),
+            info.output_size,
+            flags=interpolation,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=border_value,  # type: ignore[arg-type]
+        )
     out = cv2.warpAffine(
         src,
         affine,
@@ -769,6 +784,7 @@ def crop_sample(
     center_noise: bool = True,
     warp_mask: bool = True,
     center_mm: np.ndarray | None = None,
+    homography: np.ndarray | None = None,
 ) -> Cropped:
     """Crop one sample into the model's input.
 
@@ -785,6 +801,9 @@ def crop_sample(
         warp_mask: carry the sample's hand mask into the crop too (when it has one).
         center_mm: cube mode: the sample's :func:`cube_center` when the caller already has it (a training set
             keeps each frame's, which does not change between epochs); None = work it out.
+        homography: RGB: a (3, 3) map of crop px after the crop's affine (a tilt, in training), applied to the image
+            and mask (see :func:`warp_frame`); ``info`` stays the affine's, so the caller moves crop-px joints
+            through it.
 
     Returns:
         :class:`Cropped` with the warped frame, mask and the :class:`CropInfo` (whose ``root_mm`` is the labelled
@@ -835,9 +854,11 @@ def crop_sample(
     info.root_mm = root_mm
     image = depth = mask = None
     if sample.image is not None and mode != "cube":
-        image = warp_frame(sample.image, info, border_value=cfg.pad_value)
+        image = warp_frame(sample.image, info, border_value=cfg.pad_value, homography=homography)
     if sample.depth is not None and (mode == "cube" or sample.image is None):
         depth = warp_frame(np.asarray(sample.depth, dtype=np.float32), info, interpolation=cv2.INTER_NEAREST)
     if sample.hand_mask is not None and warp_mask:
-        mask = warp_frame(np.asarray(sample.hand_mask).astype(np.float32), info, interpolation=cv2.INTER_LINEAR)
+        mask = warp_frame(
+            np.asarray(sample.hand_mask).astype(np.float32), info, interpolation=cv2.INTER_LINEAR, homography=homography
+        )
     return Cropped(image, depth, mask, info)

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from ..codecs.base import Codec
 from ..errors import ConfigError, DataError
-from ..geometry import normalize_scale, xyz_to_uvd
+from ..geometry import apply_homography, normalize_scale, xyz_to_uvd
 from ..models.base import ModelSpec
 from ..skeleton import NUM_JOINTS, JointConvention
 from .augment import (
@@ -35,6 +35,7 @@ from .augment import (
     default_backgrounds,
     flip_handedness,
     sample_geometry,
+    sample_tilt,
 )
 from .backgrounds import BackgroundSource
 from .crop import (
@@ -44,6 +45,7 @@ from .crop import (
     cube_center,
     joints_to_frame,
     normalize_depth,
+    output_wh,
     resolve_mode,
     uncrop,
 )
@@ -283,6 +285,23 @@ class HandPoseDataset(Dataset):
             self.indices = hand_indices(reader)
         else:
             self.indices = np.arange(len(reader))
+        #: tilted crops (``augment.tilt``) move only what lives in crop px: RGB bbox crops with crop-px targets and
+        #: skeleton channels drawn from those joints
+        self.tilts = self.train and self.augment.tilt
+        if self.tilts and (
+            spec.modality != "rgb"
+            or self.mode != "bbox"
+            or self.frame != "crop_px"
+            or joint_set == "native"
+            or skeleton_maps is not None
+        ):
+            raise ConfigError(
+                f"augment.tilt moves RGB bbox crops and their crop-px joints; {spec.name} here has modality "
+                f"{spec.modality!r}, crop mode {self.mode!r}, codec frame {self.frame!r}"
+                + (", the dataset's own joint set" if joint_set == "native" else "")
+                + (", skeleton maps" if skeleton_maps is not None else ""),
+                field="augment.tilt",
+            )
         if self.frame == "crop_uvd" and self.mode != "cube":
             raise ConfigError(f"codec frame 'crop_uvd' needs cube crops, not {self.mode!r}", field="crop.mode")
         self.skeleton_line_width = float(skeleton_line_width)
@@ -332,6 +351,7 @@ class HandPoseDataset(Dataset):
             raise DataError(f"{spec.name} needs depth frames but the sample has none", path=where)
         rng = item_rng(self.seed, self.epoch, index)
         geometry = sample_geometry(rng, aug, self.mode) if self.train else None
+        tilt = sample_tilt(rng, aug, output_wh(spec.input_size)) if self.train and self.tilts else None
         center = None
         if self.mode == "cube" and sample.depth is not None:
             center = self._cube_centers.get(index)
@@ -347,6 +367,7 @@ class HandPoseDataset(Dataset):
             center_noise=self.train and aug.translation,
             warp_mask=self.needs_mask,
             center_mm=center,
+            homography=tilt,
         )
         info = cropped.info
         ow, oh = info.output_size
@@ -361,6 +382,8 @@ class HandPoseDataset(Dataset):
         if j2 is None and j3 is None:
             labelled[:] = False
         crop_px = self._crop_px(info, j2, j3)
+        if tilt is not None:
+            crop_px = apply_homography(crop_px, tilt)
         in_crop = np.all(np.isfinite(crop_px), axis=1) & np.all(
             (crop_px >= -0.5) & (crop_px <= np.array([ow - 0.5, oh - 0.5])), axis=1
         )
