@@ -543,6 +543,17 @@ def test_tilted_crops_move_pixels_and_joints_alike():
         # seen from afar, a turn of 60 degrees halves the hand's area (foreshortening by cos 60) about the centre
         area = lambda p: float(np.sqrt(np.linalg.det(np.cov((p - p.mean(0)).T))))  # noqa: E731
         assert area(joints) / area(before["targets"]["joints"].numpy()) == pytest.approx(0.5, rel=1e-3)
+    # tilt_sources: only the crops of the named mixture sources are tilted, the others are as without a tilt
+    for k, s in enumerate(reader.samples):
+        s.meta = {**s.meta, "mixture_source": "photos" if k % 2 else "rendered"}
+    some = replace(tilted, tilt_sources=("photos",))
+    ds = HandPoseDataset(reader, spec(size=160), IdentityCodec("crop_px"), augment=some, train=True, seed=1)
+    for i in range(len(reader)):
+        joints, before = ds[i]["targets"]["joints"].numpy(), flat[i]["targets"]["joints"].numpy()
+        if i % 2:
+            assert area(joints) / area(before) == pytest.approx(0.5, rel=1e-3)
+        else:
+            np.testing.assert_allclose(joints, before, atol=1e-5)
     # tilts need crop-px joints of RGB bbox crops
     with pytest.raises(ConfigError, match="augment.tilt"):
         HandPoseDataset(TinyReader(n=1), spec("depth", 1), IdentityCodec("crop_uvd"), augment=tilted, train=True)

@@ -47,7 +47,9 @@ class AugmentConfig:
             away from the camera is (:func:`sample_tilt`): its plane turned by an angle uniform in
             ``tilt_range_deg`` about a line through the crop centre in a uniform direction, seen from a distance of
             ``tilt_distance_range`` (uniform) times the crop side; the joints move with the pixels. Real photos of
-            hands face the camera mostly (the webcam and sign-digit sets); off by default.
+            hands face the camera mostly (the webcam and sign-digit sets); off by default. ``tilt_sources``: the
+            names of the mixture sources (``meta["mixture_source"]``) whose crops may be tilted; empty: every
+            crop's (rendered hands are already seen from every side).
         cube_size, cube_scale_range: depth: uniform multiplier of all three cube sides.
     RGB appearance:
         background, background_prob: replace the pixels outside the hand mask (needs a mask).
@@ -81,6 +83,7 @@ class AugmentConfig:
     tilt_prob: float = 0.5
     tilt_range_deg: tuple[float, float] = (0.0, 60.0)
     tilt_distance_range: tuple[float, float] = (1.5, 4.0)
+    tilt_sources: tuple[str, ...] = ()
     cube_size: bool = True
     cube_scale_range: tuple[float, float] = (0.9, 1.1)
     background: bool = True

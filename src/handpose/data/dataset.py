@@ -351,7 +351,10 @@ class HandPoseDataset(Dataset):
             raise DataError(f"{spec.name} needs depth frames but the sample has none", path=where)
         rng = item_rng(self.seed, self.epoch, index)
         geometry = sample_geometry(rng, aug, self.mode) if self.train else None
-        tilt = sample_tilt(rng, aug, output_wh(spec.input_size)) if self.train and self.tilts else None
+        tilts = self.train and self.tilts
+        if tilts and aug.tilt_sources:
+            tilts = sample.meta.get("mixture_source") in aug.tilt_sources
+        tilt = sample_tilt(rng, aug, output_wh(spec.input_size)) if tilts else None
         center = None
         if self.mode == "cube" and sample.depth is not None:
             center = self._cube_centers.get(index)
