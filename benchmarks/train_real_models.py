@@ -31,9 +31,9 @@ Stages (each resumes or is skipped when its output exists; ``--only`` picks some
    every weight keeping its shape, 4,000 steps from the sixth's best) and ``configs/msahp_real_112_long.yaml``
    (4,000 more from that one's best), then ``configs/msahp_real_tilt_photos.yaml`` (4,000 more from that one's
    best with half of the real photos' crops tilted: their plane turned 0-60 degrees about a line through the
-   crop, as a hand turned away from the camera is seen; ``benchmarks/pose_tilt.py``). (``configs/ssd_hand_real_light.yaml``, the detector
-   under the same light augmentation, was tried and not shipped: it lost 0.016 of PCK on the unchanged held-out
-   photos.)
+   crop, as a hand turned away from the camera is seen; ``benchmarks/pose_tilt.py``).
+   (``configs/ssd_hand_real_light.yaml``, the detector under the same light augmentation, was tried and not
+   shipped: it lost 0.016 of PCK on the unchanged held-out photos.)
 4. ``presence``: the pose model's hand-presence head (:mod:`handpose.engine.presence`), the pose network fixed:
    crops around the hands of the webcam fit photos (teacher joints), the sign-digit train photos and 2,000
    synthetic frames against crops beside the webcam hands and where no hand is; 3,000 steps of 64 crops.
