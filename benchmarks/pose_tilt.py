@@ -8,7 +8,9 @@ line foreshortens the hand's width, a horizontal one its height; the side of the
 camera two frame sides away), the teacher joints moved with the pixels. Ours: the pose model posed from the box of
 the moved joints (:func:`handpose.data.sample.hand_box`), its second look at IoU ``--second-look``. MediaPipe: its
 full pipeline on a crop twice that box's size around it (as ``real_images.py`` feeds it true boxes), the nearest of
-the hands it finds; a hand it does not find counts every joint wrong. PCK@0.2 and PCK@0.1 of the moved joints' box.
+the hands it finds; a hand it does not find counts every joint wrong. ``--pipeline DETECTOR``: also our whole
+pipeline (that detector, then each pose model with its shipped settings) on the same crops as MediaPipe, scored the
+same way. PCK@0.2 and PCK@0.1 of the moved joints' box.
 
 A real hand turned away is not a flat photo turned (fingers hide one another); this measures the look of
 foreshortened real hands, with exact labels, and agreement with the teacher, not accuracy.
@@ -65,12 +67,31 @@ def pck(pred: list[np.ndarray | None], rows: list, levels: tuple[float, ...] = (
     return list(ok / max(tot, 1))
 
 
+def nearest_in_frames(found: list[list[np.ndarray]], affines: list[np.ndarray], sets: dict) -> dict:
+    """Hands found on the crops (crop px, in the order of ``sets``' rows) -> per setting the one nearest each
+    labelled hand in frame px (None where none was found)."""
+    from handpose.geometry import apply_affine
+
+    out, k = {}, 0
+    for key, rows in sets.items():
+        pred = []
+        for _, j, m in rows:
+            inv = np.linalg.inv(np.vstack([affines[k], [0, 0, 1]]))[:2]
+            hands = [apply_affine(np.asarray(h, np.float64), inv) for h in found[k]]
+            k += 1
+            pred.append(min(hands, key=lambda h: np.mean(np.linalg.norm(h[m] - j[m], axis=1))) if hands else None)
+        out[key] = pred
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="+", type=Path, help="pose model checkpoint folders")
     ap.add_argument("--work", type=Path, default=REPO / "runs" / "real")
     ap.add_argument("--second-look", type=float, default=0.7, help="the pose model's second look (repose_iou)")
     ap.add_argument("--mediapipe-python", type=Path, default=REPO / ".venv-teacher" / "bin" / "python")
+    ap.add_argument("--pipeline", type=Path, default=None, metavar="DETECTOR",
+                    help="also each pose model behind this detector on MediaPipe's crops")  # fmt: skip
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
 
@@ -79,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     from real_images import box_crop
 
     from handpose.data.sample import hand_box
-    from handpose.geometry import apply_affine
     from handpose.inference import HandPoseEstimator
 
     items = held_out_sets(args.work, 0)["webcam holdout (teacher)"]
@@ -99,20 +119,20 @@ def main(argv: list[str] | None = None) -> int:
             crop, a = box_crop(f, hand_box(j, m))
             crops.append(crop)
             affines.append(a)
-    found = mediapipe_hands(args.mediapipe_python, crops)
-    if found is not None:
-        k = 0
-        for rows in sets.values():
-            pred = []
-            for _, j, m in rows:
-                inv = np.linalg.inv(np.vstack([affines[k], [0, 0, 1]]))[:2]
-                hands = [apply_affine(h, inv) for h in found[k]]
-                k += 1
-                pred.append(min(hands, key=lambda h: np.mean(np.linalg.norm(h[m] - j[m], axis=1))) if hands else None)
-            p2, p1 = pck(pred, rows)
-            report["pck@0.2"].setdefault("MediaPipe", []).append(p2)
-            report["pck@0.1"].setdefault("MediaPipe", []).append(p1)
-    print(f"webcam holdout hands ({len(items)}), teacher joints, tilted: PCK@0.2 / PCK@0.1 (MediaPipe: misses wrong)")
+    found = {}
+    if args.pipeline is not None:
+        for model in args.models:
+            est = HandPoseEstimator(detector=args.pipeline, pose=model, backend="torch", threads=1)
+            found[f"{model} behind the detector"] = [[h.joints_2d for h in est(c)] for c in crops]
+    mediapipe = mediapipe_hands(args.mediapipe_python, crops)
+    if mediapipe is not None:
+        found["MediaPipe"] = mediapipe
+    for name, hands in found.items():
+        for key, pred in nearest_in_frames(hands, affines, sets).items():
+            p2, p1 = pck(pred, sets[key])
+            report["pck@0.2"].setdefault(name, []).append(p2)
+            report["pck@0.1"].setdefault(name, []).append(p1)
+    print(f"webcam holdout hands ({len(items)}), teacher joints, tilted: PCK@0.2 / PCK@0.1 (pipelines: misses wrong)")
     print(" " * 36 + " ".join(f"{a[0]}{d:>3d}" + " " * 6 for a, d in SETTINGS))
     for name in report["pck@0.2"]:
         cells = " ".join(f"{a:.3f}/{b:.3f}" for a, b in zip(report["pck@0.2"][name], report["pck@0.1"][name]))
