@@ -546,6 +546,7 @@ def test_tilted_crops_move_pixels_and_joints_alike():
     # tilt_sources: only the crops of the named mixture sources are tilted, the others are as without a tilt
     for k, s in enumerate(reader.samples):
         s.meta = {**s.meta, "mixture_source": "photos" if k % 2 else "rendered"}
+    reader.source_names = ["rendered", "photos"]  # as a mixture reader names its sources
     some = replace(tilted, tilt_sources=("photos",))
     ds = HandPoseDataset(reader, spec(size=160), IdentityCodec("crop_px"), augment=some, train=True, seed=1)
     for i in range(len(reader)):
@@ -554,6 +555,12 @@ def test_tilted_crops_move_pixels_and_joints_alike():
             assert area(joints) / area(before) == pytest.approx(0.5, rel=1e-3)
         else:
             np.testing.assert_allclose(joints, before, atol=1e-5)
+    # a source name that no mixture source has is a typo, not a silent "tilt nothing"
+    with pytest.raises(ConfigError, match="not among this mixture's sources"):
+        HandPoseDataset(reader, spec(size=160), IdentityCodec("crop_px"), augment=replace(some, tilt_sources=("foto",)),
+                        train=True)  # fmt: skip
+    with pytest.raises(ConfigError, match="needs a mixture"):
+        HandPoseDataset(DotReader(n=1), spec(size=160), IdentityCodec("crop_px"), augment=some, train=True)
     # tilts need crop-px joints of RGB bbox crops
     with pytest.raises(ConfigError, match="augment.tilt"):
         HandPoseDataset(TinyReader(n=1), spec("depth", 1), IdentityCodec("crop_uvd"), augment=tilted, train=True)

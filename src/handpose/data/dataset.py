@@ -302,6 +302,14 @@ class HandPoseDataset(Dataset):
                 + (", skeleton maps" if skeleton_maps is not None else ""),
                 field="augment.tilt",
             )
+        names = getattr(reader, "source_names", None)  # a mixture's sources (readers.mixture)
+        unknown = sorted(set(self.augment.tilt_sources) - set(names or ()))
+        if self.tilts and unknown:
+            raise ConfigError(
+                f"augment.tilt_sources names {unknown}, which "
+                + (f"are not among this mixture's sources {sorted(set(names))}" if names else "needs a mixture"),
+                field="augment.tilt_sources",
+            )
         if self.frame == "crop_uvd" and self.mode != "cube":
             raise ConfigError(f"codec frame 'crop_uvd' needs cube crops, not {self.mode!r}", field="crop.mode")
         self.skeleton_line_width = float(skeleton_line_width)
