@@ -70,6 +70,8 @@ def pck(pred: list[np.ndarray | None], rows: list, levels: tuple[float, ...] = (
 def nearest_in_frames(found: list[list[np.ndarray]], affines: list[np.ndarray], sets: dict) -> dict:
     """Hands found on the crops (crop px, in the order of ``sets``' rows) -> per setting the one nearest each
     labelled hand in frame px (None where none was found)."""
+    from real_images import nearest
+
     from handpose.geometry import apply_affine
 
     out, k = {}, 0
@@ -78,8 +80,8 @@ def nearest_in_frames(found: list[list[np.ndarray]], affines: list[np.ndarray], 
         for _, j, m in rows:
             inv = np.linalg.inv(np.vstack([affines[k], [0, 0, 1]]))[:2]
             hands = [apply_affine(np.asarray(h, np.float64), inv) for h in found[k]]
+            pred.append(nearest(hands, {"joints": j, "mask": m}))
             k += 1
-            pred.append(min(hands, key=lambda h: np.mean(np.linalg.norm(h[m] - j[m], axis=1))) if hands else None)
         out[key] = pred
     return out
 
