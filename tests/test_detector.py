@@ -172,6 +172,44 @@ def test_any_turn_points_hands_every_way_and_their_boxes_follow() -> None:
         DetectionDataset([source], [1.0], codec, any_turn=1.5)
 
 
+def test_tilted_frames_foreshorten_the_hand_and_its_box_follows() -> None:
+    # a square "hand" (a red block, 120 x 120 px at the centre of a 400 x 300 photo; 48 px once letterboxed into
+    # 128 x 160): seen with its plane turned by 50-60 degrees it keeps cos(t) of its area (0.50-0.64; the
+    # perspective moves that a little), and its box is the box of the turned square's corners: the red pixels
+    # reach each of its edges and never pass them
+    frame = np.zeros((300, 400, 3), np.uint8)
+    frame[90:210, 140:260] = (255, 0, 0)
+    source = PhotoFrames([("unused.jpg", np.array([[140.0, 90.0, 260.0, 210.0]]), None)])
+    source.cache.images["unused.jpg"] = frame
+    codec = AnchorBoxCodec((128, 160))
+    kw = dict(length=24, train=True, augment=AugmentConfig.off(), backgrounds=BackgroundPool(texture_share=1.0),
+              rotation_deg=0.0, shift=0.0, zoom=(1.0, 1.0))  # fmt: skip
+
+    def red(item: dict) -> np.ndarray:
+        img = item["input"].numpy().transpose(1, 2, 0)
+        return (img[..., 0] > 0.5) & (img[..., 1] < 0.3) & (img[..., 2] < 0.3)
+
+    plain = DetectionDataset([source], [1.0], codec, **kw)
+    flat_area = float(np.mean([red(plain[i]).sum() for i in range(4)]))
+    assert flat_area == pytest.approx(48 * 48, rel=0.05)
+    for i in range(4):  # no tilt: the homography is the affine, and nothing more is drawn
+        meta = plain[i]["meta"]
+        np.testing.assert_allclose(meta["homography"][:2], meta["affine"])
+    tilted = DetectionDataset([source], [1.0], codec, tilt=1.0, tilt_range_deg=(50.0, 60.0), **kw)
+    ratios = []
+    for i in range(len(tilted)):
+        item = tilted[i]
+        assert item["meta"]["count"] == 1 and not np.allclose(item["meta"]["homography"][2], [0, 0, 1])
+        ys, xs = np.nonzero(red(item))
+        box = item["meta"]["boxes"][0]
+        assert abs(xs.min() - box[0]) <= 1.5 and abs(xs.max() - box[2]) <= 1.5
+        assert abs(ys.min() - box[1]) <= 1.5 and abs(ys.max() - box[3]) <= 1.5
+        ratios.append(len(xs) / flat_area)
+    assert 0.42 <= min(ratios) and max(ratios) <= 0.72 and 0.5 <= float(np.mean(ratios)) <= 0.64
+    with pytest.raises(ValueError, match="tilt"):
+        DetectionDataset([source], [1.0], codec, tilt=0.5, tilt_range_deg=(0.0, 95.0))
+
+
 def test_hand_box_convention() -> None:
     joints = np.zeros((21, 2))
     joints[:, 0] = np.linspace(100, 160, 21)

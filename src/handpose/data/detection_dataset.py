@@ -8,15 +8,19 @@ sideways and down, where photos mostly show them upright), shifted and mirrored.
 seldom makes a hand large (the hands of a photo are rarely at its centre), so with probability ``close_up`` the zoom
 is taken about one of the frame's hands instead: its box's longer side becomes a log-uniform share
 ``close_up_size`` of the input's shorter side, its centre lands at a random place that keeps it inside, and it turns
-about its own centre (the close-up of a hand filling the view that a phone or a webcam held near gives). Where the
-frame does not cover the input, a background from the pool shows (not a flat border). A box moves with the frame:
-hands known by their joints get the :func:`~handpose.data.sample.hand_box` of the moved joints; drawn boxes get the
-box of their moved corners. A box cut by the input's edge keeps its visible part when at least ``min_visible`` of
-it remains, and is ignored (its default boxes neither positive nor negative) otherwise; boxes smaller than
-``min_box_px`` are ignored too.
+about its own centre (the close-up of a hand filling the view that a phone or a webcam held near gives). With
+probability ``tilt`` the frame is then seen tilted: its plane turned by ``tilt_range_deg`` about a line through the
+centre of one of its hands (the input's centre in a frame without one), seen from ``tilt_distance_range`` input
+sides away (:func:`handpose.geometry.tilt_homography`): a hand turned away from the camera, foreshortened across
+the line, where photos mostly show hands facing it. Where the frame does not cover the input, a background from the
+pool shows (not a flat border). A box moves with the frame (through the tilt too): hands known by their joints get
+the :func:`~handpose.data.sample.hand_box` of the moved joints; drawn boxes get the box of their moved corners. A
+box cut by the input's edge keeps its visible part when at least ``min_visible`` of it remains, and is ignored (its
+default boxes neither positive nor negative) otherwise; boxes smaller than ``min_box_px`` are ignored too.
 
 Items: ``input`` (3, H, W) float32 RGB in [0, 1], ``targets`` (the codec's ``labels`` (A,) and ``offsets`` (A, 4)),
-``meta`` (``boxes`` (max_boxes, 4) input px, NaN-padded, ``count``, ``affine`` (2, 3) frame -> input). Randomness:
+``meta`` (``boxes`` (max_boxes, 4) input px, NaN-padded, ``count``, ``affine`` (2, 3) frame -> input, and
+``homography`` (3, 3) frame -> input, which differs from the affine only in a tilted item). Randomness:
 ``np.random.default_rng([seed, epoch, index])``, as :class:`~handpose.data.dataset.HandPoseDataset`.
 """
 
@@ -30,6 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..geometry import apply_homography, tilt_homography
 from .augment import AugmentConfig, augment_appearance
 from .crop import plan_whole_frame
 from .dataset import item_rng
@@ -42,15 +47,17 @@ class FrameSource(Protocol):
 
 
 def _moved_boxes(boxes: np.ndarray, joints: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """(K, 4) boxes moved by a (2, 3) affine or a (3, 3) homography ``m``: the hand box of the moved joints where
+    at least 5 are known, else the box of the moved corners."""
+    h = np.vstack([m, [0.0, 0.0, 1.0]]) if m.shape == (2, 3) else m
     out = np.empty((len(boxes), 4))
     for k in range(len(boxes)):
         j = joints[k]
         if np.isfinite(j).all(axis=1).sum() >= 5:
-            jm = j @ m[:, :2].T + m[:, 2]
-            out[k] = hand_box(jm)
+            out[k] = hand_box(apply_homography(j, h))
         else:
             x0, y0, x1, y1 = boxes[k]
-            c = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]) @ m[:, :2].T + m[:, 2]
+            c = apply_homography(np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]), h)
             out[k] = np.concatenate([c.min(axis=0), c.max(axis=0)])
     return out
 
@@ -73,6 +80,8 @@ class DetectionDataset(Dataset):
         shift: largest shift as a share of the input size.
         close_up: probability of a zoom about a hand instead of the input's centre (frames with hands only).
         close_up_size: (min, max) longer box side of that hand as a share of the input's shorter side.
+        tilt: probability of a tilted view (module docstring); tilt_range_deg: (min, max) degrees;
+        tilt_distance_range: (min, max) eye distance in input sides (the input's longer side).
         min_visible, min_box_px: see the module docstring.
     """
 
@@ -93,6 +102,9 @@ class DetectionDataset(Dataset):
         shift: float = 0.25,
         close_up: float = 0.0,
         close_up_size: tuple[float, float] = (0.4, 0.95),
+        tilt: float = 0.0,
+        tilt_range_deg: tuple[float, float] = (0.0, 60.0),
+        tilt_distance_range: tuple[float, float] = (1.5, 4.0),
         min_visible: float = 0.4,
         min_box_px: float = 4.0,
     ) -> None:
@@ -125,6 +137,13 @@ class DetectionDataset(Dataset):
         if not 0.0 <= self.close_up <= 1.0 or not 0.0 < self.close_up_size[0] <= self.close_up_size[1]:
             raise ValueError(f"close_up must be in [0, 1] and close_up_size 0 < min <= max, got {close_up}, "
                              f"{close_up_size}")  # fmt: skip
+        self.tilt = float(tilt)
+        self.tilt_range_deg = (float(tilt_range_deg[0]), float(tilt_range_deg[1]))
+        self.tilt_distance_range = (float(tilt_distance_range[0]), float(tilt_distance_range[1]))
+        if not 0.0 <= self.tilt <= 1.0 or not 0.0 <= self.tilt_range_deg[0] <= self.tilt_range_deg[1] < 90.0 \
+                or not 0.0 < self.tilt_distance_range[0] <= self.tilt_distance_range[1]:  # fmt: skip
+            raise ValueError(f"tilt must be in [0, 1], tilt_range_deg 0 <= min <= max < 90 and tilt_distance_range "
+                             f"0 < min <= max, got {tilt}, {tilt_range_deg}, {tilt_distance_range}")  # fmt: skip
         self.min_visible = float(min_visible)
         self.min_box_px = float(min_box_px)
         self.max_boxes = int(getattr(codec, "max_boxes", 4))
@@ -170,6 +189,23 @@ class DetectionDataset(Dataset):
         around[:, 2] += place - centre
         return around
 
+    def _tilted(self, m: np.ndarray, boxes: Any, joints: Any, rng: np.random.Generator) -> np.ndarray | None:
+        """With probability ``tilt``, the (3, 3) frame -> input homography of the frame (mapped by the (2, 3) ``m``)
+        seen tilted about a line through one of its hands' centres (the input's centre without one); else None."""
+        if rng.random() >= self.tilt:
+            return None
+        ih, iw = self.input_size
+        moved = _moved_boxes(np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(joints, np.float64), m)
+        moved = moved[np.isfinite(moved).all(axis=1)]
+        centre = np.array([iw / 2 - 0.5, ih / 2 - 0.5])
+        if len(moved):
+            k = int(rng.integers(len(moved)))
+            centre = (moved[k, :2] + moved[k, 2:]) / 2
+        angle = float(rng.uniform(*self.tilt_range_deg))
+        axis = float(rng.uniform(0.0, 180.0))
+        distance = float(rng.uniform(*self.tilt_distance_range)) * max(iw, ih)
+        return tilt_homography(centre, angle, axis, distance) @ np.vstack([m, [0.0, 0.0, 1.0]])
+
     def build(self, image: np.ndarray, boxes: np.ndarray, joints: np.ndarray, rng: np.random.Generator) -> dict:
         """One item from a frame, its (K, 4) boxes and (K, 21, 2) joints (NaN where unknown)."""
         ih, iw = self.input_size
@@ -190,14 +226,22 @@ class DetectionDataset(Dataset):
             if flip:
                 full = np.array([[-1, 0, iw - 1], [0, 1, 0], [0, 0, 1]], np.float64) @ full
             m = full[:2]
-        warped = cv2.warpAffine(image, m, (iw, ih), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        cover = cv2.warpAffine(np.ones((fh, fw), np.float32), m, (iw, ih), flags=cv2.INTER_LINEAR)[..., None]
+        homography = self._tilted(m, boxes, joints, rng) if self.train and self.tilt > 0 else None
+        if homography is None:
+            warped = cv2.warpAffine(image, m, (iw, ih), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            cover = cv2.warpAffine(np.ones((fh, fw), np.float32), m, (iw, ih), flags=cv2.INTER_LINEAR)[..., None]
+        else:
+            warped = cv2.warpPerspective(image, homography, (iw, ih), flags=cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_CONSTANT)  # fmt: skip
+            cover = cv2.warpPerspective(np.ones((fh, fw), np.float32), homography, (iw, ih),
+                                        flags=cv2.INTER_LINEAR)[..., None]  # fmt: skip
         if float(cover.min()) < 1.0:
             fill = self.backgrounds.draw(rng, iw, ih) if self.train else np.full((ih, iw, 3), 114, np.uint8)
             warped = (warped * cover + fill * (1 - cover)).astype(np.uint8)
         if self.train:
             warped, _ = augment_appearance(warped, rng, self.augment)
-        moved = _moved_boxes(np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(joints, np.float64), m)
+        moved = _moved_boxes(np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(joints, np.float64),
+                             m if homography is None else homography)  # fmt: skip
         clipped = moved.copy()
         clipped[:, [0, 2]] = np.clip(moved[:, [0, 2]], -0.5, iw - 0.5)
         clipped[:, [1, 3]] = np.clip(moved[:, [1, 3]], -0.5, ih - 0.5)
@@ -210,5 +254,6 @@ class DetectionDataset(Dataset):
         out_boxes = np.full((self.max_boxes, 4), np.nan)
         kept = clipped[keep][: self.max_boxes]
         out_boxes[: len(kept)] = kept
-        meta = {"boxes": out_boxes, "count": int(len(kept)), "affine": m}
+        h3 = np.vstack([m, [0.0, 0.0, 1.0]]) if homography is None else homography
+        meta = {"boxes": out_boxes, "count": int(len(kept)), "affine": m, "homography": h3}
         return {"input": x, "targets": {k: torch.from_numpy(v) for k, v in targets.items()}, "meta": meta}

@@ -338,7 +338,17 @@ def build_detection_dataset(model: nn.Module, cfg: ExperimentConfig, split: str 
     aug = augment_config(cfg.data) if cfg.data.augment else None
     if aug is not None:
         aug = dataclasses.replace(aug, background=False, occlusion=False) if isinstance(aug, AugmentConfig) else aug
-    keys = ("zoom", "rotation_deg", "any_turn", "shift", "close_up", "close_up_size")
+    keys = (
+        "zoom",
+        "rotation_deg",
+        "any_turn",
+        "shift",
+        "close_up",
+        "close_up_size",
+        "tilt",
+        "tilt_range_deg",
+        "tilt_distance_range",
+    )
     geometry = {k: opts[k] for k in keys if k in opts}
     if train:
         length = int(opts.get("size", 4096))
