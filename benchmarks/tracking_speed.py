@@ -1,0 +1,67 @@
+"""Time per tracked frame of RGB pipelines on the fingerspelling video, interleaved in one process.
+
+Each pipeline (a set of model folders, or the shipped models) follows the video's 325 frames with
+:class:`handpose.inference.tracking.VideoTracker` (ONNX Runtime, one thread, as ``benchmarks/real_images.py`` runs
+it), pass after pass, the pipelines taking turns, so that the machine's drift between runs falls on all of them
+alike. Prints the median ms per frame of each pass, the median over passes, and each pipeline's ratio to the first.
+MediaPipe is not run: ``benchmarks/real_images.py`` gives the ratio to it; this compares our pipelines::
+
+    .venv/bin/python benchmarks/tracking_speed.py shipped B/ssd_hand,B/msahp_t,B/gesturenet_digits
+
+(``B``: a folder holding another pipeline's three model folders, e.g. the shipped ones at an earlier commit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("pipelines", nargs="+",
+                    help="'shipped', or comma-separated model folders (detector, pose, gesture)")  # fmt: skip
+    ap.add_argument("--passes", type=int, default=4)
+    ap.add_argument("--realdata", type=Path, default=Path(os.environ.get("HANDPOSE_REALDATA", REPO.parent / "shared" /
+                                                                         "realdata")))  # fmt: skip
+    args = ap.parse_args(argv)
+
+    from handpose.data.readers import open_dataset
+    from handpose.inference import HandPoseEstimator
+    from handpose.inference.tracking import VideoTracker
+
+    asl = open_dataset(args.realdata / "asl_video", "asl_video")
+    frames = [asl.read_frame(i) for i in range(len(asl))]
+    ests = {}
+    for spec in args.pipelines:
+        if spec == "shipped":
+            ests[spec] = HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=1, threads=1)
+        else:
+            ests[spec] = HandPoseEstimator(spec.split(","), backend="onnx", max_hands=1, threads=1)
+    medians: dict[str, list[float]] = {k: [] for k in ests}
+    for _ in range(args.passes):
+        for name, est in ests.items():
+            tracker, times = VideoTracker(est), []
+            for i, frame in enumerate(frames):
+                t = time.perf_counter()
+                tracker.update(frame, i / asl.fps)
+                times.append(time.perf_counter() - t)
+            medians[name].append(1000.0 * float(np.median(times)))
+    first = float(np.median(medians[args.pipelines[0]]))
+    print(f"asl_video, {len(frames)} frames, tracking, ONNX Runtime one thread: median ms per frame of each pass")
+    for name, values in medians.items():
+        m = float(np.median(values))
+        print(f"{name}: {' '.join(f'{v:.3f}' for v in values)}; median {m:.3f}; ratio to the first {m / first:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
