@@ -1,5 +1,5 @@
 """The ONNX Runtime path needs no torch: the shipped models, exported, run the whole pipeline in a process where
-importing torch fails, and give the joints the PyTorch backend gives (2D: each hand posed once within 0.01 px; with
+importing torch fails, and give the joints the PyTorch backend gives (2D: each hand posed once within 0.05 px; with
 the second look as shipped, the median within 0.001 px and none off by 0.5 % of its hand; 3D within 0.01 mm)."""
 
 from __future__ import annotations
@@ -102,13 +102,15 @@ def test_onnx_pipeline_runs_without_torch_and_matches_torch(tmp_path, frames):
             assert gesture == hand.gesture
             found += 1
     assert found >= 3  # the comparison is not empty (measured: 6 hands, 3 of them in the two photos)
-    # posed once, every joint agrees to a hundredth of a pixel: the two runtimes' float32 kernels differ in the last
-    # bits, which the heatmap decoder's sub-pixel step can turn into thousandths of a pixel where two heatmap values
-    # nearly tie (measured: at most 0.0056 px)
+    # posed once, every joint agrees to a twentieth of a pixel: the two runtimes' float32 kernels differ in the last
+    # bits (heatmap values within 1e-5), which the heatmap decoder's sub-pixel step divides by the score map's
+    # curvature at its peak, so a joint whose map is nearly flat there moves by hundredths of a pixel (measured: at
+    # most 0.0056 px with the 112 x 112 pose model, 0.025 px with the 104 x 104 one; an export that went wrong
+    # moves joints by pixels)
     shipped_look, rgb.pose.repose_iou = rgb.pose.repose_iou, 0.0
     one_look = [np.abs(np.asarray(j2) - hand.joints_2d).max()
                 for image, got in zip(rgb_frames, child["one_look"]) for j2, hand in zip(got, rgb(image))]  # fmt: skip
-    assert len(one_look) == found and max(one_look) < 0.01, one_look
+    assert len(one_look) == found and max(one_look) < 0.05, one_look
     # a hand posed twice (the pose model's second look, from the box of its first joints, as shipped) starts its
     # second crop from those joints, so their thousandths of a pixel move the crop and the heatmap cells under each
     # joint (a cell is 8 crop px, 10-20 frame px for these hands): the median joint still agrees to 1e-3 px, and no
