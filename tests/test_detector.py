@@ -85,11 +85,17 @@ def test_detection_scores_match_a_hand_computed_example() -> None:
     assert (miss["recall"], miss["fn"], miss["ap"]) == (0.0, 2, 0.0)
 
 
-def test_detector_frames_move_boxes_with_the_pixels() -> None:
+def red_block_photo(x0: int, y0: int, x1: int, y1: int) -> PhotoFrames:
+    """A 400 x 300 black photo with one "hand": a red block over x0:x1, y0:y1, its drawn box at those edges."""
     frame = np.zeros((300, 400, 3), np.uint8)
-    frame[80:220, 100:200] = (255, 0, 0)  # the "hand": a red block, box edges at 100 / 200 and 80 / 220
-    source = PhotoFrames([("unused.jpg", np.array([[100.0, 80.0, 200.0, 220.0]]), None)])
+    frame[y0:y1, x0:x1] = (255, 0, 0)
+    source = PhotoFrames([("unused.jpg", np.array([[float(x0), float(y0), float(x1), float(y1)]]), None)])
     source.cache.images["unused.jpg"] = frame
+    return source
+
+
+def test_detector_frames_move_boxes_with_the_pixels() -> None:
+    source = red_block_photo(100, 80, 200, 220)  # the "hand": box edges at 100 / 200 and 80 / 220
     codec = AnchorBoxCodec((128, 160))
     ds = DetectionDataset([source], [1.0], codec, length=12, train=True, augment=AugmentConfig.off(),
                           backgrounds=BackgroundPool(texture_share=1.0), rotation_deg=0.0)  # fmt: skip
@@ -111,10 +117,7 @@ def test_detector_frames_move_boxes_with_the_pixels() -> None:
 def test_close_ups_make_the_hand_the_size_asked_and_keep_it_in_view() -> None:
     # a small hand (40 x 50 px) near a corner of a 400 x 300 photo: letterboxed into 128 x 160 it is about 16 px,
     # and a zoom about the input's centre would push it out of view; a close-up makes it 40-95 % of the 128 px side
-    frame = np.zeros((300, 400, 3), np.uint8)
-    frame[20:70, 330:370] = (255, 0, 0)
-    source = PhotoFrames([("unused.jpg", np.array([[330.0, 20.0, 370.0, 70.0]]), None)])
-    source.cache.images["unused.jpg"] = frame
+    source = red_block_photo(330, 20, 370, 70)
     codec = AnchorBoxCodec((128, 160))
     ds = DetectionDataset([source], [1.0], codec, length=40, train=True, augment=AugmentConfig.off(),
                           backgrounds=BackgroundPool(texture_share=1.0), rotation_deg=0.0, shift=0.0,
@@ -141,10 +144,7 @@ def test_close_ups_make_the_hand_the_size_asked_and_keep_it_in_view() -> None:
 def test_any_turn_points_hands_every_way_and_their_boxes_follow() -> None:
     # an upright "hand" (a tall red block, 40 x 140 px): turned by up to 15 degrees it stays taller than wide;
     # turned by any angle (any_turn=1) it lies sideways about as often as upright, inside its box
-    frame = np.zeros((300, 400, 3), np.uint8)
-    frame[80:220, 180:220] = (255, 0, 0)
-    source = PhotoFrames([("unused.jpg", np.array([[180.0, 80.0, 220.0, 220.0]]), None)])
-    source.cache.images["unused.jpg"] = frame
+    source = red_block_photo(180, 80, 220, 220)
     codec = AnchorBoxCodec((128, 160))
 
     def extents(ds: DetectionDataset) -> list[tuple[float, float]]:
@@ -177,10 +177,7 @@ def test_tilted_frames_foreshorten_the_hand_and_its_box_follows() -> None:
     # 128 x 160): seen with its plane turned by 50-60 degrees it keeps cos(t) of its area (0.50-0.64; the
     # perspective moves that a little), and its box is the box of the turned square's corners: the red pixels
     # reach each of its edges and never pass them
-    frame = np.zeros((300, 400, 3), np.uint8)
-    frame[90:210, 140:260] = (255, 0, 0)
-    source = PhotoFrames([("unused.jpg", np.array([[140.0, 90.0, 260.0, 210.0]]), None)])
-    source.cache.images["unused.jpg"] = frame
+    source = red_block_photo(140, 90, 260, 210)
     codec = AnchorBoxCodec((128, 160))
     kw = dict(length=24, train=True, augment=AugmentConfig.off(), backgrounds=BackgroundPool(texture_share=1.0),
               rotation_deg=0.0, shift=0.0, zoom=(1.0, 1.0))  # fmt: skip

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..geometry import apply_homography, tilt_homography
+from ..geometry import apply_homography, tilt_homography, to_3x3
 from .augment import AugmentConfig, augment_appearance
 from .crop import plan_whole_frame
 from .dataset import item_rng
@@ -49,7 +49,7 @@ class FrameSource(Protocol):
 def _moved_boxes(boxes: np.ndarray, joints: np.ndarray, m: np.ndarray) -> np.ndarray:
     """(K, 4) boxes moved by a (2, 3) affine or a (3, 3) homography ``m``: the hand box of the moved joints where
     at least 5 are known, else the box of the moved corners."""
-    h = np.vstack([m, [0.0, 0.0, 1.0]]) if m.shape == (2, 3) else m
+    h = to_3x3(m)
     out = np.empty((len(boxes), 4))
     for k in range(len(boxes)):
         j = joints[k]
@@ -204,7 +204,7 @@ class DetectionDataset(Dataset):
         angle = float(rng.uniform(*self.tilt_range_deg))
         axis = float(rng.uniform(0.0, 180.0))
         distance = float(rng.uniform(*self.tilt_distance_range)) * max(iw, ih)
-        return tilt_homography(centre, angle, axis, distance) @ np.vstack([m, [0.0, 0.0, 1.0]])
+        return tilt_homography(centre, angle, axis, distance) @ to_3x3(m)
 
     def build(self, image: np.ndarray, boxes: np.ndarray, joints: np.ndarray, rng: np.random.Generator) -> dict:
         """One item from a frame, its (K, 4) boxes and (K, 21, 2) joints (NaN where unknown)."""
@@ -254,6 +254,6 @@ class DetectionDataset(Dataset):
         out_boxes = np.full((self.max_boxes, 4), np.nan)
         kept = clipped[keep][: self.max_boxes]
         out_boxes[: len(kept)] = kept
-        h3 = np.vstack([m, [0.0, 0.0, 1.0]]) if homography is None else homography
+        h3 = to_3x3(m) if homography is None else homography
         meta = {"boxes": out_boxes, "count": int(len(kept)), "affine": m, "homography": h3}
         return {"input": x, "targets": {k: torch.from_numpy(v) for k, v in targets.items()}, "meta": meta}
