@@ -112,6 +112,56 @@ def test_decode_heatmaps_confidence_and_flat_maps() -> None:
     assert peak[0, 1] == 0
 
 
+def _parabola_vertex_loop(logmap: np.ndarray) -> tuple[float, float]:
+    """The documented sub-pixel fit, written out for one (h, w) log map, one axis at a time: the arg-max cell, plus
+    the vertex of the parabola through the cell and its neighbours (centred inside, one-sided at a border, none on
+    an axis shorter than 3), kept only where the parabola opens downwards, clipped to half a cell."""
+    h, w = logmap.shape
+    y, x = divmod(int(np.argmax(logmap)), w)
+    out = []
+    for line, pos in ((logmap[y, :], x), (logmap[:, x], y)):
+        n, off = len(line), 0.0
+        if n >= 3:
+            if 0 < pos < n - 1:
+                fm, f0, fp = line[pos - 1], line[pos], line[pos + 1]
+                curv = fm - 2 * f0 + fp
+                off = 0.5 * (fm - fp) / curv if curv < -1e-12 else 0.0
+            else:
+                step = 1 if pos == 0 else -1
+                f0, f1, f2 = line[pos], line[pos + step], line[pos + 2 * step]
+                a, b = 0.5 * (f0 - 2 * f1 + f2), 0.5 * (-3 * f0 + 4 * f1 - f2)
+                off = step * (-b / (2 * a)) if a < -1e-12 else 0.0
+            off = 0.0 if math.isnan(off) else min(max(off, -0.5), 0.5)
+        out.append(pos + off)
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize("size", [(13, 13), (1, 5), (2, 7), (3, 3), (16, 9)])
+def test_heatmap_decoding_equals_the_fit_written_out_per_joint(size: tuple[int, int], rng) -> None:
+    """The decoder's table-driven fit (one gather, one product for all joints) against a per-joint loop of the
+    parabola fits, on noisy maps (peaks anywhere, borders included) and on Gaussians near the edges, both domains."""
+    h, w = size
+    noisy = rng.normal(size=(3, 8, h, w)) * 2.0
+    centres = rng.uniform(-0.8, [w - 0.2, h - 0.2], size=(8, 2))
+    gauss = render_gaussian_heatmaps(centres, (h, w), 1.2)[None].astype(np.float64) + 1e-6
+    for maps, log_domain in ((noisy, True), (np.exp(noisy), False), (np.log(gauss), True), (gauss, False)):
+        coords, peak = decode_heatmaps(maps.astype(np.float32), log_domain=log_domain)
+        for b, j in np.ndindex(maps.shape[:2]):
+            m = maps[b, j].astype(np.float32).astype(np.float64)
+            logmap = m if log_domain else np.log(np.maximum(m, 1e-10))
+            np.testing.assert_allclose(coords[b, j], _parabola_vertex_loop(logmap), atol=1e-9)
+            assert peak[b, j] == m.max()
+
+
+def test_log_domain_confidence_is_the_softmax_peak_times_the_gaussian_volume(rng) -> None:
+    codec = HeatmapCodec((104, 104), (13, 13), 1.0, num_joints=4, log_domain=True)
+    logits = rng.normal(size=(2, 4, 13, 13)).astype(np.float32) * 3.0
+    conf = codec.decode({"heatmaps": logits})["confidence"]
+    flat = logits.reshape(2, 4, -1).astype(np.float64)
+    softmax_peak = np.exp(flat.max(-1)) / np.exp(flat).sum(-1)
+    np.testing.assert_allclose(conf, np.clip(softmax_peak * 2 * np.pi, 0.0, 1.0), rtol=1e-12)
+
+
 def test_heatmap_codec_state_round_trip() -> None:
     codec = HeatmapCodec((96, 128), (24, 32), 1.25, 21, log_domain=True)
     again = HeatmapCodec.from_state(codec.state())

@@ -60,6 +60,10 @@ def test_affine_compose_invert_and_apply(rng):
     pts = rng.uniform(0, 100, size=(7, 2))
     np.testing.assert_allclose(g.apply_affine(pts, g.compose_affine(a, b)), g.apply_affine(g.apply_affine(pts, a), b))
     np.testing.assert_allclose(g.apply_affine(g.apply_affine(pts, a), g.invert_affine(a)), pts, atol=1e-9)
+    for m in (a, b, np.array([[0.0, 2.0, 5.0], [-3.0, 0.5, -7.0]])):  # against the 3 x 3 matrix inverse
+        np.testing.assert_allclose(g.invert_affine(m), np.linalg.inv(g.to_3x3(m))[:2], rtol=1e-12, atol=1e-12)
+    with pytest.raises(np.linalg.LinAlgError):
+        g.invert_affine(np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 1.0]]))
     # the box centre goes to the output centre, and the box side to the output side
     np.testing.assert_allclose(g.apply_affine(np.array([[50.0, 60.0]]), a), [[63.5, 63.5]])
     c = g.affine_from_params((50.0, 60.0), 40.0, 128)

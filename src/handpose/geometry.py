@@ -182,8 +182,18 @@ def compose_affine(*matrices: np.ndarray) -> np.ndarray:
 
 
 def invert_affine(m: np.ndarray) -> np.ndarray:
-    """Inverse of a (2, 3) affine map, as (2, 3)."""
-    return np.linalg.inv(to_3x3(m))[:2]
+    """Inverse of a (2, 3) (or (3, 3) affine) map, as (2, 3): [A | t]^-1 = [A^-1 | -A^-1 t], A^-1 by its adjugate.
+
+    Raises:
+        numpy.linalg.LinAlgError: the map is singular (A has no inverse).
+    """
+    m = np.asarray(m, dtype=np.float64)
+    (a, b, tx), (c, d, ty) = m[:2].tolist()
+    det = a * d - b * c
+    if det == 0.0 or not np.isfinite(det):
+        raise np.linalg.LinAlgError("Singular matrix")
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    return np.array([[ia, ib, -(ia * tx + ib * ty)], [ic, id_, -(ic * tx + id_ * ty)]])
 
 
 def apply_affine(points: np.ndarray, m: np.ndarray) -> np.ndarray:

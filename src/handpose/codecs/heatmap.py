@@ -17,6 +17,7 @@ softmax) are fitted as they are.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -78,45 +79,59 @@ def render_gaussian_heatmaps(
 _OFFSETS = np.array([[0, 0], [0, -1], [0, 1], [0, 2], [0, -2], [-1, 0], [1, 0], [2, 0], [-2, 0]])
 
 
-def _refine(l_c: np.ndarray, l_m1: np.ndarray, l_p1: np.ndarray, l_p2: np.ndarray, l_m2: np.ndarray,
-            pos: np.ndarray, size: np.ndarray) -> np.ndarray:  # fmt: skip
-    """Sub-pixel offsets from the log values around the arg-max (arrays (2, N): the x row and the y row): the
-    centred three-point parabola inside the map, the one-sided fit through the peak and its two inner neighbours
-    at a border, clipped to ±0.5; 0 along an axis shorter than 3 px."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # centred three-point fit: f(-1), f(0), f(1)
-        curv = l_m1 - 2 * l_c + l_p1
-        centred = np.where(curv < -1e-12, 0.5 * (l_m1 - l_p1) / curv, 0.0)
-        # one-sided fit through f(0), f(1), f(2) (left border) -> vertex at -b / 2a
-        a_l = 0.5 * (l_c - 2 * l_p1 + l_p2)
-        b_l = 0.5 * (-3 * l_c + 4 * l_p1 - l_p2)
-        left = np.where(a_l < -1e-12, -b_l / (2 * a_l), 0.0)
-        # mirror for the right border: f(0), f(-1), f(-2)
-        a_r = 0.5 * (l_c - 2 * l_m1 + l_m2)
-        b_r = 0.5 * (-3 * l_c + 4 * l_m1 - l_m2)
-        right = np.where(a_r < -1e-12, b_r / (2 * a_r), 0.0)
-    off = np.where(pos == 0, left, np.where(pos == size - 1, right, centred))
-    off = np.clip(np.nan_to_num(off), -0.5, 0.5)
-    return np.where(size < 3, 0.0, off)
+@functools.lru_cache(maxsize=32)
+def _fit_tables(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each cell of an (h, w) map taken as the arg-max: the flat indices of the nine samples the sub-pixel fit
+    reads (h·w, 9) (:data:`_OFFSETS`, clamped to the map), the fit's weights on their logarithms (h·w, 4, 9) and
+    the cell's (x, y) (h·w, 2).
+
+    Each axis is fitted by a parabola whose vertex offset is numerator / denominator, both linear in the samples
+    (rows 0, 1: the numerators along x, y; rows 2, 3: the denominators, negative for a peak):
+    - inside the map, the centred fit through f(-1), f(0), f(1): (f(-1) - f(1)) / 2 over f(-1) - 2 f(0) + f(1);
+    - at the first cell, the one-sided fit through f(0), f(1), f(2), vertex -b / 2a with a = (f(0) - 2 f(1) +
+      f(2)) / 2, b = (-3 f(0) + 4 f(1) - f(2)) / 2; at the last cell its mirror through f(0), f(-1), f(-2);
+    - along an axis shorter than 3 cells, no fit (all weights 0).
+    """
+    cells = np.arange(h * w)
+    py, px = np.divmod(cells, w)
+    yy = np.clip(py[:, None] + _OFFSETS[None, :, 0], 0, h - 1)
+    xx = np.clip(px[:, None] + _OFFSETS[None, :, 1], 0, w - 1)
+    gather = yy * w + xx
+    weights = np.zeros((h * w, 4, 9))
+    for axis, size, pos, (c, m1, p1, p2, m2) in ((0, w, px, (0, 1, 2, 3, 4)), (1, h, py, (0, 5, 6, 7, 8))):
+        if size < 3:
+            continue
+        num, den = weights[:, axis], weights[:, 2 + axis]
+        mid, left, right = (pos > 0) & (pos < size - 1), pos == 0, pos == size - 1
+        num[mid, m1], num[mid, p1] = 0.5, -0.5
+        den[mid, m1], den[mid, c], den[mid, p1] = 1.0, -2.0, 1.0
+        num[left, c], num[left, p1], num[left, p2] = 0.75, -1.0, 0.25  # -b / 2 ...
+        den[left, c], den[left, p1], den[left, p2] = 0.5, -1.0, 0.5  # ... over a
+        num[right, c], num[right, m1], num[right, m2] = -0.75, 1.0, -0.25
+        den[right, c], den[right, m1], den[right, m2] = 0.5, -1.0, 0.5
+    cell_xy = np.stack([px, py], axis=1).astype(np.float64)
+    for table in (gather, weights, cell_xy):
+        table.setflags(write=False)
+    return gather, weights, cell_xy
 
 
 def decode_heatmap_rows(flat: np.ndarray, h: int, w: int, log_domain: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(N, h·w) maps (any strides) -> coords (N, 2) (x, y) map px and peaks (N,), float64.
 
-    The nine samples the fit needs are taken in one gather, and logarithms only of those.
+    The nine samples the fit needs are taken in one gather, logarithms only of those, and both axes' fits are one
+    product with the arg-max cell's weights (:func:`_fit_tables`); offsets are clipped to ±0.5 px (0 where the
+    fit has no peak or the samples are not finite).
     """
-    n = flat.shape[0]
+    gather, weights, cell_xy = _fit_tables(h, w)
     idx = np.argmax(flat, axis=1)
-    py, px = np.divmod(idx, w)
-    yy = np.clip(py[None, :] + _OFFSETS[:, :1], 0, h - 1)  # (9, N)
-    xx = np.clip(px[None, :] + _OFFSETS[:, 1:], 0, w - 1)
-    v = flat[np.arange(n)[None, :], yy * w + xx].astype(np.float64)  # (9, N)
-    peak = v[0].copy()
+    v = flat[np.arange(flat.shape[0])[:, None], gather[idx]].astype(np.float64)  # (N, 9)
+    peak = v[:, 0].copy()
     lv = v if log_domain else np.log(np.maximum(v, _LOG_EPS))
-    pos = np.stack([px, py])
-    size = np.array([[w], [h]])
-    off = _refine(lv[[0, 0]], lv[[1, 5]], lv[[2, 6]], lv[[3, 7]], lv[[4, 8]], pos, size)
-    return (pos + off).T, peak
+    fit = np.matmul(weights[idx], lv[:, :, None])[:, :, 0]  # (N, 4): numerators x, y; denominators x, y
+    off = np.divide(fit[:, :2], fit[:, 2:], out=np.zeros((len(idx), 2)), where=fit[:, 2:] < -1e-12)
+    np.clip(off, -0.5, 0.5, out=off)
+    off[np.isnan(off)] = 0.0
+    return cell_xy[idx] + off, peak
 
 
 def decode_heatmaps(heatmaps: Any, log_domain: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -199,10 +214,8 @@ class HeatmapCodec(Codec):
         hm = to_numpy(outputs["heatmaps"] if isinstance(outputs, dict) else outputs)
         coords, peak = decode_heatmaps(hm, log_domain=self.log_domain)
         joints = input_coords_from_map(coords, self.input_size, self.heatmap_size)
-        if self.log_domain:
-            flat = hm.reshape(*hm.shape[:2], -1).astype(np.float64)
-            log_norm = np.log(np.exp(flat - flat.max(-1, keepdims=True)).sum(-1)) + flat.max(-1)
-            conf = np.exp(peak - log_norm) * 2 * np.pi * self.sigma**2
+        if self.log_domain:  # the softmax at the peak: 1 / sum(exp(map - peak)); the peak is the map's maximum
+            conf = (2 * np.pi * self.sigma**2) / np.exp(hm.reshape(*hm.shape[:2], -1) - peak[..., None]).sum(-1)
         else:
             conf = peak
         return {"joints": joints, "confidence": np.clip(conf, 0.0, 1.0)}

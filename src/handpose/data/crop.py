@@ -30,6 +30,7 @@ centre lands on ((W - 1) / 2, (H - 1) / 2) and ``cv2.warpAffine(frame, affine, (
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -273,15 +274,15 @@ def _box_affine(
     per frame px) and shifted by ``shift_out`` output pixels."""
     ow, oh = output_size
     cx, cy = float(center[0]), float(center[1])
-    theta = np.deg2rad(rotation_deg)
-    c, s = np.cos(theta), np.sin(theta)
-    to_origin = np.array([[1.0, 0.0, -cx], [0.0, 1.0, -cy]])
-    rotate = np.array([[c, s, 0.0], [-s, c, 0.0]])
-    mirror = np.array([[-1.0 if flip else 1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    place = np.array(
-        [[scale_xy[0], 0.0, (ow - 1) / 2.0 + shift_out[0]], [0.0, scale_xy[1], (oh - 1) / 2.0 + shift_out[1]]]
-    )
-    return compose_affine(to_origin, rotate, mirror, place)
+    theta = math.radians(float(rotation_deg))
+    c, s = math.cos(theta), math.sin(theta)
+    # place (scale, then shift to the output centre) . mirror . rotate [[c, s], [-s, c]] . move the centre to 0
+    fx = -float(scale_xy[0]) if flip else float(scale_xy[0])
+    sy = float(scale_xy[1])
+    a, b, d, e = fx * c, fx * s, -sy * s, sy * c
+    tx = (ow - 1) / 2.0 + float(shift_out[0]) - (a * cx + b * cy)
+    ty = (oh - 1) / 2.0 + float(shift_out[1]) - (d * cx + e * cy)
+    return np.array([[a, b, tx], [d, e, ty]])
 
 
 def output_wh(output_size: int | tuple[int, int]) -> tuple[int, int]:

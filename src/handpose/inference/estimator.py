@@ -427,9 +427,10 @@ class HandPoseEstimator:
 
     def _hand(self, p: PoseOutput, box: np.ndarray | None, det_score: float, w: int, h: int) -> Hand:
         j2 = p.joints_2d if p.joints_2d is not None else np.full((NUM_JOINTS, 2), np.nan)
-        conf = np.clip(np.nan_to_num(np.asarray(p.confidence, np.float64)), 0.0, 1.0)
-        with np.errstate(invalid="ignore"):
-            inside = (j2[:, 0] >= -0.5) & (j2[:, 0] <= w - 0.5) & (j2[:, 1] >= -0.5) & (j2[:, 1] <= h - 0.5)
+        conf = np.clip(np.asarray(p.confidence, np.float64), 0.0, 1.0)  # +-inf -> 1 / 0 ...
+        conf[np.isnan(conf)] = 0.0  # ... and NaN -> 0
+        # comparisons with NaN are False without a warning: a missing joint is not in the image
+        inside = (j2[:, 0] >= -0.5) & (j2[:, 0] <= w - 0.5) & (j2[:, 1] >= -0.5) & (j2[:, 1] <= h - 0.5)
         if box is None or not np.all(np.isfinite(box)):
             box = joints_box(j2)
         hand = Hand(
