@@ -11,7 +11,7 @@ each hand from its box (``hand_box`` of the teacher joints: the pose model witho
 MediaPipe Hands on the unchanged photos, so MediaPipe's figures measure how far the new light moves it from its
 own answers, and ours are agreement with the teacher, not accuracy.
 
-    .venv/bin/python benchmarks/lighting_robustness.py [--models DETECTOR POSE] [--json runs/lighting.json]
+    .venv/bin/python benchmarks/lighting_robustness.py [--models DETECTOR POSE] [--balanced-score S] [--json FILE]
 """
 
 from __future__ import annotations
@@ -149,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=REPO / "runs" / "real")
     ap.add_argument("--mediapipe-python", type=Path, default=REPO / ".venv-teacher" / "bin" / "python")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--balanced-score", type=float, default=None,
+                    help="the detector's white-balanced look at this score (0: off; default: as the detector ships)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
 
@@ -163,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         est = HandPoseEstimator(detector=args.models[0], pose=args.models[1], backend="onnx", threads=args.threads)
     else:
         est = HandPoseEstimator.from_pretrained("rgb", gesture=False, backend="onnx", threads=args.threads)
+    if args.balanced_score is not None:
+        assert est.detector is not None
+        est.detector.balanced_score = args.balanced_score
     report: dict = {"photos": len(frames), "hands": len(items), "models": {r: m.info.source for r, m in
                     est.models.items()}, "changes": {}}  # fmt: skip
     print(f"webcam holdout: {len(frames)} photos, {len(items)} hands; PCK@0.2 against the teacher, misses wrong")

@@ -45,7 +45,8 @@ Stages (each resumes or is skipped when its output exists; ``--only`` picks some
    look at close-ups on (``zoom_out``); the score its turned look at frames without a hand asks (``turn_score``,
    :data:`LOOK_SCORES`' rule, on close-ups of the same hands turned by 90, 180 and 270 degrees) and its tiled look
    at large frames without a hand (``tile_score``, the same rule, on the photos shrunk into larger frames) and its
-   zoomed-in look at first-pass boxes under the threshold (``zoom_in_score``, the same rule after both); the
+   zoomed-in look at first-pass boxes under the threshold (``zoom_in_score``, the same rule after both) and its
+   white-balanced look at frames without a hand (``balanced_score``, the same rule after the three); the
    presence the pose model must give a still frame posed whole when no look of the detector finds a hand in it
    (``whole_frame_presence``: the lowest of ``whole_frame_look.GRID`` that leaves the hand-free crops, views and
    large frames within 0.005 of the pipeline without it, ``benchmarks/whole_frame_look.py``, with the hands posed
@@ -102,8 +103,9 @@ ZOOM_OUT = 0.55
 #: looks chosen before it (``benchmarks/detector_closeups.py --turn-score --tile-score``)
 LOOK_SCORES = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 #: the extra looks so calibrated, in this order: then the zoomed-in look at unsure boxes (``zoom_in_score``), by the
-#: same rule against the detector with the turned and tiled looks on (``benchmarks/zoom_in_look.py``)
-LOOKS = ("turn_score", "tile_score", "zoom_in_score")
+#: same rule against the detector with the turned and tiled looks on (``benchmarks/zoom_in_look.py``), then the
+#: white-balanced look at a frame without a hand (``balanced_score``, ``benchmarks/balanced_look.py``)
+LOOKS = ("turn_score", "tile_score", "zoom_in_score", "balanced_score")
 #: the pose model's second look (:meth:`handpose.inference.stages.PoseStage.second_look`): a hand whose joints' box
 #: overlaps the box it was posed from by IoU under this is posed again from the joints' box, the surer pose kept;
 #: chosen on held-out hands (``benchmarks/pose_crop_robustness.py --second-look``)
@@ -355,6 +357,7 @@ def stage_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     log(
         f"calibration: min_score {t_best} (F1 {f1:.3f}, P {prec:.3f}, R {rec:.3f}), turn_score {looks['turn_score']}, "
         f"tile_score {looks['tile_score']}, zoom_in_score {looks['zoom_in_score']}, "
+        f"balanced_score {looks['balanced_score']}, "
         f"whole_frame_presence {whole['whole_frame_presence']}, "
         f"lost_confidence {lost:.3f} "
         f"(drops {cal['lost_dropped']:.3f} of crops off the hand), lost_presence {lost_p:.3f} (drops "
@@ -373,7 +376,7 @@ def calibrate_extra_looks(est: Any, sets: dict[str, Any], looks: tuple[str, ...]
     det = est.detector
 
     def figures() -> dict[str, float]:
-        return {"turn_score": det.turn_score, "tile_score": det.tile_score, "zoom_in_score": det.zoom_in_score,
+        return {**{name: getattr(det, name) for name in dict.fromkeys(LOOKS + tuple(looks))},
                 **holdout_figures(est, sets)}  # fmt: skip
 
     def keeps(row: dict[str, float], base: dict[str, float]) -> bool:
@@ -421,6 +424,7 @@ def export_rgb(args: argparse.Namespace, out: Path) -> None:
         "turn_score": cal["turn_score"],
         "tile_score": cal["tile_score"],
         "zoom_in_score": cal["zoom_in_score"],
+        "balanced_score": cal["balanced_score"],
         "calibration": "webcam_hands holdout photos, close-ups cut from them around each human box (the hand "
                        "filling 50, 70 and 90 % of the view) and as many hand-free crops and views: the score "
                        f"threshold of the best F1 at IoU 0.5 against the human boxes (F1 {cal['holdout_f1']:.3f}), "
@@ -431,7 +435,9 @@ def export_rgb(args: argparse.Namespace, out: Path) -> None:
                        "the same rule, with the turned look on, for the boxes of four overlapping tiles of a large "
                        "frame that gives no hand (the photos shrunk to half into 800 x 600 frames); zoom_in_score: "
                        "the same rule, with both looks on, for the boxes of a second look at each first-pass box "
-                       "scoring under the threshold but at least half of it, in a region twice its size",
+                       "scoring under the threshold but at least half of it, in a region twice its size; "
+                       "balanced_score: the same rule, with the three looks on, for the boxes of a frame that "
+                       "gives no hand balanced by the grey-world assumption",
     }, NOTE, DATA)  # fmt: skip
     store_for_shipping(best(work / PRESENCE_RUN), out / SHIPPED["pose"], {
         "role": "pose2d",

@@ -40,10 +40,10 @@ def detector():
 def second_look_only(detector):
     """The detector with its turned, tiled and zoomed-in looks off (the first two look with the second look too; the
     last looks where the first pass is unsure)."""
-    saved = detector.turn_score, detector.tile_score, detector.zoom_in_score
-    detector.turn_score = detector.tile_score = detector.zoom_in_score = 0.0
+    saved = detector.turn_score, detector.tile_score, detector.zoom_in_score, detector.balanced_score
+    detector.turn_score = detector.tile_score = detector.zoom_in_score = detector.balanced_score = 0.0
     yield detector
-    detector.turn_score, detector.tile_score, detector.zoom_in_score = saved
+    detector.turn_score, detector.tile_score, detector.zoom_in_score, detector.balanced_score = saved
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +170,9 @@ def test_the_turned_look_finds_hands_pointing_down_and_leaves_found_hands_alone(
     upright = [(image, box) for image, box, _, _ in views] + [(v, b) for _, _, v, b in views]
     down = [upside_down(image, box) for image, box in upright]
     frames = down + upright
+    balanced = detector.balanced_score
     try:
-        detector.turn_score = 0.0
+        detector.turn_score = detector.balanced_score = 0.0
         plain = [detector(v).detections for v, _ in frames]
         # the mechanism at the detector's own threshold: turned back, an upside-down photo is the upright photo, so
         # the turned look finds the hands that the detector finds upright (the shipped turn_score is stricter)
@@ -180,7 +181,7 @@ def test_the_turned_look_finds_hands_pointing_down_and_leaves_found_hands_alone(
         looked = [detector(v).detections for v, _ in frames]
         looks = detector.turned_looks - before
     finally:
-        detector.turn_score = turn
+        detector.turn_score, detector.balanced_score = turn, balanced
     boxes = [b for _, b in frames]
     first = [found(d, b) for d, b in zip(plain, boxes)]
     second = [found(d, b) for d, b in zip(looked, boxes)]
@@ -220,11 +221,11 @@ def test_the_tiled_look_finds_hands_too_small_in_a_large_frame(detector):
     from handpose.inference.stages import TILE_MAX_SCALE
 
     assert detector.tile_score > detector.min_score  # shipped with the tiled look on, stricter than the threshold
-    tile, turn = detector.tile_score, detector.turn_score
+    tile, turn, balanced = detector.tile_score, detector.turn_score, detector.balanced_score
     scenes = [far_away(*example_photo(name), x0, y0) for name in sorted(WEBCAM_EXAMPLES)
               for x0, y0 in ((500, 50), (30, 300))]  # fmt: skip
     try:
-        detector.tile_score = detector.turn_score = 0.0
+        detector.tile_score = detector.turn_score = detector.balanced_score = 0.0
         plain = [detector(f).detections for f, _ in scenes]
         # the mechanism at the detector's own threshold (the shipped tile_score is stricter)
         detector.tile_score = detector.min_score
@@ -237,7 +238,7 @@ def test_the_tiled_look_finds_hands_too_small_in_a_large_frame(detector):
         detector(small_frame)
         assert detector.tiled_looks == before  # a tile of a small frame shows nothing the frame did not
     finally:
-        detector.tile_score, detector.turn_score = tile, turn
+        detector.tile_score, detector.turn_score, detector.balanced_score = tile, turn, balanced
     first = [found(d, b) for d, (_, bs) in zip(plain, scenes) for b in bs]
     second = [found(d, b) for d, (_, bs) in zip(looked, scenes) for b in bs]
     # measured with the detector shipped at this commit: 0 of the 12 far hands found by the first look, 7 with the
@@ -254,3 +255,74 @@ def test_tile_score_must_be_a_score(detector):
 
     with pytest.raises(ValueError, match="tile_score"):
         DetectorStage(detector.model, tile_score=-0.1)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The white-balanced look (``DetectorStage.balanced_score``): a frame that gives no hand is looked at again balanced
+# by the grey-world assumption, for hands under a colour cast (the training photos come from a few webcams)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def cool_light(image: np.ndarray) -> np.ndarray:
+    """The photo under cool light: red x 0.75, blue x 1.25 (as ``benchmarks/lighting_robustness.py``)."""
+    return np.clip(image * np.array([0.75, 1.0, 1.25]) + 0.5, 0, 255).astype(np.uint8)
+
+
+def test_grey_world_balance_evens_the_channel_means_and_leaves_grey_frames_alone(rng):
+    from handpose.inference.stages import grey_world_balanced
+
+    image = rng.integers(30, 200, size=(120, 160, 3)).astype(np.uint8)
+    cast = cool_light(image)
+    means = cast.reshape(-1, 3).mean(0)
+    assert means[2] - means[0] > 50  # a strong cast to begin with
+    out = grey_world_balanced(cast)
+    assert out.dtype == np.uint8 and out.shape == cast.shape
+    balanced = out[::4, ::4].reshape(-1, 3).mean(0)  # the pixels the means are taken over
+    assert np.ptp(balanced) < 1.0 and abs(balanced.mean() - cast[::4, ::4].reshape(-1, 3).mean()) < 1.0
+    assert np.ptp(out.reshape(-1, 3).mean(0)) < 0.1 * np.ptp(means)  # and the whole frame nearly so
+    grey = np.repeat(image[..., :1], 3, axis=2)
+    np.testing.assert_array_equal(grey_world_balanced(grey), grey)
+    # a frame with an empty channel is not blown up past the gain limit, and bright values saturate
+    faint_green = np.full((8, 8, 3), (200, 1, 200), np.uint8)
+    np.testing.assert_array_equal(grey_world_balanced(faint_green)[..., 1], 4)  # gain clipped to 4 (not 133.7)
+    bright = np.full((8, 8, 3), (250, 100, 100), np.uint8)
+    assert grey_world_balanced(bright)[..., 1].max() == 150  # 100 x 1.5 ...
+    assert grey_world_balanced(bright)[..., 0].max() == 150  # ... and 250 x 0.6
+
+
+def test_the_balanced_look_finds_hands_under_cool_light_and_leaves_found_hands_alone(detector):
+    from handpose.data.image_io import read_image
+    from handpose.data.readers import open_dataset
+
+    from .conftest import realdata_path
+
+    assert detector.balanced_score >= detector.min_score  # shipped with the look on
+    hold = open_dataset(realdata_path("webcam_hands"), "webcam_hands", split="holdout")
+    scenes = [(cool_light(read_image(path)), np.asarray(boxes, np.float64))
+              for path, boxes in hold.image_boxes()[:60]]  # fmt: skip
+    score, turn, tile = detector.balanced_score, detector.turn_score, detector.tile_score
+    try:
+        detector.balanced_score = detector.turn_score = detector.tile_score = 0.0  # the balanced look alone
+        plain = [detector(f).detections for f, _ in scenes]
+        detector.balanced_score = score
+        before = detector.balanced_looks
+        looked = [detector(f).detections for f, _ in scenes]
+        looks = detector.balanced_looks - before
+    finally:
+        detector.balanced_score, detector.turn_score, detector.tile_score = score, turn, tile
+    first = sum(found(d, b) for d, (_, bs) in zip(plain, scenes) for b in bs)
+    second = sum(found(d, b) for d, (_, bs) in zip(looked, scenes) for b in bs)
+    # measured with the detector shipped at this commit (turned and tiled looks off): 45 of the 68 held-out hands
+    # under cool light found without the look, 57 with it, 18 frames looked at (re-measure when the detector changes)
+    assert second >= first + 5, (first, second)
+    for p, q in zip(plain, looked):  # a frame that gave a hand keeps its result, box for box
+        if p:
+            assert [(tuple(d.box), d.score) for d in p] == [(tuple(d.box), d.score) for d in q]
+    assert looks == sum(not p for p in plain)  # it runs on the frames without a hand, and only there
+
+
+def test_balanced_score_must_be_a_score(detector):
+    from handpose.inference.stages import DetectorStage
+
+    with pytest.raises(ValueError, match="balanced_score"):
+        DetectorStage(detector.model, balanced_score=2.0)

@@ -30,10 +30,10 @@ def detector():
 def zoom_in_only(detector):
     """The detector with its turned and tiled looks off (they run where no hand is found, which the zoomed-in look
     changes), the zoomed-in look's score restored afterwards."""
-    saved = detector.turn_score, detector.tile_score, detector.zoom_in_score
-    detector.turn_score = detector.tile_score = 0.0
+    saved = detector.turn_score, detector.tile_score, detector.zoom_in_score, detector.balanced_score
+    detector.turn_score = detector.tile_score = detector.balanced_score = 0.0
     yield detector
-    detector.turn_score, detector.tile_score, detector.zoom_in_score = saved
+    detector.turn_score, detector.tile_score, detector.zoom_in_score, detector.balanced_score = saved
 
 
 @pytest.fixture(scope="module")

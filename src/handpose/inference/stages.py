@@ -203,6 +203,12 @@ class DetectorStage:
             first, while fewer than ``max_hands`` hands are kept; that look's best box overlapping it (IoU >= 0.5)
             and scoring ``zoom_in_score`` or more is kept. Runs with the extra looks (still images), before the
             turned and tiled looks; costs one detector pass per such box.
+        balanced_score: a box detector's white-balanced look (0 = off; default: its sidecar's
+            ``inference.balanced_score``, else off). The detector learnt hands under a few webcams' indoor light, and
+            a colour cast (cool light) hides skin from it; when a frame gives no hand at all, it is looked at again
+            balanced by the grey-world assumption (:func:`grey_world_balanced`) and the boxes scoring
+            ``balanced_score`` or more kept, merged with the turned and tiled looks' by non-maximum suppression.
+            Costs one detector pass, on frames without a hand only.
     """
 
     def __init__(
@@ -218,6 +224,7 @@ class DetectorStage:
         tile_score: float | None = None,
         zoom_in_score: float | None = None,
         zoom_in_floor: float | None = None,
+        balanced_score: float | None = None,
     ) -> None:
         require_task(model, "detector", "rgb", ("skeleton", "box", "boxes"))
         self.model = model
@@ -243,6 +250,7 @@ class DetectorStage:
         self.turn_score = self._look_score("turn_score", turn_score)
         self.tile_score = self._look_score("tile_score", tile_score)
         self.zoom_in_score = self._look_score("zoom_in_score", zoom_in_score)
+        self.balanced_score = self._look_score("balanced_score", balanced_score)
         default_floor = float(model.info.extra.get("zoom_in_floor", self.keep_fraction))
         self.zoom_in_floor = default_floor if zoom_in_floor is None else float(zoom_in_floor)
         if not 0.0 < self.zoom_in_floor <= 1.0:
@@ -253,6 +261,7 @@ class DetectorStage:
         self.turned_looks = 0
         self.tiled_looks = 0
         self.zoomed_in_looks = 0
+        self.balanced_looks = 0
         #: the detector box overshoots the joints by about the skeleton's half line width / blob radius
         self.box_shrink = float(model.info.extra.get("box_shrink_px", max(self.line_width / 2, 1.18 * self.blob_sigma)))
 
@@ -347,13 +356,16 @@ class DetectorStage:
         return DetectorOutput(found, None, out.info, out.unsure, missing_looked=True)
 
     def looks_for_a_missing_hand(self, frame: np.ndarray) -> list[Detection]:
-        """The tiled look (a large frame) and the turned look of a frame that gave no hand, merged, best first, at
-        most ``max_hands`` (none where both are off)."""
+        """The tiled look (a large frame), the turned look and the white-balanced look of a frame that gave no hand,
+        merged, best first, at most ``max_hands`` (none where all are off)."""
         found = []
         if self.tile_score and self.scale((frame.shape[1], frame.shape[0])) <= TILE_MAX_SCALE:
             found += self._tiled_look(frame)
         if self.turn_score:
             found += self._turned_look(frame)
+        if self.balanced_score:
+            self.balanced_looks += 1
+            found += self._look(grey_world_balanced(frame), self.balanced_score).detections
         return self._merge(found)
 
     def _look(self, frame: np.ndarray, min_score: float | None) -> DetectorOutput:
@@ -858,6 +870,15 @@ class GestureStage:
             for i, r in zip(keep, self.postprocess(self.infer(x))):
                 res[i] = r if r[2] >= self.min_confidence else None
         return res
+
+
+def grey_world_balanced(frame: np.ndarray, max_gain: float = 4.0) -> np.ndarray:
+    """An (H, W, 3) uint8 frame white-balanced by the grey-world assumption: each channel scaled so that its mean
+    becomes the mean of the three channel means (gains clipped to [1 / ``max_gain``, ``max_gain``]; values saturate
+    at 255). The means are taken over every 4th pixel of every 4th row. A grey frame comes back unchanged."""
+    means = frame[::4, ::4].reshape(-1, 3).mean(axis=0)
+    gains = np.clip(means.mean() / np.maximum(means, 1e-6), 1.0 / max_gain, max_gain)
+    return cv2.transform(frame, np.diag(gains))
 
 
 def unturn_box(box: np.ndarray, k: int, width: int, height: int) -> np.ndarray:

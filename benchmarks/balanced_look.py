@@ -1,0 +1,80 @@
+"""The detector's white-balanced look on held-out frames, off and at its calibrated score, in one run: on a still
+image that gives no hand, the detector looks again at the frame balanced by the grey-world assumption
+(:func:`handpose.inference.stages.grey_world_balanced`) and keeps its boxes scoring ``balanced_score`` or more
+(:class:`handpose.inference.stages.DetectorStage`).
+
+The score is calibrated by the recipe's rule for the extra looks (``train_real_models.calibrate_extra_looks``:
+the lowest of its grid that keeps the holdout photos' F1 and close-ups found within 0.005 and the hand-free views and
+large frames with a box within 0.01 of the shipped detector with its looks), unless ``--scores`` are given. Sets and
+scoring as in ``whole_frame_look.py`` (the webcam ``holdout`` sets scored on the boxes of the hands the whole
+pipeline reports, hand-free views and large frames drawn anew, the synthetic validation frames through the whole
+pipeline); the shipped pipeline otherwise. The same holdout photos under other light are measured by
+``lighting_robustness.py`` (``--balanced-score``). ONNX Runtime, one thread.
+
+    .venv/bin/python benchmarks/balanced_look.py [--scores 0 0.8 ...] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from whole_frame_look import add_held_out_args
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scores", type=float, nargs="+", default=None,
+                    help="balanced look scores to measure (0: off); default: off and the calibrated score")  # fmt: skip
+    add_held_out_args(ap)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    import detector_closeups as closeups
+    from whole_frame_look import WholeFrameRuns, held_out_sets, pipeline_line, timed_pipeline_row
+
+    from handpose.inference import HandPoseEstimator
+
+    held = held_out_sets(args.work, args.synthetic_count)
+    sets = held["holdout"]
+    est = HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=2, threads=1)
+    presence = est.whole_frame_presence
+    report: dict[str, Any] = {"whole_frame_presence": presence, "settings": {}}
+    scores = args.scores
+    if scores is None:
+        from train_real_models import calibrate_extra_looks
+
+        cal = calibrate_extra_looks(est, sets, ("balanced_score",))
+        report["calibration"] = cal["extra_looks"]
+        print(f"balanced_score {cal['balanced_score']} by the recipe's rule", flush=True)
+        scores = [0.0, cal["balanced_score"]] if cal["balanced_score"] else [0.0]
+    for score in scores:
+        est.detector.balanced_score = score
+        looks = est.detector.balanced_looks
+        detector_row = closeups.holdout_figures(est, sets)
+        row = timed_pipeline_row(WholeFrameRuns(est), held, presence)
+        row["balanced_looks"] = est.detector.balanced_looks - looks
+        report["settings"][f"{score:g}"] = {"pipeline": row, "detector": detector_row}
+        print(
+            f"balanced look {'off' if not score else f'score {score:g}'}: detector alone photos F1 "
+            f"{detector_row['holdout_f1']:.3f}, close-ups {detector_row['closeup_all']:.3f}, small hands "
+            f"{detector_row['small']:.3f}, hand-free views / large frames with a box "
+            f"{detector_row['empty_with_box']:.3f} / {detector_row['large_empty_with_box']:.3f}; pipeline: "
+            + pipeline_line(row)
+            + f"; {row['balanced_looks']} balanced looks",
+            flush=True,
+        )
+    if args.json:
+        from handpose.io import write_json_atomic
+
+        write_json_atomic(args.json, report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
