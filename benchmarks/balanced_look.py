@@ -11,7 +11,7 @@ pipeline reports, hand-free views and large frames drawn anew, the synthetic val
 pipeline); the shipped pipeline otherwise. The same holdout photos under other light are measured by
 ``lighting_robustness.py`` (``--balanced-score``). ONNX Runtime, one thread.
 
-    .venv/bin/python benchmarks/balanced_look.py [--scores 0 0.8 ...] [--json FILE]
+    .venv/bin/python benchmarks/balanced_look.py [--scores 0 0.8 ...] [--exposure] [--json FILE]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scores", type=float, nargs="+", default=None,
                     help="balanced look scores to measure (0: off); default: off and the calibrated score")  # fmt: skip
     add_held_out_args(ap)
+    ap.add_argument("--exposure", action="store_true", help="the balanced look also corrects exposure")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     import detector_closeups as closeups
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     sets = held["holdout"]
     est = HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=2, threads=1)
     presence = est.whole_frame_presence
-    report: dict[str, Any] = {"whole_frame_presence": presence, "settings": {}}
+    est.detector.balance_exposure = args.exposure
+    report: dict[str, Any] = {"whole_frame_presence": presence, "exposure": args.exposure, "settings": {}}
     scores = args.scores
     if scores is None:
         from train_real_models import calibrate_extra_looks

@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--balanced-score", type=float, default=None,
                     help="the detector's white-balanced look at this score (0: off; default: as the detector ships)")
+    ap.add_argument("--balance-exposure", action="store_true", help="the white-balanced look also corrects exposure")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
 
@@ -168,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.balanced_score is not None:
         assert est.detector is not None
         est.detector.balanced_score = args.balanced_score
+    if args.balance_exposure:
+        assert est.detector is not None
+        est.detector.balance_exposure = True
     report: dict = {"photos": len(frames), "hands": len(items), "models": {r: m.info.source for r, m in
                     est.models.items()}, "changes": {}}  # fmt: skip
     print(f"webcam holdout: {len(frames)} photos, {len(items)} hands; PCK@0.2 against the teacher, misses wrong")

@@ -290,6 +290,26 @@ def test_grey_world_balance_evens_the_channel_means_and_leaves_grey_frames_alone
     assert grey_world_balanced(bright)[..., 0].max() == 150  # ... and 250 x 0.6
 
 
+def test_grey_world_exposure_brings_dark_and_bright_frames_towards_a_standard_mean(rng):
+    from handpose.inference.stages import EXPOSURE_GAMMA, EXPOSURE_MEAN, grey_world_balanced
+
+    image = rng.integers(0, 256, size=(120, 160, 3)).astype(np.uint8)
+    target = 255 * EXPOSURE_MEAN
+    for g in (2.5, 0.5):  # under- and over-exposed
+        shown = np.clip(255 * (image / 255.0) ** g + 0.5, 0, 255).astype(np.uint8)
+        out = grey_world_balanced(shown, exposure=True)
+        assert abs(out.mean() - target) < 0.5 * abs(shown.mean() - target)  # at least halfway there
+        np.testing.assert_array_equal(grey_world_balanced(shown), grey_world_balanced(shown, exposure=False))
+        # the curve is monotonic: pixel order is kept
+        flat_in, flat_out = shown[..., 1].ravel(), out[..., 1].ravel()
+        order = np.argsort(flat_in, kind="stable")
+        assert np.all(np.diff(flat_out[order].astype(int)) >= 0)
+    # the gamma is limited: a nearly black frame is lifted by at most EXPOSURE_GAMMA[0]
+    black = np.full((8, 8, 3), 2, np.uint8)
+    lifted = 255 * (2 / 255) ** EXPOSURE_GAMMA[0]
+    assert abs(int(grey_world_balanced(black, exposure=True).max()) - lifted) <= 1
+
+
 def test_the_balanced_look_finds_hands_under_cool_light_and_leaves_found_hands_alone(detector):
     from handpose.data.image_io import read_image
     from handpose.data.readers import open_dataset

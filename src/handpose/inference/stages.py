@@ -251,6 +251,9 @@ class DetectorStage:
         self.tile_score = self._look_score("tile_score", tile_score)
         self.zoom_in_score = self._look_score("zoom_in_score", zoom_in_score)
         self.balanced_score = self._look_score("balanced_score", balanced_score)
+        #: the balanced look also brings the frame to a standard exposure (the sidecar's
+        #: ``inference.balance_exposure``; :func:`grey_world_balanced`)
+        self.balance_exposure = bool(model.info.extra.get("balance_exposure", False))
         default_floor = float(model.info.extra.get("zoom_in_floor", self.keep_fraction))
         self.zoom_in_floor = default_floor if zoom_in_floor is None else float(zoom_in_floor)
         if not 0.0 < self.zoom_in_floor <= 1.0:
@@ -365,7 +368,8 @@ class DetectorStage:
             found += self._turned_look(frame)
         if self.balanced_score:
             self.balanced_looks += 1
-            found += self._look(grey_world_balanced(frame), self.balanced_score).detections
+            balanced = grey_world_balanced(frame, exposure=self.balance_exposure)
+            found += self._look(balanced, self.balanced_score).detections
         return self._merge(found)
 
     def _look(self, frame: np.ndarray, min_score: float | None) -> DetectorOutput:
@@ -872,13 +876,28 @@ class GestureStage:
         return res
 
 
-def grey_world_balanced(frame: np.ndarray, max_gain: float = 4.0) -> np.ndarray:
+#: the balanced look's exposure: the mean luminance (share of full scale) a frame is brought to, and the gamma range
+EXPOSURE_MEAN = 0.45
+EXPOSURE_GAMMA = (0.4, 2.5)
+
+
+def grey_world_balanced(frame: np.ndarray, max_gain: float = 4.0, exposure: bool = False) -> np.ndarray:
     """An (H, W, 3) uint8 frame white-balanced by the grey-world assumption: each channel scaled so that its mean
     becomes the mean of the three channel means (gains clipped to [1 / ``max_gain``, ``max_gain``]; values saturate
-    at 255). The means are taken over every 4th pixel of every 4th row. A grey frame comes back unchanged."""
+    at 255). The means are taken over every 4th pixel of every 4th row. A grey frame comes back unchanged.
+
+    ``exposure``: then also a gamma curve ``255 (v / 255) ** g`` that takes the balanced frame's mean (the mean of the
+    three channel means) to :data:`EXPOSURE_MEAN` of full scale, ``g`` within :data:`EXPOSURE_GAMMA` (an under- or
+    over-exposed frame brought to a standard exposure)."""
     means = frame[::4, ::4].reshape(-1, 3).mean(axis=0)
-    gains = np.clip(means.mean() / np.maximum(means, 1e-6), 1.0 / max_gain, max_gain)
-    return cv2.transform(frame, np.diag(gains))
+    level = float(means.mean())
+    gains = np.clip(level / np.maximum(means, 1e-6), 1.0 / max_gain, max_gain)
+    out = cv2.transform(frame, np.diag(gains))
+    if exposure and 0.0 < level < 255.0:
+        g = float(np.clip(np.log(EXPOSURE_MEAN) / np.log(level / 255.0), *EXPOSURE_GAMMA))
+        lut = np.clip(255.0 * (np.arange(256) / 255.0) ** g + 0.5, 0, 255).astype(np.uint8)
+        out = cv2.LUT(out, lut)
+    return out
 
 
 def unturn_box(box: np.ndarray, k: int, width: int, height: int) -> np.ndarray:
