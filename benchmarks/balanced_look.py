@@ -12,6 +12,7 @@ pipeline); the shipped pipeline otherwise. The same holdout photos under other l
 ``lighting_robustness.py`` (``--balanced-score``). ONNX Runtime, one thread.
 
     .venv/bin/python benchmarks/balanced_look.py [--scores 0 0.8 ...] [--exposure] [--json FILE]
+    .venv/bin/python benchmarks/balanced_look.py --look turn_score --scores 0.8 0.7 ...  # another look's score
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scores", type=float, nargs="+", default=None,
                     help="balanced look scores to measure (0: off); default: off and the calibrated score")  # fmt: skip
+    ap.add_argument("--look", default="balanced_score", choices=["balanced_score", "turn_score", "tile_score"],
+                    help="with --scores: the extra look whose score to vary (the others as shipped)")
     add_held_out_args(ap)
     ap.add_argument("--exposure", action="store_true", help="the balanced look also corrects exposure")
     ap.add_argument("--json", type=Path, default=None)
@@ -55,15 +58,16 @@ def main(argv: list[str] | None = None) -> int:
         report["calibration"] = cal["extra_looks"]
         print(f"balanced_score {cal['balanced_score']} by the recipe's rule", flush=True)
         scores = [0.0, cal["balanced_score"]] if cal["balanced_score"] else [0.0]
+    look = args.look if args.scores is not None else "balanced_score"
     for score in scores:
-        est.detector.balanced_score = score
+        setattr(est.detector, look, score)
         looks = est.detector.balanced_looks
         detector_row = closeups.holdout_figures(est, sets)
         row = timed_pipeline_row(WholeFrameRuns(est), held, presence)
         row["balanced_looks"] = est.detector.balanced_looks - looks
-        report["settings"][f"{score:g}"] = {"pipeline": row, "detector": detector_row}
+        report["settings"][f"{look} {score:g}"] = {"pipeline": row, "detector": detector_row}
         print(
-            f"balanced look {'off' if not score else f'score {score:g}'}: detector alone photos F1 "
+            f"{look} {score:g}: detector alone photos F1 "
             f"{detector_row['holdout_f1']:.3f}, close-ups {detector_row['closeup_all']:.3f}, small hands "
             f"{detector_row['small']:.3f}, hand-free views / large frames with a box "
             f"{detector_row['empty_with_box']:.3f} / {detector_row['large_empty_with_box']:.3f}; pipeline: "
