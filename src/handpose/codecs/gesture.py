@@ -83,8 +83,8 @@ class GestureCodec(Codec):
 
     def decode(self, outputs: Any) -> dict[str, np.ndarray]:
         logits = to_numpy(outputs["logits"] if isinstance(outputs, dict) else outputs).astype(np.float64)
-        z = logits - logits.max(axis=-1, keepdims=True)
-        probs = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+        e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        probs = e / e.sum(axis=-1, keepdims=True)
         label = probs.argmax(axis=-1)
         return {
             "label": label.astype(np.int64),

@@ -319,23 +319,28 @@ def plan_bbox_crop(
     Returns:
         The :class:`CropInfo` (mode "bbox"); warp with :func:`warp_frame`.
     """
-    geometry = geometry or GeometricParams()
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    pts = pts[np.isfinite(pts).all(axis=1)]
     if len(pts) == 0:
         raise DataError("no finite points to place a crop box around", field="joints_2d")
     if center is None:
         center = (pts.min(axis=0) + pts.max(axis=0)) / 2.0
-    c = np.asarray(center, dtype=np.float64) + np.asarray(geometry.shift_px, dtype=np.float64)
-    # half-side needed in the rotated box (a mirror does not change it)
-    theta = np.deg2rad(geometry.rotation_deg)
-    rot = np.array([[np.cos(theta), np.sin(theta)], [-np.sin(theta), np.cos(theta)]])
-    half = float(np.max(np.abs((pts - c) @ rot.T))) if len(pts) else 0.0
-    side = max(2.0 * half * (1.0 + margin), min_size_px) * float(geometry.scale)
+    c = np.asarray(center, dtype=np.float64)
+    if geometry is None:  # no augmentation (inference): no shift, no rotation, scale 1
+        rotation, flip, scale = 0.0, False, 1.0
+        half = float(np.abs(pts - c).max())
+    else:
+        rotation, flip, scale = float(geometry.rotation_deg), bool(geometry.flip), float(geometry.scale)
+        c = c + np.asarray(geometry.shift_px, dtype=np.float64)
+        # half-side needed in the rotated box (a mirror does not change it)
+        theta = np.deg2rad(rotation)
+        rot = np.array([[np.cos(theta), np.sin(theta)], [-np.sin(theta), np.cos(theta)]])
+        half = float(np.max(np.abs((pts - c) @ rot.T)))
+    side = max(2.0 * half * (1.0 + margin), min_size_px) * scale
     ow, oh = output_wh(output_size)
     s = min(ow, oh) / side
-    affine = _box_affine(c, (s, s), (ow, oh), geometry.rotation_deg, geometry.flip)
-    return CropInfo(affine, (ow, oh), "bbox", float(geometry.rotation_deg), bool(geometry.flip))
+    affine = _box_affine(c, (s, s), (ow, oh), rotation, flip)
+    return CropInfo(affine, (ow, oh), "bbox", rotation, flip)
 
 
 def plan_whole_frame(

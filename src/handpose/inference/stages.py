@@ -853,7 +853,7 @@ class GestureStage:
             except ValueError:
                 continue
         x = np.stack(rows) if rows else np.zeros((0, 2, NUM_JOINTS), np.float32)
-        return x.astype(np.float32), keep
+        return x, keep  # float32: normalize_keypoints' rows are
 
     def infer(self, x: np.ndarray) -> dict[str, np.ndarray]:
         return self.model.run(x)
