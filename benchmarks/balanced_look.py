@@ -34,13 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scores", type=float, nargs="+", default=None,
                     help="balanced look scores to measure (0: off); default: off and the calibrated score")  # fmt: skip
     ap.add_argument("--look", default="balanced_score", choices=["balanced_score", "turn_score", "tile_score"],
-                    help="with --scores: the extra look whose score to vary (the others as shipped)")
+                    help="with --scores: the extra look whose score to vary (the others as shipped)")  # fmt: skip
     add_held_out_args(ap)
     ap.add_argument("--exposure", action="store_true", help="the balanced look also corrects exposure")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    import detector_closeups as closeups
-    from whole_frame_look import WholeFrameRuns, held_out_sets, pipeline_line, timed_pipeline_row
+    from whole_frame_look import held_out_sets, look_setting_rows, pipeline_line
 
     from handpose.inference import HandPoseEstimator
 
@@ -61,10 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     look = args.look if args.scores is not None else "balanced_score"
     for score in scores:
         setattr(est.detector, look, score)
-        looks = est.detector.balanced_looks
-        detector_row = closeups.holdout_figures(est, sets)
-        row = timed_pipeline_row(WholeFrameRuns(est), held, presence)
-        row["balanced_looks"] = est.detector.balanced_looks - looks
+        detector_row, row = look_setting_rows(est, held, presence, "balanced_looks")
         report["settings"][f"{look} {score:g}"] = {"pipeline": row, "detector": detector_row}
         print(
             f"{look} {score:g}: detector alone photos F1 "

@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mediapipe-python", type=Path, default=REPO / ".venv-teacher" / "bin" / "python")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--balanced-score", type=float, default=None,
-                    help="the detector's white-balanced look at this score (0: off; default: as the detector ships)")
+                    help="the detector's white-balanced look at this score (0: off; default: as shipped)")  # fmt: skip
     ap.add_argument("--balance-exposure", action="store_true", help="the white-balanced look also corrects exposure")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)

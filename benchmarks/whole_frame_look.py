@@ -152,6 +152,20 @@ def timed_pipeline_row(runs: WholeFrameRuns, held: dict[str, Any], presence: flo
     return row
 
 
+def look_setting_rows(est: Any, held: dict[str, Any], presence: float | None, counter: str) -> tuple[dict, dict]:
+    """One setting of the detector's looks as ``est`` is set: the detector alone on the holdout sets
+    (``detector_closeups.holdout_figures``) and the whole pipeline (:func:`timed_pipeline_row` on fresh runs), the
+    latter with ``counter`` (a :class:`DetectorStage` look counter, e.g. ``"zoomed_in_looks"``) counting the looks
+    that run took -> (detector row, pipeline row)."""
+    import detector_closeups as closeups
+
+    before = getattr(est.detector, counter)
+    detector_row = closeups.holdout_figures(est, held["holdout"])
+    row = timed_pipeline_row(WholeFrameRuns(est), held, presence)
+    row[counter] = getattr(est.detector, counter) - before
+    return detector_row, row
+
+
 def calibrate_whole_frame(
     est: Any, sets: dict[str, Any], grid: tuple[float, ...] = GRID, runs: WholeFrameRuns | None = None
 ) -> dict[str, Any]:

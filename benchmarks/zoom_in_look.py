@@ -37,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     add_held_out_args(ap)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    import detector_closeups as closeups
-    from whole_frame_look import WholeFrameRuns, held_out_sets, pipeline_line, timed_pipeline_row
+    from whole_frame_look import held_out_sets, look_setting_rows, pipeline_line
 
     from handpose.inference import HandPoseEstimator
 
@@ -60,11 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             settings.append((cal["zoom_in_score"], floor))
     for score, floor in settings:
         est.detector.zoom_in_score, est.detector.zoom_in_floor = score, floor
-        looks = est.detector.zoomed_in_looks
-        detector_row = closeups.holdout_figures(est, sets)
-        runs = WholeFrameRuns(est)
-        row = timed_pipeline_row(runs, held, presence)
-        row["zoomed_in_looks"] = est.detector.zoomed_in_looks - looks
+        detector_row, row = look_setting_rows(est, held, presence, "zoomed_in_looks")
         report["settings"][f"{score:g} floor {floor:g}"] = {"pipeline": row, "detector": detector_row}
         print(
             f"zoomed-in look {'off' if not score else f'score {score:g}, floor {floor:g}'}: detector alone photos F1 "
