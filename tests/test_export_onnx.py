@@ -239,6 +239,41 @@ def test_attention_position_encoding_is_a_constant_of_the_graph(tmp_path):
     assert side["parity_max_abs"] < 1e-4
 
 
+def test_msahp_exports_row13_on_whole_channel_blocks_and_no_shape_arithmetic(tmp_path):
+    # row 13 takes w4 + J = 64 + 21 = 85 channels; the export pads them (and the weights) with zeros to 88, so that
+    # ONNX Runtime runs it in its blocked layout; sizes other than the batch are constants: no Shape node at all
+    from handpose.models.msahp import EXPORT_CHANNEL_MULTIPLE
+
+    torch.manual_seed(0)
+    model = create_model("msahp_t", presence=True).eval()
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):  # not the identity of a new BN
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.uniform_(-0.5, 0.5)
+    stage = model.refine[0]
+    assert stage.row13[0].in_channels == 85
+    x = torch.randn(2, 85, 13, 13)
+    with torch.inference_mode():
+        assert torch.allclose(stage._row13_export(x), stage.row13(x), atol=1e-5)
+    side = export_onnx(save_checkpoint(tmp_path / "ckpt", model), tmp_path / "m.onnx", check=True)
+    graph = onnx.load(str(tmp_path / "m.onnx")).graph
+    assert "Shape" not in {n.op_type for n in graph.node}
+    weights = {t.name: tuple(t.dims) for t in graph.initializer}
+    padded = {n.output[0] for n in graph.node if n.op_type == "Pad"}
+    convs = [n for n in graph.node if n.op_type == "Conv" and n.input[0] in padded]
+    assert [weights[n.input[1]] for n in convs] == [(32, 88, 3, 3)]  # the only padded input: row 13's
+    assert 88 % EXPORT_CHANNEL_MULTIPLE == 0
+    assert side["parity_max_abs"] < 1e-4
+    sess = OnnxModel(tmp_path / "m.onnx")
+    xb = example_input(model.spec, batch=3, seed=4)
+    got = sess.run(xb)
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(xb))
+    for name in ("heatmaps", "presence"):
+        assert np.max(np.abs(got[name] - ref[name].numpy())) < 1e-4
+
+
 def test_cached_exports_are_keyed_by_the_graph_revision(tmp_path, monkeypatch):
     import handpose.inference.export as export
 

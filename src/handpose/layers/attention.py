@@ -96,16 +96,17 @@ class MultiHeadSelfAttention2d(nn.Module):
             if self.pos.shape[1] != h * w:
                 raise ValueError(f"learned position encoding is for {self.pos.shape[1]} tokens, got {h}x{w}")
             return self.pos
-        # plain ints: while a graph is traced for export the sizes are traced values, and a key of them would miss
-        # the cache and trace the encoding's arithmetic into the graph instead of one constant
-        key = (int(h), int(w))
+        key = (h, w)  # plain ints (see forward), so a traced export finds the cache and writes one constant
         if key not in self._pos_cache:
             self._pos_cache[key] = sincos_position_encoding_2d(h, w, self.channels)
         return self._pos_cache[key].to(device=ref.device, dtype=ref.dtype).unsqueeze(0)  # (1, HW, C)
 
     def forward(self, x: Tensor) -> Tensor:
-        b, c, h, w = x.shape
-        tokens = x.flatten(2).transpose(1, 2)  # (B, HW, C)
+        # plain ints, and -1 for the batch in an export: the graph keeps the batch axis dynamic and the rest as
+        # constants, without the shape arithmetic (about twenty small nodes) a traced x.shape would put in it
+        _, c, h, w = (int(v) for v in x.shape)
+        b = -1 if torch.onnx.is_in_onnx_export() else x.shape[0]
+        tokens = x.reshape(b, c, h * w).transpose(1, 2)  # (B, HW, C)
         pos = self._position(h, w, tokens)
         z = self.norm(tokens if pos is None else tokens + pos)
         qkv = self.qkv(z).reshape(b, h * w, 3, self.heads, c // self.heads)  # (B, T, 3, heads, dim)
