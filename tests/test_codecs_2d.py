@@ -324,6 +324,32 @@ def test_normalize_keypoints_by_hand() -> None:
     assert np.allclose(normalize_keypoints(joints)[:, 9], [0, -1])
 
 
+def test_normalize_keypoints_equals_normalize_scale_number_for_number() -> None:
+    # the one-hand arithmetic against geometry.normalize_scale (Eq. 1) on random hands, with missing joints and
+    # with a degenerate index bone (the palm fallback, written out with numpy here)
+    from handpose.geometry import normalize_scale
+
+    rng = np.random.default_rng(11)
+    for trial in range(200):
+        pts = rng.uniform(-50, 650, size=(J, 2)) * rng.uniform(0.01, 3)
+        if trial % 4 == 1:
+            pts[rng.integers(1, J, 3)] = np.nan  # missing joints (never the wrist or the bone here)
+            pts[[5, 6]] = rng.uniform(0, 600, size=(2, 2))
+        want = np.nan_to_num(normalize_scale(pts)[0]).T.astype(np.float32)
+        if trial % 4 == 2:
+            pts[6] = pts[5]
+            want = np.nan_to_num((pts - pts[0]) / np.sqrt(np.sum((pts[9] - pts[0]) ** 2))).T.astype(np.float32)
+        got = normalize_keypoints(pts)
+        assert got.dtype == np.float32 and got.shape == (2, J)
+        assert np.array_equal(got, want), trial
+    pts[0] = np.nan
+    with pytest.raises(ValueError, match="wrist"):
+        normalize_keypoints(pts)
+    pts = np.zeros((J, 2))
+    with pytest.raises(ValueError, match="no usable scale"):
+        normalize_keypoints(pts)
+
+
 def test_gesture_codec() -> None:
     codec = GestureCodec(4, ["a", "b", "c", "d"])
     assert int(codec.encode(2)["label"]) == 2

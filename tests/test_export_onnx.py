@@ -274,6 +274,23 @@ def test_msahp_exports_row13_on_whole_channel_blocks_and_no_shape_arithmetic(tmp
         assert np.max(np.abs(got[name] - ref[name].numpy())) < 1e-4
 
 
+def test_ssd_detector_exports_without_shape_arithmetic(tmp_path):
+    # the FPN's upsampling by a constant factor and the heads' reshapes by constant sizes: no Shape, Gather or
+    # Unsqueeze node is left to compute sizes on every run (they were a tenth of the detector's time)
+    from handpose.models.ssd_detector import upsample_to
+
+    torch.manual_seed(0)
+    model = create_model("ssd_hand").eval()
+    side = export_onnx(save_checkpoint(tmp_path / "ckpt", model), tmp_path / "d.onnx", check=True)
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "d.onnx")).graph.node}
+    assert not ops & {"Shape", "Gather", "Unsqueeze", "ConstantOfShape"}
+    assert side["parity_max_abs"] < 1e-4
+    x = torch.randn(2, 3, 4, 5)
+    for like in (torch.zeros(1, 1, 8, 10), torch.zeros(1, 1, 9, 11)):  # twice the size, and any other size
+        ref = torch.nn.functional.interpolate(x, size=like.shape[2:], mode="nearest")
+        assert torch.equal(upsample_to(x, like), ref)
+
+
 def test_cached_exports_are_keyed_by_the_graph_revision(tmp_path, monkeypatch):
     import handpose.inference.export as export
 

@@ -9,13 +9,12 @@ degenerate). Missing joints become 0.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
-from ..geometry import normalize_scale
-from ..skeleton import NUM_JOINTS, WRIST
+from ..skeleton import NUM_JOINTS, SCALE_BONE, WRIST
 from .base import Codec, to_numpy
 
 MIDDLE_MCP = 9
@@ -34,16 +33,22 @@ def normalize_keypoints(joints_2d: np.ndarray) -> np.ndarray:
     pts = np.asarray(joints_2d, dtype=np.float64)
     if pts.shape != (NUM_JOINTS, 2):
         raise ValueError(f"joints_2d must be ({NUM_JOINTS}, 2), got {pts.shape}")
-    if not np.all(np.isfinite(pts[WRIST])):
+    wx, wy = pts[WRIST].tolist()
+    if not (math.isfinite(wx) and math.isfinite(wy)):
         raise ValueError("the wrist is missing: cannot normalise keypoints")
-    try:
-        norm, _ = normalize_scale(pts)
-    except DataError:
-        palm = float(np.linalg.norm(pts[MIDDLE_MCP] - pts[WRIST]))
-        if not np.isfinite(palm) or palm <= 0:
-            raise ValueError("no usable scale: index bone and palm are both missing or degenerate") from None
-        norm = (pts - pts[WRIST]) / palm
-    return np.nan_to_num(norm).T.astype(np.float32)
+    # normalize_scale's arithmetic written out for one hand (the same numbers; a tenth of the numpy calls):
+    # bone_length is sqrt(dx² + dy²), the root-relative points are divided by it
+    (ax, ay), (bx, by) = (pts[SCALE_BONE[0]].tolist(), pts[SCALE_BONE[1]].tolist())
+    scale = math.sqrt((bx - ax) * (bx - ax) + (by - ay) * (by - ay))
+    if not (math.isfinite(scale) and scale > 0):
+        mx, my = pts[MIDDLE_MCP].tolist()
+        scale = math.sqrt((mx - wx) * (mx - wx) + (my - wy) * (my - wy))
+        if not math.isfinite(scale) or scale <= 0:
+            raise ValueError("no usable scale: index bone and palm are both missing or degenerate")
+    norm = (pts - pts[WRIST]) / scale
+    if not np.isfinite(norm).all():
+        norm = np.nan_to_num(norm)
+    return norm.T.astype(np.float32)
 
 
 class GestureCodec(Codec):

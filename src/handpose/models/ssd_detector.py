@@ -51,6 +51,16 @@ def focal_loss(logits: Tensor, labels: Tensor, alpha: float = 0.25, gamma: float
     return (loss * keep).sum(), (labels > 0).sum()
 
 
+def upsample_to(x: Tensor, like: Tensor) -> Tensor:
+    """Nearest-neighbour upsampling of (B, C, h, w) to ``like``'s (H, W): by a constant factor 2 where H, W = 2h, 2w
+    (the same pixels as by size, and an exported graph computes no sizes), else to the size."""
+    h, w = (int(v) for v in x.shape[2:])
+    size = tuple(int(v) for v in like.shape[2:])
+    if size == (2 * h, 2 * w):
+        return F.interpolate(x, scale_factor=2.0, mode="nearest")
+    return F.interpolate(x, size=size, mode="nearest")
+
+
 class SSDHandDetector(HandModel):
     """Single-shot hand detector (see the module docstring).
 
@@ -142,15 +152,19 @@ class SSDHandDetector(HandModel):
         s16 = self.stage16(s8)  # (B, c3, H/16, W/16)
         s32 = self.stage32(s16)  # (B, c4, H/32, W/32)
         p32 = self.lateral32(s32)
-        p16 = self.lateral16(s16) + F.interpolate(p32, size=s16.shape[-2:], mode="nearest")
-        p8 = self.lateral8(s8) + F.interpolate(p16, size=s8.shape[-2:], mode="nearest")
+        p16 = self.lateral16(s16) + upsample_to(p32, s16)
+        p8 = self.lateral8(s8) + upsample_to(p16, s8)
+        # sizes as plain ints and -1 for the batch in an export: the graph keeps the batch axis dynamic and the
+        # rest as constants, without the shape arithmetic a traced size would put in it
+        b = -1 if torch.onnx.is_in_onnx_export() else x.shape[0]
         scores, offsets = [], []
         for p in (p8, p16, p32):
             hidden = self.head(p)
-            b = hidden.shape[0]
+            h, w = (int(v) for v in hidden.shape[2:])
+            k = self.score.out_channels  # default boxes per cell
             # (B, k, h, w) -> (B, h, w, k) -> (B, h*w*k): anchors ordered by row, column, then default box
-            scores.append(self.score(hidden).permute(0, 2, 3, 1).reshape(b, -1))
-            offsets.append(self.offset(hidden).permute(0, 2, 3, 1).reshape(b, -1, 4))
+            scores.append(self.score(hidden).permute(0, 2, 3, 1).reshape(b, h * w * k))
+            offsets.append(self.offset(hidden).permute(0, 2, 3, 1).reshape(b, h * w * k, 4))
         return {"scores": torch.cat(scores, dim=1), "offsets": torch.cat(offsets, dim=1)}  # (B, A), (B, A, 4)
 
     def loss(self, outputs: dict[str, Tensor], targets: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
