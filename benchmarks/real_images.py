@@ -28,9 +28,11 @@ only our figures are measured. Sections:
    of the train photos: ``handpose gesture train --format sign_digits --data $HANDPOSE_REALDATA/sign_digits
    --val-split ''``), the same accuracy on MediaPipe's keypoints.
 5. **Speed**: median ms per frame of each pipeline on the webcam test photos (detection on every frame) and on the
-   video (tracking, each pass from the video's start), over ``--timing-passes`` passes each (3 by default: one
-   pass's median moved by a third between runs of identical code), ours on ONNX Runtime with ``--threads``
-   threads, MediaPipe as it comes (its own threads).
+   video (tracking, each pass from the video's start), over ``--timing-passes`` rounds (5 by default), each one pass
+   of ours, then one of MediaPipe in a process started for that pass and ended before ours runs again (this
+   machine's speed drifts by a tenth within minutes: interleaved, the drift falls on both pipelines alike; an idle
+   MediaPipe process beside ours slowed ours by about 5 %); each round's ratio is recorded beside the ratio of the
+   medians. Ours on ONNX Runtime with ``--threads`` threads, MediaPipe as it comes (its own threads).
 
 ``--picture PNG`` also draws a grid of the same photos (fixture images, webcam test photos, video frames), ours
 on the left of each pair, MediaPipe's on the right (``docs/img/real_predictions.png``).
@@ -65,6 +67,7 @@ import mediapipe as mp
 req = json.load(open(sys.argv[1]))
 H = mp.solutions.hands
 out = {"version": mp.__version__}
+timing = req.get("mode") == "timing"  # one timing round: the webcam photos and the video once, times only
 
 def landmarks(res, w, h):
     return [[[p.x * w - 0.5, p.y * h - 0.5] for p in lm.landmark] for lm in (res.multi_hand_landmarks or [])]
@@ -81,24 +84,19 @@ def run_static(paths, max_hands):
             found.append(landmarks(res, rgb.shape[1], rgb.shape[0]))
     return found, times
 
-for key in ("fixtures", "fixture_boxes", "webcam", "negatives", "digits"):
+for key in ("webcam",) if timing else ("fixtures", "fixture_boxes", "webcam", "negatives", "digits"):
     out[key], out[key + "_ms"] = run_static(req[key], 2)
-for _ in range(req["passes"] - 1):  # more timing passes over the webcam photos
-    out["webcam_ms"] += run_static(req["webcam"], 2)[1]
 video = np.load(req["video"])
-for k in range(req["passes"]):  # each pass tracks the video from its start
-    with H.Hands(static_image_mode=False, max_num_hands=1, model_complexity=req["complexity"],
-                 min_detection_confidence=0.5, min_tracking_confidence=0.5) as det:
-        found, times = [], []
-        for rgb in video:
-            t = time.perf_counter()
-            res = det.process(np.ascontiguousarray(rgb))
-            times.append((time.perf_counter() - t) * 1000)
-            found.append(landmarks(res, rgb.shape[1], rgb.shape[0]))
-    if k == 0:
-        out["video"], out["video_ms"] = found, times
-    else:
-        out["video_ms"] += times
+with H.Hands(static_image_mode=False, max_num_hands=1, model_complexity=req["complexity"],
+             min_detection_confidence=0.5, min_tracking_confidence=0.5) as det:
+    out["video"], out["video_ms"] = [], []
+    for rgb in video:
+        t = time.perf_counter()
+        res = det.process(np.ascontiguousarray(rgb))
+        out["video_ms"].append((time.perf_counter() - t) * 1000)
+        out["video"].append(landmarks(res, rgb.shape[1], rgb.shape[0]))
+if timing:
+    out = {"webcam_ms": out["webcam_ms"], "video_ms": out["video_ms"]}
 print(json.dumps(out))
 """
 
@@ -287,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--timing-passes",
         type=int,
-        default=3,
-        help="passes over the webcam photos and the video whose frame times give the speed figures",
+        default=5,
+        help="timing rounds, each one pass of ours and one of MediaPipe's over the webcam photos and the video",
     )
     args = p.parse_args(argv)
     sys.path.insert(0, str(REPO / "src"))
@@ -354,10 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     pool = BackgroundPool([(path, b) for path, b in photos], texture_share=0.0, seed=0)
     rng = np.random.default_rng(0)
     negatives = [pool.draw(rng, 400, 300) for _ in range(len(web_images))]
-    det_boxes, det_scores, web_ms = [], [], []
+    det_boxes, det_scores = [], []
     for img in web_images:
-        found, ms = timed(est, img)
-        web_ms.append(ms)
+        found = est(img)
         drawn["webcam"].append([hd.joints_2d for hd in found])
         det_boxes.append(np.array([hd.bbox for hd in found]).reshape(-1, 4))
         det_scores.append(np.array([hd.score for hd in found]))
@@ -372,21 +369,11 @@ def main(argv: list[str] | None = None) -> int:
     asl = open_dataset(args.realdata / "asl_video", "asl_video")
     frames = [asl.read_frame(i) for i in range(len(asl))]
     ref = asl.joints_all().joints_2d.astype(np.float64)
-    trk, trk_ms = [], []
-    stream = est1.track(iter(frames), fps=asl.fps)
-    for _ in frames:
-        found, ms = timed(next, stream)
-        trk_ms.append(ms)
+    trk = []
+    for found in est1.track(iter(frames), fps=asl.fps):
         trk.append(found[0].joints_2d if found else None)
         drawn["video"].append([found[0].joints_2d] if found else [])
     report["asl_video"] = {"ours": video_scores(trk, ref)}
-    # more timing passes (both pipelines get the same number): the median over all passes' frames
-    for _ in range(args.timing_passes - 1):
-        for img in web_images:
-            web_ms.append(timed(est, img)[1])
-        stream = est1.track(iter(frames), fps=asl.fps)
-        for _ in frames:
-            trk_ms.append(timed(next, stream)[1])
 
     # 4. sign digits, held-out sessions
     digits = open_dataset(args.realdata / "sign_digits", "sign_digits", split="test")
@@ -412,13 +399,41 @@ def main(argv: list[str] | None = None) -> int:
     ours_digits["min_hand_score"] = hand_threshold
     ours_digits["gesture_model"] = est.gesture.model.info.name if est.gesture else None
     report["sign_digits_test"] = {"ours": ours_digits}
-    report["speed_ms"] = {"ours": {"detection_webcam": median_ms(web_ms), "tracking_video": median_ms(trk_ms)},
-                          "timing_passes": args.timing_passes}  # fmt: skip
+
+    def our_round() -> dict[str, list[float]]:
+        """One timing pass of ours: every webcam test photo (detection), then the video tracked from its start."""
+        web = [timed(est, img)[1] for img in web_images]
+        stream = est1.track(iter(frames), fps=asl.fps)
+        return {"detection_webcam": web, "tracking_video": [timed(next, stream)[1] for _ in frames]}
+
+    def timing_rounds(mp_round: Any = None) -> None:
+        """``--timing-passes`` rounds, each one pass of ours, then one of MediaPipe's in a process of its own (none
+        runs beside ours); the speed figures are the medians over all rounds' frames, with each round's ratio."""
+        ours_t: dict[str, list[float]] = {"detection_webcam": [], "tracking_video": []}
+        mp_t: dict[str, list[float]] = {"detection_webcam": [], "tracking_video": []}
+        per_round = []
+        for _ in range(args.timing_passes):
+            o = our_round()
+            m = mp_round() if mp_round is not None else None
+            for k in ours_t:
+                ours_t[k] += o[k]
+                if m is not None:
+                    mp_t[k] += m[k]
+            if m is not None:
+                per_round.append({k: median_ms(o[k]) / median_ms(m[k]) for k in o})
+        speed: dict[str, Any] = {"ours": {k: median_ms(v) for k, v in ours_t.items()},
+                                 "timing_passes": args.timing_passes}  # fmt: skip
+        if per_round:
+            speed["mediapipe"] = {k: median_ms(v) for k, v in mp_t.items()}
+            speed["ratio_ours_to_mediapipe"] = {k: speed["ours"][k] / speed["mediapipe"][k] for k in ours_t}
+            speed["ratio_per_round"] = per_round
+        report["speed_ms"] = speed
 
     # MediaPipe on the same frames
     mp_python = Path(args.mediapipe_python)
     if not mp_python.is_file():
         report["mediapipe"] = {"error": f"no MediaPipe environment at {mp_python} (make teacher)"}
+        timing_rounds()
     else:
         with tempfile.TemporaryDirectory() as tmp:
             t = Path(tmp)
@@ -441,13 +456,22 @@ def main(argv: list[str] | None = None) -> int:
             req = {"fixtures": dump("fix", images), "fixture_boxes": dump("fixbox", crops),
                    "webcam": dump("web", web_images), "negatives": dump("neg", negatives),
                    "digits": dump("dig", digit_images), "video": str(t / "video.npy"),
-                   "complexity": args.complexity, "passes": args.timing_passes}  # fmt: skip
+                   "complexity": args.complexity}  # fmt: skip
             (t / "req.json").write_text(json.dumps(req))
+            (t / "timing.json").write_text(json.dumps({**req, "mode": "timing"}))
             (t / "worker.py").write_text(WORKER)
             env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
             env.setdefault("GLOG_minloglevel", "2")
             proc = subprocess.run([str(mp_python), str(t / "worker.py"), str(t / "req.json")], capture_output=True,
                                   text=True, timeout=3600, env=env)  # fmt: skip
+
+            def mp_round() -> dict[str, list[float]]:
+                run = subprocess.run([str(mp_python), str(t / "worker.py"), str(t / "timing.json")],
+                                     capture_output=True, text=True, timeout=3600, env=env, check=True)  # fmt: skip
+                got = json.loads(run.stdout.strip().splitlines()[-1])
+                return {"detection_webcam": got["webcam_ms"], "tracking_video": got["video_ms"]}
+
+            timing_rounds(mp_round if proc.returncode == 0 else None)
         if proc.returncode != 0:
             tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
             report["mediapipe"] = {"error": tail}
@@ -491,10 +515,6 @@ def main(argv: list[str] | None = None) -> int:
                     g = stage([np.asarray(found[0], np.float64)])[0] if found else None
                     hits += int(g is not None and g[1] == digits.gesture_names[int(y)])
                 report["sign_digits_test"]["mediapipe"]["gesture_accuracy"] = hits / len(digit_images)
-            report["speed_ms"]["mediapipe"] = {"detection_webcam": median_ms(res["webcam_ms"]),
-                                               "tracking_video": median_ms(res["video_ms"])}  # fmt: skip
-            ours_ms, mp_ms = report["speed_ms"]["ours"], report["speed_ms"]["mediapipe"]
-            report["speed_ms"]["ratio_ours_to_mediapipe"] = {k: ours_ms[k] / mp_ms[k] for k in ours_ms}
     if args.picture is not None:
         mp_found = None
         if "mediapipe_version" in report:
