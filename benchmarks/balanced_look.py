@@ -13,6 +13,7 @@ pipeline); the shipped pipeline otherwise. The same holdout photos under other l
 
     .venv/bin/python benchmarks/balanced_look.py [--scores 0 0.8 ...] [--exposure] [--json FILE]
     .venv/bin/python benchmarks/balanced_look.py --look turn_score --scores 0.8 0.7 ...  # another look's score
+    .venv/bin/python benchmarks/balanced_look.py --look mirror_score  # another look, calibrated by the same rule
 """
 
 from __future__ import annotations
@@ -27,14 +28,20 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 
+#: each look's counter on :class:`handpose.inference.stages.DetectorStage`
+COUNTERS = {"balanced_score": "balanced_looks", "turn_score": "turned_looks", "tile_score": "tiled_looks",
+            "mirror_score": "mirrored_looks"}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     from whole_frame_look import add_held_out_args
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scores", type=float, nargs="+", default=None,
                     help="balanced look scores to measure (0: off); default: off and the calibrated score")  # fmt: skip
-    ap.add_argument("--look", default="balanced_score", choices=["balanced_score", "turn_score", "tile_score"],
-                    help="with --scores: the extra look whose score to vary (the others as shipped)")  # fmt: skip
+    ap.add_argument("--look", default="balanced_score",
+                    choices=["balanced_score", "turn_score", "tile_score", "mirror_score"],
+                    help="the extra look whose score to calibrate or vary (the others as shipped)")  # fmt: skip
     add_held_out_args(ap)
     ap.add_argument("--exposure", action="store_true", help="the balanced look also corrects exposure")
     ap.add_argument("--json", type=Path, default=None)
@@ -53,14 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     if scores is None:
         from train_real_models import calibrate_extra_looks
 
-        cal = calibrate_extra_looks(est, sets, ("balanced_score",))
+        cal = calibrate_extra_looks(est, sets, (args.look,))
         report["calibration"] = cal["extra_looks"]
-        print(f"balanced_score {cal['balanced_score']} by the recipe's rule", flush=True)
-        scores = [0.0, cal["balanced_score"]] if cal["balanced_score"] else [0.0]
-    look = args.look if args.scores is not None else "balanced_score"
+        print(f"{args.look} {cal[args.look]} by the recipe's rule", flush=True)
+        scores = [0.0, cal[args.look]] if cal[args.look] else [0.0]
+    look = args.look
+    counter = COUNTERS[look]
     for score in scores:
         setattr(est.detector, look, score)
-        detector_row, row = look_setting_rows(est, held, presence, "balanced_looks")
+        detector_row, row = look_setting_rows(est, held, presence, counter)
         report["settings"][f"{look} {score:g}"] = {"pipeline": row, "detector": detector_row}
         print(
             f"{look} {score:g}: detector alone photos F1 "
@@ -68,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{detector_row['small']:.3f}, hand-free views / large frames with a box "
             f"{detector_row['empty_with_box']:.3f} / {detector_row['large_empty_with_box']:.3f}; pipeline: "
             + pipeline_line(row)
-            + f"; {row['balanced_looks']} balanced looks",
+            + f"; {row[counter]} {counter.replace('_', ' ')}",
             flush=True,
         )
     if args.json:

@@ -346,3 +346,44 @@ def test_balanced_score_must_be_a_score(detector):
 
     with pytest.raises(ValueError, match="balanced_score"):
         DetectorStage(detector.model, balanced_score=2.0)
+
+
+def test_the_mirrored_look_finds_the_mirrored_frames_boxes_in_the_frame(detector):
+    # with the mirrored look alone, a frame's boxes are the boxes of the frame mirrored left-right (first pass and
+    # second look at mirror_score), mirrored back (x -> W - 1 - x, pixel centres); they land on the human boxes
+    from handpose.data.image_io import read_image
+    from handpose.data.readers import open_dataset
+
+    from .conftest import realdata_path
+
+    hold = open_dataset(realdata_path("webcam_hands"), "webcam_hands", split="holdout")
+    scenes = [(read_image(path), np.asarray(boxes, np.float64)) for path, boxes in hold.image_boxes()[:30]]
+    saved = (detector.turn_score, detector.tile_score, detector.balanced_score, detector.mirror_score)
+    try:
+        detector.turn_score = detector.tile_score = detector.balanced_score = 0.0
+        detector.mirror_score = 0.0
+        assert all(detector.looks_for_a_missing_hand(f) == [] for f, _ in scenes[:3])  # every look off: none
+        mirrored = [detector._look(np.ascontiguousarray(f[:, ::-1]), 0.5).detections for f, _ in scenes]
+        detector.mirror_score = 0.5
+        before = detector.mirrored_looks
+        got = [detector.looks_for_a_missing_hand(f) for f, _ in scenes]
+        assert detector.mirrored_looks - before == len(scenes)
+    finally:
+        detector.turn_score, detector.tile_score, detector.balanced_score, detector.mirror_score = saved
+    on_hands, total = 0, 0
+    for (frame, boxes), ref, dets in zip(scenes, mirrored, got):
+        w = frame.shape[1]
+        want = sorted(((w - 1 - d.box[2], d.box[1], w - 1 - d.box[0], d.box[3], d.score) for d in ref),
+                      key=lambda t: -t[4])[: detector.max_hands]  # fmt: skip
+        assert [(*d.box, d.score) for d in dets] == [pytest.approx(t) for t in want]
+        for d in dets:
+            total += 1
+            on_hands += int(box_iou(d.box[None], boxes).max() >= 0.5)
+    assert total >= 25 and on_hands >= 0.9 * total, (on_hands, total)
+
+
+def test_mirror_score_must_be_a_score(detector):
+    from handpose.inference.stages import DetectorStage
+
+    with pytest.raises(ValueError, match="mirror_score"):
+        DetectorStage(detector.model, mirror_score=1.5)

@@ -209,6 +209,11 @@ class DetectorStage:
             balanced by the grey-world assumption (:func:`grey_world_balanced`) and the boxes scoring
             ``balanced_score`` or more kept, merged with the turned and tiled looks' by non-maximum suppression.
             Costs one detector pass, on frames without a hand only.
+        mirror_score: a box detector's mirrored look (0 = off; default: its sidecar's ``inference.mirror_score``,
+            else off). The detector was trained on unmirrored frames only, so a frame mirrored left-right is a second
+            opinion rather than the same one; when a frame gives no hand at all, it is looked at again mirrored and
+            the boxes scoring ``mirror_score`` or more, mirrored back, kept, merged with the other looks' by
+            non-maximum suppression. Costs one detector pass, on frames without a hand only.
     """
 
     def __init__(
@@ -225,6 +230,7 @@ class DetectorStage:
         zoom_in_score: float | None = None,
         zoom_in_floor: float | None = None,
         balanced_score: float | None = None,
+        mirror_score: float | None = None,
     ) -> None:
         require_task(model, "detector", "rgb", ("skeleton", "box", "boxes"))
         self.model = model
@@ -251,6 +257,7 @@ class DetectorStage:
         self.tile_score = self._look_score("tile_score", tile_score)
         self.zoom_in_score = self._look_score("zoom_in_score", zoom_in_score)
         self.balanced_score = self._look_score("balanced_score", balanced_score)
+        self.mirror_score = self._look_score("mirror_score", mirror_score)
         #: the balanced look also brings the frame to a standard exposure (the sidecar's
         #: ``inference.balance_exposure``; :func:`grey_world_balanced`)
         self.balance_exposure = bool(model.info.extra.get("balance_exposure", False))
@@ -265,6 +272,7 @@ class DetectorStage:
         self.tiled_looks = 0
         self.zoomed_in_looks = 0
         self.balanced_looks = 0
+        self.mirrored_looks = 0
         #: the detector box overshoots the joints by about the skeleton's half line width / blob radius
         self.box_shrink = float(model.info.extra.get("box_shrink_px", max(self.line_width / 2, 1.18 * self.blob_sigma)))
 
@@ -359,8 +367,8 @@ class DetectorStage:
         return DetectorOutput(found, None, out.info, out.unsure, missing_looked=True)
 
     def looks_for_a_missing_hand(self, frame: np.ndarray) -> list[Detection]:
-        """The tiled look (a large frame), the turned look and the white-balanced look of a frame that gave no hand,
-        merged, best first, at most ``max_hands`` (none where all are off)."""
+        """The tiled look (a large frame), the turned, white-balanced and mirrored looks of a frame that gave no
+        hand, merged, best first, at most ``max_hands`` (none where all are off)."""
         found = []
         if self.tile_score and self.scale((frame.shape[1], frame.shape[0])) <= TILE_MAX_SCALE:
             found += self._tiled_look(frame)
@@ -370,6 +378,12 @@ class DetectorStage:
             self.balanced_looks += 1
             balanced = grey_world_balanced(frame, exposure=self.balance_exposure)
             found += self._look(balanced, self.balanced_score).detections
+        if self.mirror_score:
+            self.mirrored_looks += 1
+            w = frame.shape[1]
+            for d in self._look(np.ascontiguousarray(frame[:, ::-1]), self.mirror_score).detections:
+                x0, y0, x1, y1 = (float(v) for v in d.box)  # pixel centres: x' -> W - 1 - x'
+                found.append(Detection(np.array([w - 1 - x1, y0, w - 1 - x0, y1]), d.score))
         return self._merge(found)
 
     def _look(self, frame: np.ndarray, min_score: float | None) -> DetectorOutput:
