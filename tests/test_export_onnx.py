@@ -241,7 +241,8 @@ def test_attention_position_encoding_is_a_constant_of_the_graph(tmp_path):
 
 def test_msahp_exports_row13_on_whole_channel_blocks_and_no_shape_arithmetic(tmp_path):
     # row 13 takes w4 + J = 64 + 21 = 85 channels; the export pads them (and the weights) with zeros to 88, so that
-    # ONNX Runtime runs it in its blocked layout; sizes other than the batch are constants: no Shape node at all
+    # ONNX Runtime runs it in its blocked layout; sizes other than the batch are constants: no Shape node at all;
+    # the BatchNorms before a max-pool run after it
     from handpose.models.msahp import EXPORT_CHANNEL_MULTIPLE
 
     torch.manual_seed(0)
@@ -256,6 +257,12 @@ def test_msahp_exports_row13_on_whole_channel_blocks_and_no_shape_arithmetic(tmp
     x = torch.randn(2, 85, 13, 13)
     with torch.inference_mode():
         assert torch.allclose(stage._row13_export(x), stage.row13(x), atol=1e-5)
+        # rows 1, 4 and 7: the BatchNorm after the max-pool (its scales are positive) gives the same numbers
+        image = model.normalize(torch.rand(2, 3, 104, 104))
+        assert torch.equal(model._encoder_export(image), model.encoder(image))
+        model.encoder.row4[2].weight.data[3] = -0.7  # a negative scale: that row keeps its order
+        assert torch.equal(model._encoder_export(image), model.encoder(image))
+        model.encoder.row4[2].weight.data[3] = 0.7
     side = export_onnx(save_checkpoint(tmp_path / "ckpt", model), tmp_path / "m.onnx", check=True)
     graph = onnx.load(str(tmp_path / "m.onnx")).graph
     assert "Shape" not in {n.op_type for n in graph.node}
@@ -263,6 +270,8 @@ def test_msahp_exports_row13_on_whole_channel_blocks_and_no_shape_arithmetic(tmp
     padded = {n.output[0] for n in graph.node if n.op_type == "Pad"}
     convs = [n for n in graph.node if n.op_type == "Conv" and n.input[0] in padded]
     assert [weights[n.input[1]] for n in convs] == [(32, 88, 3, 3)]  # the only padded input: row 13's
+    pooled = {n.output[0] for n in graph.node if n.op_type == "MaxPool"}
+    assert sum(n.op_type == "BatchNormalization" and n.input[0] in pooled for n in graph.node) == 3
     assert 88 % EXPORT_CHANNEL_MULTIPLE == 0
     assert side["parity_max_abs"] < 1e-4
     sess = OnnxModel(tmp_path / "m.onnx")

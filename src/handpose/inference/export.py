@@ -211,9 +211,9 @@ def _check_sidecar_target(path: Path) -> None:
 
 #: raised when the same checkpoint exports to a different graph (2: the attention's position encoding and
 #: scale as constants instead of arithmetic on traced sizes; 3: the attention's reshapes by constant sizes, MSAHP's
-#: row 13 padded to whole channel blocks; 4: the SSD detector's upsampling and reshapes by constants), so cached
-#: exports of older code are not reused
-GRAPH_REVISION = 4
+#: row 13 padded to whole channel blocks; 4: the SSD detector's upsampling and reshapes by constants; 5: MSAHP's
+#: BatchNorms after the max-pools that follow them), so cached exports of older code are not reused
+GRAPH_REVISION = 5
 
 
 def default_cache_dir() -> Path:

@@ -241,10 +241,28 @@ class MSAHP(HandModel):
 
     def features(self, x: Tensor) -> Tensor:
         """(B, 3, S, S) in [0, 1] -> the bottleneck features (B, w4, S/8, S/8): rows 1-10 and the attention."""
-        feats = self.encoder(self.normalize(x))
+        x = self.normalize(x)
+        feats = self._encoder_export(x) if torch.onnx.is_in_onnx_export() else self.encoder(x)
         if self.attention is not None:
             feats = self.attention(feats)  # the self-attention bottleneck
         return feats
+
+    def _encoder_export(self, x: Tensor) -> Tensor:
+        """Rows 1-10 as exported: a BatchNorm whose scales are all positive runs after the max-pool that follows its
+        row (rows 1, 4, 7), on a quarter of the values. Max-pooling commutes with an increasing map of each value,
+        exactly, rounding included, so the numbers are the same."""
+        layers = list(self.encoder)
+        i = 0
+        while i < len(layers):
+            row, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+            bn = row[-1] if isinstance(row, nn.Sequential) else None
+            if isinstance(after, nn.MaxPool2d) and isinstance(bn, nn.BatchNorm2d) and bool((bn.weight > 0).all()):
+                x = bn(after(row[:-1](x)))
+                i += 2
+            else:
+                x = row(x)
+                i += 1
+        return x
 
     def presence_logits(self, feats: Tensor) -> Tensor:
         """Bottleneck features (B, w4, h, w) -> (B,) hand-presence logits (needs ``presence=True``)."""
