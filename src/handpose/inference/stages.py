@@ -210,8 +210,9 @@ class DetectorStage:
             ``balanced_score`` or more kept, merged with the turned and tiled looks' by non-maximum suppression.
             Costs one detector pass, on frames without a hand only.
         mirror_score: a box detector's mirrored look (0 = off; default: its sidecar's ``inference.mirror_score``,
-            else off). The detector was trained on unmirrored frames only, so a frame mirrored left-right is a second
-            opinion rather than the same one; when a frame gives no hand at all, it is looked at again mirrored and
+            else off). The detector learnt from frames mirrored half the time, but its filters are not symmetric, so
+            a frame mirrored left-right gets a second opinion, not the first one mirrored; when a frame gives no
+            hand at all, it is looked at again mirrored and
             the boxes scoring ``mirror_score`` or more, mirrored back, kept, merged with the other looks' by
             non-maximum suppression. Costs one detector pass, on frames without a hand only.
     """
