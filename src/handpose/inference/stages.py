@@ -212,9 +212,9 @@ class DetectorStage:
         mirror_score: a box detector's mirrored look (0 = off; default: its sidecar's ``inference.mirror_score``,
             else off). The detector learnt from frames mirrored half the time, but its filters are not symmetric, so
             a frame mirrored left-right gets a second opinion, not the first one mirrored; when a frame gives no
-            hand at all, it is looked at again mirrored and
-            the boxes scoring ``mirror_score`` or more, mirrored back, kept, merged with the other looks' by
-            non-maximum suppression. Costs one detector pass, on frames without a hand only.
+            hand at all, it is looked at again mirrored and the boxes scoring ``mirror_score`` or more, mirrored
+            back, kept, merged with the other looks' by non-maximum suppression. Costs one detector pass, on frames
+            without a hand only.
     """
 
     def __init__(
