@@ -414,7 +414,15 @@ def main(argv: list[str] | None = None) -> int:
         per_round = []
         for _ in range(args.timing_passes):
             o = our_round()
-            m = mp_round() if mp_round is not None else None
+            m = None
+            if mp_round is not None:
+                try:
+                    m = mp_round()
+                except (subprocess.SubprocessError, ValueError, IndexError, KeyError) as exc:  # a failed round
+                    report["speed_ms_error"] = f"a MediaPipe timing round failed ({type(exc).__name__})"
+                    if per_round:
+                        break  # the figures of the rounds both pipelines ran
+                    mp_round = None  # none ran: ours alone
             for k in ours_t:
                 ours_t[k] += o[k]
                 if m is not None:
