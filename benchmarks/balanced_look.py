@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exposure", action="store_true", help="the balanced look also corrects exposure")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    from whole_frame_look import held_out_sets, look_setting_rows, pipeline_line
+    from whole_frame_look import held_out_sets, look_setting_line, look_setting_rows
 
     from handpose.inference import HandPoseEstimator
 
@@ -70,15 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         setattr(est.detector, look, score)
         detector_row, row = look_setting_rows(est, held, presence, counter)
         report["settings"][f"{look} {score:g}"] = {"pipeline": row, "detector": detector_row}
-        print(
-            f"{look} {score:g}: detector alone photos F1 "
-            f"{detector_row['holdout_f1']:.3f}, close-ups {detector_row['closeup_all']:.3f}, small hands "
-            f"{detector_row['small']:.3f}, hand-free views / large frames with a box "
-            f"{detector_row['empty_with_box']:.3f} / {detector_row['large_empty_with_box']:.3f}; pipeline: "
-            + pipeline_line(row)
-            + f"; {row[counter]} {counter.replace('_', ' ')}",
-            flush=True,
-        )
+        print(look_setting_line(f"{look} {score:g}", detector_row, row, counter), flush=True)
     if args.json:
         from handpose.io import write_json_atomic
 

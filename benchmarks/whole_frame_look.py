@@ -152,6 +152,18 @@ def timed_pipeline_row(runs: WholeFrameRuns, held: dict[str, Any], presence: flo
     return row
 
 
+def look_setting_line(label: str, detector_row: dict[str, float], row: dict[str, float], counter: str) -> str:
+    """:func:`look_setting_rows`' figures of one setting in one line: the detector alone, the pipeline and how many
+    looks ``counter`` counted."""
+    return (
+        f"{label}: detector alone photos F1 {detector_row['holdout_f1']:.3f}, close-ups "
+        f"{detector_row['closeup_all']:.3f}, small hands {detector_row['small']:.3f}, hand-free views / large frames "
+        f"with a box {detector_row['empty_with_box']:.3f} / {detector_row['large_empty_with_box']:.3f}; pipeline: "
+        + pipeline_line(row)
+        + f"; {row[counter]} {counter.replace('_', ' ')}"
+    )
+
+
 def look_setting_rows(est: Any, held: dict[str, Any], presence: float | None, counter: str) -> tuple[dict, dict]:
     """One setting of the detector's looks as ``est`` is set: the detector alone on the holdout sets
     (``detector_closeups.holdout_figures``) and the whole pipeline (:func:`timed_pipeline_row` on fresh runs), the

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     add_held_out_args(ap)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    from whole_frame_look import held_out_sets, look_setting_rows, pipeline_line
+    from whole_frame_look import held_out_sets, look_setting_line, look_setting_rows
 
     from handpose.inference import HandPoseEstimator
 
@@ -61,13 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         est.detector.zoom_in_score, est.detector.zoom_in_floor = score, floor
         detector_row, row = look_setting_rows(est, held, presence, "zoomed_in_looks")
         report["settings"][f"{score:g} floor {floor:g}"] = {"pipeline": row, "detector": detector_row}
-        print(
-            f"zoomed-in look {'off' if not score else f'score {score:g}, floor {floor:g}'}: detector alone photos F1 "
-            f"{detector_row['holdout_f1']:.3f}, small hands {detector_row['small']:.3f}; pipeline: "
-            + pipeline_line(row)
-            + f"; {row['zoomed_in_looks']} zoomed-in looks",
-            flush=True,
-        )
+        label = "zoomed-in look " + ("off" if not score else f"score {score:g}, floor {floor:g}")
+        print(look_setting_line(label, detector_row, row, "zoomed_in_looks"), flush=True)
     if args.json:
         from handpose.io import write_json_atomic
 
