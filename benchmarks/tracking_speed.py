@@ -6,7 +6,10 @@ it), pass after pass, the pipelines taking turns, so that the machine's drift be
 alike. Prints the median ms per frame of each pass, the median over passes, and each pipeline's ratio to the first.
 MediaPipe is not run: ``benchmarks/real_images.py`` gives the ratio to it; this compares our pipelines::
 
-    .venv/bin/python benchmarks/tracking_speed.py shipped B/ssd_hand,B/msahp_t,B/gesturenet_digits
+    .venv/bin/python benchmarks/tracking_speed.py shipped B/ssd_hand,B/msahp_t,B/gesturenet_digits [--detection]
+
+``--detection`` also times, in each pass, detection on every frame as ``real_images.py`` does: each of the
+``webcam_hands`` test photos (312) through the whole pipeline, up to two hands.
 
 (``B``: a folder holding another pipeline's three model folders, e.g. the shipped ones at an earlier commit).
 """
@@ -30,37 +33,59 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("pipelines", nargs="+",
                     help="'shipped', or comma-separated model folders (detector, pose, gesture)")  # fmt: skip
     ap.add_argument("--passes", type=int, default=4)
+    ap.add_argument("--detection", action="store_true", help="also time detection on every webcam test photo")
     ap.add_argument("--realdata", type=Path, default=Path(os.environ.get("HANDPOSE_REALDATA", REPO.parent / "shared" /
                                                                          "realdata")))  # fmt: skip
     args = ap.parse_args(argv)
 
+    from handpose.data.image_io import read_image
     from handpose.data.readers import open_dataset
     from handpose.inference import HandPoseEstimator
     from handpose.inference.tracking import VideoTracker
 
     asl = open_dataset(args.realdata / "asl_video", "asl_video")
     frames = [asl.read_frame(i) for i in range(len(asl))]
-    ests = {}
-    for spec in args.pipelines:
+    photos = []
+    if args.detection:
+        web = open_dataset(args.realdata / "webcam_hands", "webcam_hands", split="test")
+        photos = [read_image(path) for path, _ in web.image_boxes()]
+
+    def pipeline(spec: str, max_hands: int) -> HandPoseEstimator:
         if spec == "shipped":
-            ests[spec] = HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=1, threads=1)
-        else:
-            ests[spec] = HandPoseEstimator(spec.split(","), backend="onnx", max_hands=1, threads=1)
+            return HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=max_hands, threads=1)
+        return HandPoseEstimator(spec.split(","), backend="onnx", max_hands=max_hands, threads=1)
+
+    ests = {spec: (pipeline(spec, 1), pipeline(spec, 2)) for spec in args.pipelines}
     medians: dict[str, list[float]] = {k: [] for k in ests}
+    detect: dict[str, list[float]] = {k: [] for k in ests}
     for _ in range(args.passes):
-        for name, est in ests.items():
+        for name, (est, est2) in ests.items():
             tracker, times = VideoTracker(est), []
             for i, frame in enumerate(frames):
                 t = time.perf_counter()
                 tracker.update(frame, i / asl.fps)
                 times.append(time.perf_counter() - t)
             medians[name].append(1000.0 * float(np.median(times)))
-    first = float(np.median(medians[args.pipelines[0]]))
-    print(f"asl_video, {len(frames)} frames, tracking, ONNX Runtime one thread: median ms per frame of each pass")
+            if photos:
+                times = []
+                for img in photos:
+                    t = time.perf_counter()
+                    est2(img)
+                    times.append(time.perf_counter() - t)
+                detect[name].append(1000.0 * float(np.median(times)))
+    report(f"asl_video, {len(frames)} frames, tracking", medians, args.pipelines[0])
+    if photos:
+        report(f"webcam_hands test, {len(photos)} photos, detection on every frame", detect, args.pipelines[0])
+    return 0
+
+
+def report(what: str, medians: dict[str, list[float]], first_name: str) -> None:
+    """Print each pipeline's per-pass medians (ms per frame), their median and its ratio to the first pipeline's."""
+    first = float(np.median(medians[first_name]))
+    print(f"{what}, ONNX Runtime one thread: median ms per frame of each pass")
     for name, values in medians.items():
         m = float(np.median(values))
         print(f"{name}: {' '.join(f'{v:.3f}' for v in values)}; median {m:.3f}; ratio to the first {m / first:.3f}")
-    return 0
 
 
 if __name__ == "__main__":
