@@ -16,9 +16,13 @@ It prints, for every shape that the video shows, the share of the training hands
 on those frames with the reference landmarks (PCK@0.2 of the reference box per frame, misses wrong, as
 ``real_images.py`` scores it): in tracking mode as shipped, and posed on each frame's reference box. Then the same
 figures for the frames whose shape is rare in training (under ``--rare`` of the hands) and for the others.
+With ``--synthetic DIR ...`` (folders of the synthetic world, as the recipes use them), also the pose model's
+PCK@0.2 per shape on the first ``--synthetic-frames`` validation frames of each, posed on the exact joints' box
+(:func:`handpose.data.sample.hand_box`): whether a shape is hard for the model where the data shows it plentifully.
 Nothing here chooses a model or a setting: it says what the data can teach.
 
-    .venv/bin/python benchmarks/pose_coverage.py [--json runs/pose_coverage.json]
+    .venv/bin/python benchmarks/pose_coverage.py [--json runs/pose_coverage.json] \
+        [--synthetic runs/real/synthetic runs/real/synthetic_hard]
 """
 
 from __future__ import annotations
@@ -88,6 +92,25 @@ def training_shapes(realdata: Path, min_score: float) -> list[str]:
     return shapes
 
 
+def synthetic_by_shape(est: Any, roots: list[Path], frames: int) -> dict[str, dict[str, float]]:
+    """Per shape: validation frames and the pose model's PCK@0.2 (of the hand's box) posed on the exact joints' box."""
+    from handpose.data.readers import open_dataset
+    from handpose.data.sample import hand_box
+
+    hits: dict[str, list[float]] = {}
+    for root in roots:
+        ds = open_dataset(root, "synthetic", split="val", modality=["rgb"], skeleton=False)
+        for i in range(min(len(ds), frames)):
+            sample = ds[i]
+            j = sample.joints_2d
+            if j is None or not np.isfinite(j).all():
+                continue  # a frame without a hand
+            got = est(sample.image, boxes=[hand_box(j)])
+            pred = got[0].joints_2d if got else None
+            hits.setdefault(hand_shape(j), []).append(float(frame_agreement([pred], j[None])[0]))
+    return {k: {"frames": len(v), "pck@0.2": float(np.mean(v))} for k, v in hits.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     realdata = os.environ.get("HANDPOSE_REALDATA", str(REPO.parent / "shared" / "realdata"))
@@ -95,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-teacher-score", type=float, default=0.3)
     ap.add_argument("--rare", type=float, default=0.01, help="a shape under this share of the training hands is rare")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--synthetic", type=Path, nargs="*", default=[], help="synthetic world folders (val split)")
+    ap.add_argument("--synthetic-frames", type=int, default=500, help="validation frames read from each folder")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
 
@@ -124,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"shape": s, "training_share": share.get(s, 0.0), "video_frames": int(m.sum()),
                      "agreement_tracking": float(agree_t[m].mean()),
                      "agreement_reference_boxes": float(agree_b[m].mean())})  # fmt: skip
+    synth = synthetic_by_shape(est, args.synthetic, args.synthetic_frames) if args.synthetic else {}
+    for r in rows:
+        if synth:
+            r["synthetic"] = synth.get(r["shape"])
     rare = np.array([share.get(s, 0.0) < args.rare for s in shapes])
     groups = {}
     for name, m in (("rare", rare), ("common", ~rare), ("all", np.ones_like(rare))):
@@ -135,8 +164,15 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.min_teacher_score}); video frames: {len(ref)}")  # fmt: skip
     print(f"{'shape (fingers out)':32s} {'training':>9s} {'frames':>7s} {'tracking':>9s} {'ref. box':>9s}")
     for r in rows:
+        syn = r.get("synthetic")
+        syn_text = "" if not synth else "  synthetic: none" if syn is None else \
+            f"  synthetic: {syn['pck@0.2']:.3f} ({syn['frames']} frames)"  # fmt: skip
         print(f"{r['shape']:32s} {r['training_share']:9.3f} {r['video_frames']:7d} {r['agreement_tracking']:9.3f} "
-              f"{r['agreement_reference_boxes']:9.3f}")  # fmt: skip
+              f"{r['agreement_reference_boxes']:9.3f}{syn_text}")  # fmt: skip
+    if synth:
+        total = sum(v["frames"] for v in synth.values())
+        mean = sum(v["frames"] * v["pck@0.2"] for v in synth.values()) / max(total, 1)
+        print(f"synthetic validation frames with a hand: {total}, PCK@0.2 on the exact boxes {mean:.3f}")
     for name, g in groups.items():
         label = {"rare": f"shapes under {args.rare:g} of training", "common": "the other shapes", "all": "all"}[name]
         t, b = g["agreement_tracking"], g["agreement_reference_boxes"]
@@ -146,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         from handpose.io import write_json_atomic
 
         write_json_atomic(args.json, {"training_hands": len(train), "training_shares": share, "rare": args.rare,
-                                      "video_shapes": rows, "groups": groups,
+                                      "video_shapes": rows, "groups": groups, "synthetic": synth,
                                       "rules": {"extended_ratio": EXTENDED_RATIO, "thumb_out": THUMB_OUT,
                                                 "thumb_across": THUMB_ACROSS}})  # fmt: skip
     return 0
