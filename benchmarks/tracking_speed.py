@@ -4,7 +4,8 @@ Each pipeline (a set of model folders, or the shipped models) follows the video'
 :class:`handpose.inference.tracking.VideoTracker` (ONNX Runtime, one thread, as ``benchmarks/real_images.py`` runs
 it), pass after pass, the pipelines taking turns, so that the machine's drift between runs falls on all of them
 alike. Prints the median ms per frame of each pass, the median over passes, and each pipeline's ratio to the first.
-MediaPipe is not run: ``benchmarks/real_images.py`` gives the ratio to it; this compares our pipelines::
+MediaPipe is not run: ``benchmarks/real_images.py`` gives the ratio to it; this compares our pipelines (a pipeline
+given twice is timed as two, numbered: the spread of an A/A comparison)::
 
     .venv/bin/python benchmarks/tracking_speed.py shipped B/ssd_hand,B/msahp_t,B/gesturenet_digits [--detection]
 
@@ -55,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
             return HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=max_hands, threads=1)
         return HandPoseEstimator(spec.split(","), backend="onnx", max_hands=max_hands, threads=1)
 
-    ests = {spec: (pipeline(spec, 1), pipeline(spec, 2)) for spec in args.pipelines}
+    # a spec given twice is timed twice (an A/A comparison: the spread two copies of one pipeline show)
+    names = [f"{spec} (#{k + 1})" if args.pipelines.count(spec) > 1 else spec for k, spec in enumerate(args.pipelines)]
+    ests = {name: (pipeline(spec, 1), pipeline(spec, 2)) for name, spec in zip(names, args.pipelines)}
     medians: dict[str, list[float]] = {k: [] for k in ests}
     detect: dict[str, list[float]] = {k: [] for k in ests}
     for _ in range(args.passes):
@@ -73,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
                     est2(img)
                     times.append(time.perf_counter() - t)
                 detect[name].append(1000.0 * float(np.median(times)))
-    report(f"asl_video, {len(frames)} frames, tracking", medians, args.pipelines[0])
+    report(f"asl_video, {len(frames)} frames, tracking", medians, names[0])
     if photos:
-        report(f"webcam_hands test, {len(photos)} photos, detection on every frame", detect, args.pipelines[0])
+        report(f"webcam_hands test, {len(photos)} photos, detection on every frame", detect, names[0])
     return 0
 
 
