@@ -22,7 +22,7 @@ PCK@0.2 per shape on the first ``--synthetic-frames`` validation frames of each,
 Nothing here chooses a model or a setting: it says what the data can teach.
 
     .venv/bin/python benchmarks/pose_coverage.py [--json runs/pose_coverage.json] \
-        [--synthetic runs/real/synthetic runs/real/synthetic_hard]
+        [--synthetic runs/real/synthetic runs/real/synthetic_hard] [--pose CHECKPOINT]
 """
 
 from __future__ import annotations
@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-teacher-score", type=float, default=0.3)
     ap.add_argument("--rare", type=float, default=0.01, help="a shape under this share of the training hands is rare")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--pose", type=Path, default=None,
+                    help="a pose checkpoint folder to measure instead of the shipped pose model (with the shipped "
+                         "detector and GestureNet)")  # fmt: skip
     ap.add_argument("--synthetic", type=Path, nargs="*", default=[], help="synthetic world folders (val split)")
     ap.add_argument("--synthetic-frames", type=int, default=500, help="validation frames read from each folder")
     ap.add_argument("--json", type=Path, default=None)
@@ -132,7 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     asl = open_dataset(args.realdata / "asl_video", "asl_video")
     frames = [asl.read_frame(i) for i in range(len(asl))]
     ref = asl.joints_all().joints_2d.astype(np.float64)
-    est = HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=1, threads=args.threads)
+    if args.pose is None:
+        est = HandPoseEstimator.from_pretrained("rgb", backend="onnx", max_hands=1, threads=args.threads)
+    else:
+        from handpose.inference.estimator import PRETRAINED, pretrained_path
+
+        est = HandPoseEstimator(detector=pretrained_path(PRETRAINED["detector"]), pose=args.pose,
+                                gesture=pretrained_path(PRETRAINED["gesture"]), backend="onnx", max_hands=1,
+                                threads=args.threads)  # fmt: skip
     tracked = [found[0].joints_2d if found else None for found in est.track(iter(frames), fps=asl.fps)]
     on_box = []
     for frame, r in zip(frames, ref):
