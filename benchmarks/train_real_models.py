@@ -110,6 +110,10 @@ LOOKS = ("turn_score", "tile_score", "zoom_in_score", "balanced_score")
 #: overlaps the box it was posed from by IoU under this is posed again from the joints' box, the surer pose kept;
 #: chosen on held-out hands (``benchmarks/pose_crop_robustness.py --second-look``)
 REPOSE_IOU = 0.7
+#: how many times that look may run for one hand, each from the box of the previous look's joints (the whole-frame
+#: look keeps one); chosen on held-out hands and frames (``benchmarks/pipeline_setting.py pose.repose_looks 1 2``,
+#: ``benchmarks/pose_crop_robustness.py``)
+REPOSE_LOOKS = 2
 #: GestureNet trains on the points of the detector and pose runs above: its folder names them, so that a new
 #: detector or pose run trains a new GestureNet instead of reusing one trained on another pipeline's points
 GESTURE_RUN = f"gesturenet_digits_on_{DETECTOR_RUN}_{POSE_RUN}" + ("_repose" if REPOSE_IOU else "")
@@ -445,6 +449,7 @@ def export_rgb(args: argparse.Namespace, out: Path) -> None:
         "lost_confidence": cal["lost_confidence"],
         "lost_presence": cal["lost_presence"],
         "repose_iou": REPOSE_IOU,
+        "repose_looks": REPOSE_LOOKS,
         "whole_frame_presence": cal["whole_frame_presence"],
         "min_presence": LOST_PRESENCE,
         "veto_looks": True,
@@ -458,7 +463,10 @@ def export_rgb(args: argparse.Namespace, out: Path) -> None:
                        "hand at most 0.005 more often than without it; min_presence: a still image's hand posed "
                        "from a detector's box is dropped under the presence head's decision boundary; veto_looks: "
                        "a still image whose detected hands that veto all drops gets the detector's turned and tiled "
-                       "looks (benchmarks/veto_looks.py)",
+                       "looks (benchmarks/veto_looks.py); repose_looks: a hand posed from a box may be posed again "
+                       f"{REPOSE_LOOKS} times, each from the box of the previous look's joints, the surest pose kept "
+                       "(the whole-frame look keeps one second look; benchmarks/pipeline_setting.py "
+                       "pose.repose_looks)",
     }, NOTE, DATA)  # fmt: skip
 
 

@@ -89,6 +89,70 @@ def test_second_look_default_comes_from_the_sidecar_and_is_checked(est):
         model.info.extra.update(saved)
 
 
+def test_repose_looks_default_comes_from_the_sidecar_and_is_checked(est):
+    from handpose.inference.stages import PoseStage
+
+    model = est.pose.model
+    saved = dict(model.info.extra)
+    try:
+        assert PoseStage(model).repose_looks == int(saved.get("repose_looks") or 1)
+        model.info.extra.pop("repose_looks", None)
+        assert PoseStage(model).repose_looks == 1  # a sidecar without it: one second look, as before the setting
+        model.info.extra["repose_looks"] = 3
+        assert PoseStage(model).repose_looks == 3
+        assert PoseStage(model, repose_looks=2).repose_looks == 2
+        for bad in (0, 9):
+            with pytest.raises(ValueError, match="repose_looks"):
+                PoseStage(model, repose_looks=bad)
+    finally:
+        model.info.extra.clear()
+        model.info.extra.update(saved)
+
+
+class ScriptedPose:
+    """A pose stage that answers its k-th call with the k-th of ``answers`` ((21, 2) joints, confidence), posed in
+    the crops it is given; everything else is the real stage's."""
+
+    def __init__(self, pose, answers) -> None:
+        self.pose, self.answers, self.crops = pose, answers, []
+
+    def __getattr__(self, name):
+        return getattr(self.pose, name)
+
+    def __call__(self, frame, crops, skeletons):
+        joints, conf = self.answers[len(self.crops)]
+        self.crops.append(crops[0])
+        return [PoseOutput(joints, np.full(21, conf), None, crops[0])]
+
+
+@pytest.mark.parametrize("looks", [1, 2, 3])
+def test_further_looks_follow_the_joints_and_keep_the_surest(est, looks):
+    # a box far off the hand: the first pose finds the hand's edge (a), the second its middle (b), the third stays
+    frame = np.zeros((480, 640, 3), np.uint8)
+    a, b = open_hand(x0=200, y0=100, side=80), open_hand(x0=270, y0=120, side=80)
+    box = hand_box(open_hand(x0=60, y0=100, side=80))
+    assert overlap(hand_box(a), box) < 0.7 and overlap(hand_box(b), hand_box(a)) < 0.7
+    answers = [(a, 0.5), (b, 0.8), (b, 0.7), (b, 0.6)]
+    real = est.pose
+    saved = real.repose_looks
+    try:
+        real.repose_looks = looks
+        est.pose = scripted = ScriptedPose(real, answers)
+        got = est.pose_boxes(frame, [box], None)[0]
+    finally:
+        est.pose = real
+        real.repose_looks = saved
+    # looks: from the box, then from a's box, then from b's box; b's box overlaps itself: no fourth call
+    assert len(scripted.crops) == min(looks, 2) + 1
+    np.testing.assert_allclose(scripted.crops[0].frame_box, real.plan_from_box(box).frame_box)
+    np.testing.assert_allclose(scripted.crops[1].frame_box, real.plan_from_box(real.box_of_joints(a)).frame_box)
+    if looks >= 2:
+        np.testing.assert_allclose(scripted.crops[2].frame_box, real.plan_from_box(real.box_of_joints(b)).frame_box)
+    # the surest pose is kept: the second (0.8), not the last
+    np.testing.assert_allclose(got.joints_2d, b)
+    assert float(np.mean(got.confidence)) == pytest.approx(0.8)
+
+
 def test_boxes_outside_the_frame_are_posed_without_error(est):
     frame = np.zeros((480, 640, 3), np.uint8)
     for box in ([-320, 90, -200, 200], [700, 90, 820, 200], [100, 500, 200, 600]):
@@ -120,17 +184,17 @@ def test_the_surer_pose_is_kept(est, holdout_hands, factor):
     box = hand_box(joints)
     off = box + np.array([0.45, 0.0, 0.45, 0.0]) * float(np.max(box[2:] - box[:2]))
     real = est.pose
-    saved = real.repose_iou
+    saved, saved_looks = real.repose_iou, real.repose_looks
     try:
         real.repose_iou = 0.0
         first = est.pose_boxes(image, [off], None)[0]
-        real.repose_iou = saved
+        real.repose_iou, real.repose_looks = saved, 1  # one second look (further looks: the scripted test above)
         est.pose = ScaledSecondPass(real, factor)
         got = est.pose_boxes(image, [off], None)[0]
         assert est.pose.calls == 2  # the box is off: posed twice
     finally:
         est.pose = real
-        real.repose_iou = saved
+        real.repose_iou, real.repose_looks = saved, saved_looks
     if factor < 1:  # the second pose made less sure than the first: the first is kept
         np.testing.assert_allclose(got.joints_2d, first.joints_2d)
         np.testing.assert_allclose(got.crop.frame_box, first.crop.frame_box)

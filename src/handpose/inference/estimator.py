@@ -372,14 +372,15 @@ class HandPoseEstimator:
         return rescued
 
     def pose_whole_frame(self, frame: np.ndarray, det: DetectorOutput | None) -> list[Hand]:
-        """The whole-frame look (``whole_frame_presence``): the pose model on the frame as the hand's box (with its
-        second look); one hand when its presence reaches the threshold, boxed by the box drawn around its joints
-        (cut to the frame) and scored by its presence times its mean joint confidence; else none."""
+        """The whole-frame look (``whole_frame_presence``): the pose model on the frame as the hand's box (with one
+        second look, whatever ``pose.repose_looks``); one hand when its presence reaches the threshold, boxed by the
+        box drawn around its joints (cut to the frame) and scored by its presence times its mean joint confidence;
+        else none."""
         if self.pose is None or self.whole_frame_presence is None:
             return []
         h, w = frame.shape[:2]
         frame_box = np.array([0.0, 0.0, w, h])
-        p = self.pose_boxes(frame, [frame_box], det)[0]
+        p = self.pose_boxes(frame, [frame_box], det, looks=1)[0]  # further looks correct a box, not search a frame
         presence = p.extra.get("presence")
         drawn = self.pose.box_of_joints(p.joints_2d, p.confidence) if p.joints_2d is not None else None
         if presence is None or presence < self.whole_frame_presence or drawn is None:
@@ -390,23 +391,32 @@ class HandPoseEstimator:
         self.add_gestures([hand])
         return [hand]
 
-    def pose_boxes(self, frame: np.ndarray, boxes: Sequence[np.ndarray], det: DetectorOutput | None) -> list:
+    def pose_boxes(
+        self, frame: np.ndarray, boxes: Sequence[np.ndarray], det: DetectorOutput | None, looks: int | None = None
+    ) -> list:
         """The pose model on the crops of hand boxes [x0, y0, x1, y1] frame px, with its second look: a hand whose
-        joints' box overlaps its box by IoU under ``pose.repose_iou`` is posed again from the joints' box, and the
-        pose with the higher mean joint confidence is kept (:meth:`PoseStage.second_look`). One
-        :class:`PoseOutput` per box, in order; the box stays the hand's ``bbox`` (the detector's or the caller's)
-        whichever pose is kept, and the hand's score uses the kept pose's confidence."""
+        joints' box overlaps its box by IoU under ``pose.repose_iou`` is posed again from the joints' box, up to
+        ``pose.repose_looks`` times (each look from the box of the previous look's joints, while that box and the
+        previous look's box still overlap by IoU under the threshold), and the pose with the highest mean joint
+        confidence is kept (:meth:`PoseStage.second_look`); ``looks`` caps the looks instead. One :class:`PoseOutput`
+        per box, in order; the box stays the hand's ``bbox`` (the detector's or the caller's) whichever pose is kept,
+        and the hand's score uses the kept pose's confidence."""
         pose = self.pose
         assert pose is not None
         crops = [pose.plan_from_box(b) for b in boxes]
         poses = pose(frame, crops, [self._skeleton_for(c, det) for c in crops])
         size = (frame.shape[1], frame.shape[0])
-        looks = [pose.second_look(p, b, size) for p, b in zip(poses, boxes)]
-        again = [(k, c) for k, c in enumerate(looks) if c is not None]
-        if again:
+        last = [(p, np.asarray(b, np.float64)) for p, b in zip(poses, boxes)]  # each hand's latest pose and its box
+        for _ in range(pose.repose_looks if looks is None else looks):
+            looks = [pose.second_look(p, b, size) for p, b in last]
+            again = [(k, c) for k, c in enumerate(looks) if c is not None]
+            if not again:
+                break
             pose.second_looks += len(again)
             second = pose(frame, [c for _, c in again], [self._skeleton_for(c, det) for _, c in again])
             for (k, _), p in zip(again, second):
+                joints_box = pose.box_of_joints(last[k][0].joints_2d, last[k][0].confidence)
+                last[k] = (p, joints_box)  # second_look gave a crop, so the previous joints had a box
                 if _mean_confidence(p) > _mean_confidence(poses[k]):
                     poses[k] = p
         return poses

@@ -595,6 +595,10 @@ class PoseStage:
         repose_iou: the second look (:meth:`second_look`): a hand posed from a box is posed again from the box of
             its joints when the two overlap by IoU under this, and the surer pose is kept (0 = off; default: the
             sidecar's ``inference.repose_iou``, else off).
+        repose_looks: how many times the second look may run for one hand: each further look poses the hand from
+            the box of the previous look's joints when that box overlaps the previous look's box by IoU under
+            ``repose_iou`` (a box far off the hand moves towards it a step at a time), and the surest of all its
+            poses is kept (default: the sidecar's ``inference.repose_looks``, else 1).
         antialias: crops that take fewer than ``antialias_min_scale`` crop px per frame px are cut from the frame
             halved by 2 x 2 averaging first, not sampled from it with aliasing (:func:`handpose.data.crop.warp_frame`;
             large hands in high-resolution frames; default: the sidecar's ``inference.antialias``, else off).
@@ -611,6 +615,7 @@ class PoseStage:
         margin: float | None = None,
         min_joint_confidence: float = 0.1,
         repose_iou: float | None = None,
+        repose_looks: int | None = None,
         antialias: bool | None = None,
         antialias_min_scale: float | None = None,
         follow_scale: float | None = None,
@@ -631,6 +636,10 @@ class PoseStage:
         self.repose_iou = default_repose if repose_iou is None else float(repose_iou)
         if not 0.0 <= self.repose_iou <= 1.0:
             raise ValueError(f"repose_iou must be in [0, 1], got {self.repose_iou}")
+        default_looks = int(model.info.extra.get("repose_looks") or 1)
+        self.repose_looks = default_looks if repose_looks is None else int(repose_looks)
+        if not 1 <= self.repose_looks <= 8:
+            raise ValueError(f"repose_looks must be in [1, 8], got {self.repose_looks}")
         self.antialias = bool(model.info.extra.get("antialias", False) if antialias is None else antialias)
         default_min_scale = float(model.info.extra.get("antialias_min_scale") or ANTIALIAS_MIN_SCALE)
         self.antialias_min_scale = default_min_scale if antialias_min_scale is None else float(antialias_min_scale)
