@@ -274,7 +274,7 @@ def test_an_unsure_box_holding_a_hand_is_rescued_by_its_presence(shipped, monkey
     monkeypatch.setattr(shipped, "detect", lambda *a, **k: output)
     posed = []
     pose_boxes = shipped.pose_boxes
-    monkeypatch.setattr(shipped, "pose_boxes", lambda f, b, d: posed.extend(b) or pose_boxes(f, b, d))
+    monkeypatch.setattr(shipped, "pose_boxes", lambda f, b, d, **k: posed.extend(b) or pose_boxes(f, b, d, **k))
     kept = shipped.rescue_presence, shipped.max_hands, shipped.rescue_second_only
     try:
         shipped.rescue_presence = None
