@@ -14,7 +14,8 @@ This script names each hand's shape by which fingers are out, in the image plane
 It prints, for every shape that the video shows, the share of the training hands (teacher score at least
 ``--min-teacher-score``, as the recipes keep them) that show it, the video's frames showing it, and our agreement
 on those frames with the reference landmarks (PCK@0.2 of the reference box per frame, misses wrong, as
-``real_images.py`` scores it): in tracking mode as shipped, and posed on each frame's reference box. Then the same
+``real_images.py`` scores it): in tracking mode (the shipped pipeline, or its pose model replaced with ``--pose``),
+and posed on each frame's reference box. Then the same
 figures for the frames whose shape is rare in training (under ``--rare`` of the hands) and for the others.
 With ``--synthetic DIR ...`` (folders of the synthetic world, as the recipes use them), also the pose model's
 PCK@0.2 per shape on the first ``--synthetic-frames`` validation frames of each, posed on the exact joints' box
@@ -22,7 +23,7 @@ PCK@0.2 per shape on the first ``--synthetic-frames`` validation frames of each,
 Nothing here chooses a model or a setting: it says what the data can teach.
 
     .venv/bin/python benchmarks/pose_coverage.py [--json runs/pose_coverage.json] \
-        [--synthetic runs/real/synthetic runs/real/synthetic_hard] [--pose CHECKPOINT]
+        [--synthetic runs/real/synthetic runs/real/synthetic_hard] [--pose CHECKPOINT] [--group "thumb across" pinky]
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--realdata", type=Path, default=Path(realdata))
     ap.add_argument("--min-teacher-score", type=float, default=0.3)
     ap.add_argument("--rare", type=float, default=0.01, help="a shape under this share of the training hands is rare")
+    ap.add_argument("--group", nargs="*", default=[], metavar="SHAPE",
+                    help="also the agreement on the frames of these shapes (as printed) and on the others")  # fmt: skip
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--pose", type=Path, default=None,
                     help="a pose checkpoint folder to measure instead of the shipped pose model (with the shipped "
@@ -162,8 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         if synth:
             r["synthetic"] = synth.get(r["shape"])
     rare = np.array([share.get(s, 0.0) < args.rare for s in shapes])
+    named = np.isin(shapes, args.group)
     groups = {}
-    for name, m in (("rare", rare), ("common", ~rare), ("all", np.ones_like(rare))):
+    masks = [("rare", rare), ("common", ~rare)] + ([("named", named), ("unnamed", ~named)] if args.group else [])
+    for name, m in (*masks, ("all", np.ones_like(rare))):
         groups[name] = {"video_frames": int(m.sum()),
                         "agreement_tracking": float(agree_t[m].mean()) if m.any() else None,
                         "agreement_reference_boxes": float(agree_b[m].mean()) if m.any() else None}  # fmt: skip
@@ -182,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         mean = sum(v["frames"] * v["pck@0.2"] for v in synth.values()) / max(total, 1)
         print(f"synthetic validation frames with a hand: {total}, PCK@0.2 on the exact boxes {mean:.3f}")
     for name, g in groups.items():
-        label = {"rare": f"shapes under {args.rare:g} of training", "common": "the other shapes", "all": "all"}[name]
+        label = {"rare": f"shapes under {args.rare:g} of training", "common": "the other shapes",
+                 "named": "the --group shapes", "unnamed": "the other shapes", "all": "all"}[name]  # fmt: skip
         t, b = g["agreement_tracking"], g["agreement_reference_boxes"]
         print(f"{label:32s} {'':9s} {g['video_frames']:7d} {t if t is None else f'{t:9.3f}'} "
               f"{b if b is None else f'{b:9.3f}'}")  # fmt: skip

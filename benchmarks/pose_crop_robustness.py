@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     print("columns: centre shift (share of the box's longer side) / box scale")
     if args.pipeline is not None:
         report["pipeline"] = {"detector": str(args.pipeline), "sets": {}}
-        print(f"full pipeline with the detector {args.pipeline}: PCK@0.2 (misses wrong), hands posed twice")
+        print(f"full pipeline with the detector {args.pipeline}: PCK@0.2 (misses wrong), second looks run")
         for name, items in sets.items():
             frames = frames_of(items, (0.5, 0.7, 0.9) if name.startswith("webcam") else ())
             for run in args.runs:
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                     }
                     print(
                         f"  {name} ({len(frames)} frames) {key[-28:]:>28} {value:.3f}  "
-                        f"({est.pose.second_looks - before} hands posed twice)",
+                        f"({est.pose.second_looks - before} second looks run)",
                         flush=True,
                     )
     if args.json:

@@ -5,8 +5,9 @@ teacher`` builds ``.venv-teacher``) is run by this script in a subprocess fed th
 only our figures are measured. Sections:
 
 1. **Fixture hands** (``$HANDPOSE_FIXTURES/mmpose``: 27 images, 35 human-labelled hands from FreiHAND, OneHand10K,
-   Panoptic, RHD, InterHand2.6M, COCO-WholeBody): hands found (a prediction in the photo) and found at the hand (its
-   labelled joints' box overlaps the labelled box by IoU >= 0.5), PCK@0.1 and PCK@0.2 of the labelled joints' box
+   Panoptic, RHD, InterHand2.6M, COCO-WholeBody): hands found (a prediction in the photo) and found at the hand (the
+   box of the predicted joints that are labelled overlaps the labelled joints' box by IoU >= 0.5; this project's own
+   count, not a detection AP), PCK@0.1 and PCK@0.2 of the labelled joints' box
    (longer side; a missed hand counts every joint wrong), mean pixel error of the found hands; each labelled hand is
    matched to the predicted hand whose joints lie nearest. Also on the true boxes (ours: the pose model on the box;
    MediaPipe: on a crop twice the box's size around it, as its landmark model is fed): the labelled joints' tight

@@ -104,6 +104,9 @@ def test_repose_looks_default_comes_from_the_sidecar_and_is_checked(est):
         for bad in (0, 9):
             with pytest.raises(ValueError, match="repose_looks"):
                 PoseStage(model, repose_looks=bad)
+        model.info.extra["repose_looks"] = 0  # a sidecar's bad value is refused too, not read as the default
+        with pytest.raises(ValueError, match="repose_looks"):
+            PoseStage(model)
     finally:
         model.info.extra.clear()
         model.info.extra.update(saved)
@@ -151,6 +154,30 @@ def test_further_looks_follow_the_joints_and_keep_the_surest(est, looks):
     # the surest pose is kept: the second (0.8), not the last
     np.testing.assert_allclose(got.joints_2d, b)
     assert float(np.mean(got.confidence)) == pytest.approx(0.8)
+
+
+def test_the_whole_frame_look_keeps_one_second_look(est):
+    # every pose lands far from the last one, so each box would ask for another look; a box's hand gets repose_looks
+    # of them, the whole frame (a search, not a box that is off) one
+    frame = np.zeros((480, 640, 3), np.uint8)
+    answers = [(open_hand(x0=x, y0=150, side=60), 0.5) for x in (40, 200, 360, 520)]
+    real = est.pose
+    saved = real.repose_looks
+    try:
+        real.repose_looks = 3
+        est.pose = scripted = ScriptedPose(real, answers)
+        est.pose_whole_frame(frame, None)
+        whole_frame_calls = len(scripted.crops)
+        est.pose = scripted = ScriptedPose(real, answers)
+        est.pose_boxes(frame, [hand_box(open_hand(x0=40, y0=300, side=60))], None)
+        box_calls = len(scripted.crops)
+        with pytest.raises(ValueError, match="looks"):
+            est.pose_boxes(frame, [hand_box(answers[0][0])], None, looks=-1)
+    finally:
+        est.pose = real
+        real.repose_looks = saved
+    assert whole_frame_calls == 2  # the first pose and one second look
+    assert box_calls == 4  # the first pose and three looks
 
 
 def test_boxes_outside_the_frame_are_posed_without_error(est):

@@ -398,18 +398,21 @@ class HandPoseEstimator:
         joints' box overlaps its box by IoU under ``pose.repose_iou`` is posed again from the joints' box, up to
         ``pose.repose_looks`` times (each look from the box of the previous look's joints, while that box and the
         previous look's box still overlap by IoU under the threshold), and the pose with the highest mean joint
-        confidence is kept (:meth:`PoseStage.second_look`); ``looks`` caps the looks instead. One :class:`PoseOutput`
-        per box, in order; the box stays the hand's ``bbox`` (the detector's or the caller's) whichever pose is kept,
-        and the hand's score uses the kept pose's confidence."""
+        confidence is kept (:meth:`PoseStage.second_look`); ``looks`` sets the most looks instead (0: none). One
+        :class:`PoseOutput` per box, in order; the box stays the hand's ``bbox`` (the detector's or the caller's)
+        whichever pose is kept, and the hand's score uses the kept pose's confidence."""
         pose = self.pose
         assert pose is not None
+        limit = pose.repose_looks if looks is None else int(looks)
+        if limit < 0:
+            raise ValueError(f"looks must be >= 0, got {looks}")
         crops = [pose.plan_from_box(b) for b in boxes]
         poses = pose(frame, crops, [self._skeleton_for(c, det) for c in crops])
         size = (frame.shape[1], frame.shape[0])
         last = [(p, np.asarray(b, np.float64)) for p, b in zip(poses, boxes)]  # each hand's latest pose and its box
-        for _ in range(pose.repose_looks if looks is None else looks):
-            looks = [pose.second_look(p, b, size) for p, b in last]
-            again = [(k, c) for k, c in enumerate(looks) if c is not None]
+        for _ in range(limit):
+            planned = [pose.second_look(p, b, size) for p, b in last]
+            again = [(k, c) for k, c in enumerate(planned) if c is not None]
             if not again:
                 break
             pose.second_looks += len(again)

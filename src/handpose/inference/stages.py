@@ -636,8 +636,8 @@ class PoseStage:
         self.repose_iou = default_repose if repose_iou is None else float(repose_iou)
         if not 0.0 <= self.repose_iou <= 1.0:
             raise ValueError(f"repose_iou must be in [0, 1], got {self.repose_iou}")
-        default_looks = int(model.info.extra.get("repose_looks") or 1)
-        self.repose_looks = default_looks if repose_looks is None else int(repose_looks)
+        given = model.info.extra.get("repose_looks", 1) if repose_looks is None else repose_looks
+        self.repose_looks = int(given)
         if not 1 <= self.repose_looks <= 8:
             raise ValueError(f"repose_looks must be in [1, 8], got {self.repose_looks}")
         self.antialias = bool(model.info.extra.get("antialias", False) if antialias is None else antialias)
@@ -649,7 +649,7 @@ class PoseStage:
         self.follow_scale = default_follow if follow_scale is None else float(follow_scale)
         if not 0.5 <= self.follow_scale <= 3.0:
             raise ValueError(f"follow_scale must be in [0.5, 3], got {self.follow_scale}")
-        #: hands posed a second time so far (:meth:`second_look`)
+        #: second looks run so far (:meth:`second_look`; a hand looked at twice counts twice)
         self.second_looks = 0
 
     @property
