@@ -18,7 +18,7 @@ size), on the clips at their size and on the same clips enlarged twice (the hand
 Usage::
 
     .venv/bin/python benchmarks/tracking_clips.py [--clips 25] [--smoothing-sweep] [--world runs/real/synthetic_hard]
-        [--upscale 2] [--follow-scale 1.2 ...] [--follow-look] [--only-shipped] [--models DIR_OR_ONNX ...]
+        [--upscale 2] [--follow-scale 1.2 ...] [--only-shipped] [--models DIR_OR_ONNX ...]
 """
 
 from __future__ import annotations
@@ -160,11 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--follow-scale", type=float, nargs="*", default=[], help="rows with a followed hand's crop grown by these"
     )
-    ap.add_argument("--only-shipped", action="store_true",
-                    help="the shipped row and the --follow-scale and --follow-look rows only")  # fmt: skip
-    ap.add_argument("--follow-look", action="store_true",
-                    help="a row with VideoTracker(follow_look=True): followed hands posed again from their new "
-                    "joints' box when it moved away from the box they were followed from")  # fmt: skip
+    ap.add_argument("--only-shipped", action="store_true", help="the shipped row and the --follow-scale rows only")
     ap.add_argument("--models", nargs="*", default=None, help="checkpoints / .onnx (default: the shipped RGB models)")
     args = ap.parse_args(argv)
     from handpose.inference import HandPoseEstimator, OneEuroConfig
@@ -196,8 +192,6 @@ def main(argv: list[str] | None = None) -> int:
                 "antialias": not est.pose.antialias
             },
         })  # fmt: skip
-    if args.follow_look:
-        settings["with a second look at followed hands (follow_look)"] = {"follow_look": True}
     for f in args.follow_scale:
         settings[f"followed crops grown by {f:g} (shipped {est.pose.follow_scale:g})"] = {"follow_scale": f}
     shipped_antialias, shipped_follow = est.pose.antialias, est.pose.follow_scale

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..geometry import scale_box
 from .results import Hand
 from .smoothing import OneEuroConfig, OneEuroFilter, hand_smoothing
 from .stages import joints_box
@@ -102,10 +101,6 @@ class VideoTracker:
         reseed: on the frames where the detector confirms the followed hands, pose each one again from its
             detection's crop and keep that pose when the model is surer of it (its mean joint confidence is higher):
             a followed crop that drifted onto part of the hand is put back on the whole hand.
-        follow_look: a followed hand whose new joints' box overlaps the box it was followed from (the box of its
-            previous joints) by IoU under the pose model's ``repose_iou`` is posed again in the same frame from its
-            new joints' box, and the surer pose kept (the still image's second look, :meth:`PoseStage.second_look`,
-            for a hand that moved or changed shape between frames).
     """
 
     def __init__(
@@ -119,7 +114,6 @@ class VideoTracker:
         keep_score: float | None = None,
         lost_presence: float | None = None,
         reseed: bool = True,
-        follow_look: bool = False,
     ) -> None:
         self.est = estimator
         if smoothing is True:
@@ -135,7 +129,6 @@ class VideoTracker:
         self.overlap_iou = float(overlap_iou)
         self.redetect_every = max(0, int(redetect_every))
         self.reseed = bool(reseed)
-        self.follow_look = bool(follow_look)
         det = estimator.detector
         self.keep_score = keep_score if keep_score is not None else (det.keep_score if det is not None else None)
         self.tracks: list[Track] = []
@@ -234,26 +227,6 @@ class VideoTracker:
             out.append((hd, t))
         return out
 
-    def _look_again(self, frame: np.ndarray, live: list[Track], posed: list) -> list:
-        """``follow_look``: each followed hand's pose, or its second look's where that one is surer."""
-        est, pose = self.est, self.est.pose
-        assert pose is not None
-        size = (frame.shape[1], frame.shape[0])
-        followed = [pose.box_of_joints(t.joints, t.confidence) for t in live]
-        looks = [None if b is None else pose.second_look(p, scale_box(b, pose.follow_scale), size)
-                 for p, b in zip(posed, followed)]  # fmt: skip
-        again = [(k, c) for k, c in enumerate(looks) if c is not None]
-        if not again:
-            return posed
-        pose.second_looks += len(again)
-        skels = [est.skeleton_from_previous(posed[k].joints_2d, c, size) if pose.uses_skeleton else None
-                 for k, c in again]  # fmt: skip
-        out = list(posed)
-        for (k, _), p in zip(again, pose(frame, [c for _, c in again], skels)):
-            if float(np.mean(p.confidence)) > float(np.mean(out[k].confidence)):
-                out[k] = p
-        return out
-
     def _track_rgb(self, frame: np.ndarray) -> list[tuple[Hand, Track]]:
         from .estimator import check_rgb_frame
 
@@ -273,10 +246,7 @@ class VideoTracker:
         if live:
             skels = [est.skeleton_from_previous(t.joints, c, (w, h)) if pose.uses_skeleton else None
                      for t, c in zip(live, crops)]  # fmt: skip
-            posed = pose(frame, crops, skels)
-            if self.follow_look:
-                posed = self._look_again(frame, live, posed)
-            for t, p in zip(live, posed):
+            for t, p in zip(live, pose(frame, crops, skels)):
                 hand = est._hand(p, None, t.det_score, w, h)
                 if self.is_lost(hand):
                     continue
