@@ -93,6 +93,7 @@ def test_folder_with_bad_files_reports_skips_and_goes_on(tmp_path, capsys):
     assert any("truncated PNG" in s for s in skipped) and any("empty file" in s for s in skipped)
     assert any("16-bit" in s for s in skipped)
     assert "2 of 5 file(s) processed, 3 skipped" in err
+    assert all(s.count("empty.jpg") <= 1 and s.count("truncated.png") <= 1 for s in skipped)  # the path said once
     assert (out / "a.json").is_file() and (out / "sub__b.json").is_file() and (out / "a.png").is_file()
     coco = json.loads((out / "predictions.json").read_text())
     assert {a["image_id"] for a in coco} <= {"a", "sub__b"} and len(coco) >= 1
@@ -116,7 +117,46 @@ def test_16_bit_image_where_rgb_is_expected(tmp_path, capsys):
     path = tmp_path / "depth.png"
     cv2.imwrite(str(path), np.full((24, 32), 900, np.uint16))
     assert cli(["predict", str(path)]) == 2
-    assert "16-bit" in one_error_line(capsys)
+    line = one_error_line(capsys)
+    assert "16-bit" in line and "--depth" in line  # a CLI user is told the flag, not only the Python function
+
+
+def test_16_bit_colour_photo_is_read_as_a_photo(tmp_path, capsys):
+    from handpose.data.image_io import read_image
+
+    rgb = read_image(EXAMPLES / "webcam_1.jpg")
+    path = tmp_path / "photo16.png"
+    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)  # 8 -> 16 bit
+    np.testing.assert_array_equal(read_image(path), rgb)  # the top 8 bits: the 8-bit photo again
+    assert cli(["predict", str(path), "--out", str(tmp_path / "out"), "--no-overlay"]) == 0
+    ours = json.loads((tmp_path / "out" / "photo16.json").read_text())
+    assert cli(["predict", str(EXAMPLES / "webcam_1.jpg"), "--out", str(tmp_path / "ref"), "--no-overlay"]) == 0
+    ref = json.loads((tmp_path / "ref" / "webcam_1.json").read_text())
+    assert len(ours["hands"]) == len(ref["hands"]) >= 1
+    np.testing.assert_allclose(ours["hands"][0]["joints_2d"], ref["hands"][0]["joints_2d"], atol=1e-6)
+
+
+def test_outputs_never_replace_an_input(tmp_path, capsys):
+    from handpose.data.image_io import read_image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = write_rgb(folder / "one.png", read_image(EXAMPLES / "webcam_1.jpg"))
+    before = photo.read_bytes()
+    # the overlay of one.png is one.png in --out: the inputs' own folder is refused, nothing written
+    assert cli(["predict", str(photo), "--out", str(folder)]) == 2
+    line = one_error_line(capsys)
+    assert "--out" in line and "would replace the input" in line
+    assert cli(["predict", str(folder), "--out", str(folder)]) == 2
+    assert "would replace the input" in one_error_line(capsys)
+    assert photo.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["one.png"]
+    # a photo named like the folder's combined output keeps its own results beside it
+    write_rgb(folder / "predictions.jpg", read_image(EXAMPLES / "webcam_2.jpg"))
+    out = tmp_path / "out"
+    assert cli(["predict", str(folder), "--out", str(out), "--quiet", "--no-overlay"]) == 0
+    own = json.loads((out / "predictions_jpg.json").read_text())
+    assert own["source"] == str(folder / "predictions.jpg") and "hands" in own
+    assert isinstance(json.loads((out / "predictions.json").read_text()), list)  # the COCO results of both
 
 
 def test_missing_input_and_camera_index(tmp_path, capsys):
@@ -261,6 +301,15 @@ def test_video_in_mp4_and_jsonl_out(tmp_path, capsys):
         for k, j in enumerate(joints):
             box = box_a[0] if k < 4 else box_b[0]
             assert inside(j, box).sum() >= 19 and inside(j.mean(axis=0, keepdims=True), box, 0.0).all(), (k, j, box)
+
+
+def test_a_video_is_not_replaced_by_its_overlay(tmp_path, capsys):
+    (a, _), _ = example_photo("webcam_3.jpg"), None
+    video = write_video(tmp_path / "clip.mp4", [a] * 3, "mp4v")
+    before = video.read_bytes()
+    assert cli(["predict", str(video), "--out", str(tmp_path)]) == 2
+    assert "would replace the input" in one_error_line(capsys)
+    assert video.read_bytes() == before and not (tmp_path / "clip.jsonl").exists()
 
 
 def test_video_that_ends_early(tmp_path, capsys, synth_frames):

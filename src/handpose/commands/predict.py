@@ -11,9 +11,10 @@ Examples::
 With ``--out DIR``: one JSON per input (``NAME.json``: our hands and COCO-style ``annotations``; for a video
 ``NAME.jsonl`` with one frame record per line, written as frames arrive) and an overlay (``NAME.png``, or
 ``NAME.mp4`` for a video) with the skeleton, joint confidences (dot size) and the gesture label. A folder also gets
-``predictions.json``: every hand of every image as COCO keypoint results. Without ``--out`` a one-line summary per
-input is printed. In a folder, a file that cannot be read is reported on stderr and skipped; the exit code is then
-2 (after the other files are done).
+``predictions.json``: every hand of every image as COCO keypoint results. An output that would replace an input
+(``--out`` set to the inputs' own folder) is refused before anything is written. Without ``--out`` a one-line
+summary per input is printed. In a folder, a file that cannot be read is reported on stderr and skipped; the exit
+code is then 2 (after the other files are done).
 """
 
 from __future__ import annotations
@@ -166,13 +167,30 @@ def _write_image_outputs(out: Path, stem: str, frame: Any, hands: list, rec: dic
         save_png(out / f"{stem}.png", draw_hands(frame, hands, depth=args.depth))
 
 
+#: the folder's combined output (``predictions.json``): an image of that name keeps its suffix in its own outputs
+COMBINED = "predictions"
+
+
 def _stems(files: list[Path], root: Path) -> list[str]:
-    """Output names: the file's relative path without suffix ('/' -> '__'); the suffix kept where two collide."""
+    """Output names: the file's relative path without suffix ('/' -> '__'); the suffix kept where two collide, and
+    for an image named like the folder's combined output (:data:`COMBINED`)."""
     base = [f.relative_to(root).with_suffix("").as_posix().replace("/", "__") for f in files]
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = {COMBINED: 1}
     for b in base:
         seen[b] = seen.get(b, 0) + 1
     return [b if seen[b] == 1 else f"{b}{f.suffix.replace('.', '_')}" for b, f in zip(base, files)]
+
+
+def refuse_overwriting_inputs(outputs: list[Path], inputs: list[Path]) -> None:
+    """Raise :class:`ConfigError` (``--out``) when an output path is one of the input files: ``--out`` set to the
+    inputs' own folder would otherwise replace a photo by its overlay (``NAME.png``) or a video by its own."""
+    from ..errors import ConfigError
+
+    given = {p.resolve() for p in inputs}
+    for out in outputs:
+        if out.resolve() in given:
+            raise ConfigError(f"writing {out} would replace the input file of that name; choose another output "
+                              "folder", field="--out")  # fmt: skip
 
 
 def run_images(est: Any, files: list[Path], root: Path | None, args: argparse.Namespace) -> int:
@@ -182,6 +200,9 @@ def run_images(est: Any, files: list[Path], root: Path | None, args: argparse.Na
 
     out: Path | None = args.out
     stems = _stems(files, root) if root is not None else [files[0].stem]
+    if out is not None:
+        written = [out / f"{stem}.{ext}" for stem in stems for ext in ("json", "png")]
+        refuse_overwriting_inputs(written + ([out / f"{COMBINED}.json"] if root is not None else []), files)
     bar = _Bar(not args.quiet and len(files) > 1, len(files), "predict")
     coco: list[dict] = []
     failed = 0
@@ -194,7 +215,8 @@ def run_images(est: Any, files: list[Path], root: Path | None, args: argparse.Na
                 if root is None:
                     raise
                 failed += 1
-                sys.stderr.write(f"handpose: skipped {path}: {one_line(exc)}\n")
+                msg = one_line(exc)  # names the file already when the error has its path
+                sys.stderr.write(f"handpose: skipped {msg if str(path) in msg else f'{path}: {msg}'}\n")
                 bar.advance()
                 continue
             h, w = frame.shape[:2]
@@ -209,7 +231,7 @@ def run_images(est: Any, files: list[Path], root: Path | None, args: argparse.Na
         bar.close()
     if root is not None:
         if out is not None:
-            write_json_atomic(out / "predictions.json", coco)
+            write_json_atomic(out / f"{COMBINED}.json", coco)
         done = len(files) - failed
         sys.stderr.write(f"handpose: {done} of {len(files)} file(s) processed, {failed} skipped\n")
     return 2 if failed else 0
@@ -238,6 +260,8 @@ def run_video(est: Any, spec: Any, args: argparse.Namespace) -> int:
     # written as NAME.partial.*, renamed to NAME.* once the whole video is done: a video that ends early or an
     # interrupted run keeps its frames without replacing the results of an earlier, complete run
     part = {ext: out / f"{stem}.partial.{ext}" for ext in ("jsonl", "mp4")} if out is not None else {}
+    if out is not None and spec.path is not None:
+        refuse_overwriting_inputs([*part.values(), *(out / f"{stem}.{ext}" for ext in part)], [spec.path])
     interrupted = False
     writer = None
     total = len(src) or None

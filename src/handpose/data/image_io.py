@@ -161,18 +161,22 @@ def _decode(data: bytes, path: Path) -> np.ndarray:
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a colour image as (H, W, 3) uint8 RGB.
 
-    Grey 8-bit images are repeated into three channels and an alpha channel is dropped.
+    Grey 8-bit images are repeated into three channels and an alpha channel is dropped; a 16-bit colour image (a
+    high-bit-depth photo) keeps its top 8 bits.
 
     Raises:
-        DataError: naming the file, when it is missing, empty, truncated, corrupt, of zero size, or holds 16-bit /
-            floating-point data (a depth map given where a photo was expected).
+        DataError: naming the file, when it is missing, empty, truncated, corrupt, of zero size, or holds
+            single-channel 16-bit or floating-point data (a depth map given where a photo was expected).
     """
     path = Path(path)
     img = _decode(read_bytes(path), path)
+    if img.dtype == np.uint16 and img.ndim == 3:  # a high-bit-depth colour photo: its top 8 bits
+        img = (img >> 8).astype(np.uint8)
     if img.dtype != np.uint8:
         bits = 8 * img.dtype.itemsize
         raise DataError(
-            f"{bits}-bit {img.dtype} image where an 8-bit RGB image was expected (a depth map? use read_depth)",
+            f"{bits}-bit {img.dtype} single-channel image where an 8-bit RGB image was expected (a depth map? read it "
+            "as depth: handpose predict --depth, or handpose.data.image_io.read_depth)",
             path=path,
         )
     if img.ndim == 2:
@@ -261,7 +265,11 @@ def read_depth(path: str | os.PathLike[str], encoding: str = "auto") -> np.ndarr
         if img.ndim != 2 or img.dtype != np.uint16:
             raise DataError(
                 f"expected a single-channel 16-bit depth image (mm), got {img.dtype} with shape {img.shape}"
-                + ("; name the packing with encoding='nyu', 'stb' or 'rhd'" if img.ndim == 3 else ""),
+                + (
+                    "; name the packing (handpose predict --depth-encoding nyu, stb or rhd; encoding= in Python)"
+                    if img.ndim == 3
+                    else ""
+                ),
                 path=path,
             )
         return img.astype(np.float32)
