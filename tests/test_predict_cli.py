@@ -150,6 +150,8 @@ def test_outputs_never_replace_an_input(tmp_path, capsys):
     assert cli(["predict", str(folder), "--out", str(folder)]) == 2
     assert "would replace the input" in one_error_line(capsys)
     assert photo.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["one.png"]
+    assert cli(["predict", str(photo), "--out", str(photo)]) == 2  # --out naming a file: said so, not "File exists"
+    assert "--out names the folder" in one_error_line(capsys) and photo.read_bytes() == before
     # a photo named like the folder's combined output keeps its own results beside it
     write_rgb(folder / "predictions.jpg", read_image(EXAMPLES / "webcam_2.jpg"))
     out = tmp_path / "out"
