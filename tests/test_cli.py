@@ -145,6 +145,23 @@ def test_synth_preview_past_the_last_frame_is_one_line(synthetic_root, tmp_path,
     assert not out.exists()
 
 
+def test_synth_preview_writes_a_png_and_never_a_file_of_the_dataset(synthetic_root, tmp_path, capsys):
+    index = next(synthetic_root.rglob("index.json"))
+    before = index.read_bytes()
+    for out, message in ((index, "name it FILE.png"), (tmp_path / "sheet.jpg", "name it FILE.png")):
+        assert main(["synth", "preview", str(synthetic_root), "--split", "test", "--out", str(out)]) == 2
+        assert message in _one_error_line(capsys)
+    assert index.read_bytes() == before and not (tmp_path / "sheet.jpg").exists()
+    inside = next((p for p in synthetic_root.rglob("*.png")), None)
+    if inside is not None:  # a PNG of the dataset itself is refused too
+        kept = inside.read_bytes()
+        assert main(["synth", "preview", str(synthetic_root), "--split", "test", "--out", str(inside)]) == 2
+        assert "is a file of the dataset" in _one_error_line(capsys) and inside.read_bytes() == kept
+    sheet = tmp_path / "sheet.png"
+    assert main(["synth", "preview", str(synthetic_root), "--split", "test", "--count", "4", "--out", str(sheet)]) == 0
+    assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_a_broken_video_is_one_line_without_ffmpegs_own_notes(tmp_path, capfd):
     video = tmp_path / "broken.mp4"
     video.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())

@@ -137,6 +137,20 @@ def test_cli_json_and_out_folder(tmp_path, capsys) -> None:
     assert main(args[:-2]) == 0  # the rich table
     table = capsys.readouterr().out
     assert "6.152 mm" in table and "palm_center" in table
+    # an --out folder holding the prediction file under a report's name: refused, the predictions untouched
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    kept = inputs / "report.json"
+    kept.write_bytes(pred.read_bytes())
+    base = ["evaluate-predictions", "--dataset", "ICVL", "--gt", str(gt)]
+    assert main(base + ["--pred", str(kept), "--out", str(inputs)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "would replace the input" in err[0] and "--out" in err[0], err
+    assert kept.read_bytes() == pred.read_bytes() and sorted(p.name for p in inputs.iterdir()) == ["report.json"]
+    # the ground truth given as the predictions: refused, not a perfect score
+    assert main(base + ["--pred", str(gt)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is the ground-truth file itself" in err[0], err
 
 
 def test_npz_and_text_formats_agree(tmp_path, ground_truth) -> None:

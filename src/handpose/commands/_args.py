@@ -1,4 +1,5 @@
-"""argparse types shared by the commands: numbers that must lie in a range.
+"""argparse types shared by the commands (numbers that must lie in a range), and the check that no output replaces
+an input.
 
 A value out of range is a usage error (one line on stderr, exit code 2, see :mod:`handpose.cli`), before any work
 or any output.
@@ -37,3 +38,18 @@ nonnegative_int = _number(int, 0, False, None, "an integer >= 0")
 positive_float = _number(float, 0.0, True, None, "a positive number")
 nonnegative_float = _number(float, 0.0, False, None, "a number >= 0")
 unit_float = _number(float, 0.0, False, 1.0, "a number in [0, 1]")
+
+
+def refuse_overwriting_inputs(outputs: list[Any], inputs: list[Any], field: str = "--out") -> None:
+    """Raise :class:`~handpose.errors.ConfigError` (naming ``field``) when an output path is one of the input files:
+    an output folder set to the inputs' own folder would otherwise replace an input by a result of the same name.
+    Call it before anything is written."""
+    from pathlib import Path
+
+    from ..errors import ConfigError
+
+    given = {Path(p).resolve() for p in inputs}
+    for out in outputs:
+        if Path(out).resolve() in given:
+            raise ConfigError(f"writing {out} would replace the input file of that name; choose another output "
+                              "folder", field=field)  # fmt: skip

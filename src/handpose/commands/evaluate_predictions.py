@@ -169,9 +169,19 @@ def print_table(report: dict[str, Any]) -> None:
     console.print(joints)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..evaluation import evaluate_files
+#: the files ``write_outputs`` may write into ``--out``
+OUTPUT_NAMES = ("report.json", "success_rate.png", "per_joint_error.png", "pck.png")
 
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..evaluation import evaluate_files
+    from ._args import refuse_overwriting_inputs
+
+    if Path(args.pred).resolve() == Path(args.gt).resolve():
+        raise ConfigError(f"{args.pred} is the ground-truth file itself; give the predictions to score", field="--pred")
+    if args.out is not None:
+        refuse_overwriting_inputs([args.out / name for name in OUTPUT_NAMES], [args.gt, args.pred])
     report = evaluate_files(args.dataset, args.gt, args.pred, frames=args.frames, fmt=args.format, match=args.match)
     written = write_outputs(report, args.out) if args.out is not None else []
     if args.json:

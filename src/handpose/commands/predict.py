@@ -181,22 +181,11 @@ def _stems(files: list[Path], root: Path) -> list[str]:
     return [b if seen[b] == 1 else f"{b}{f.suffix.replace('.', '_')}" for b, f in zip(base, files)]
 
 
-def refuse_overwriting_inputs(outputs: list[Path], inputs: list[Path]) -> None:
-    """Raise :class:`ConfigError` (``--out``) when an output path is one of the input files: ``--out`` set to the
-    inputs' own folder would otherwise replace a photo by its overlay (``NAME.png``) or a video by its own."""
-    from ..errors import ConfigError
-
-    given = {p.resolve() for p in inputs}
-    for out in outputs:
-        if out.resolve() in given:
-            raise ConfigError(f"writing {out} would replace the input file of that name; choose another output "
-                              "folder", field="--out")  # fmt: skip
-
-
 def run_images(est: Any, files: list[Path], root: Path | None, args: argparse.Namespace) -> int:
     from ..errors import HandposeError, one_line
     from ..inference.results import frame_record
     from ..io import write_json_atomic
+    from ._args import refuse_overwriting_inputs
 
     out: Path | None = args.out
     stems = _stems(files, root) if root is not None else [files[0].stem]
@@ -261,6 +250,8 @@ def run_video(est: Any, spec: Any, args: argparse.Namespace) -> int:
     # interrupted run keeps its frames without replacing the results of an earlier, complete run
     part = {ext: out / f"{stem}.partial.{ext}" for ext in ("jsonl", "mp4")} if out is not None else {}
     if out is not None and spec.path is not None:
+        from ._args import refuse_overwriting_inputs
+
         refuse_overwriting_inputs([*part.values(), *(out / f"{stem}.{ext}" for ext in part)], [spec.path])
     interrupted = False
     writer = None

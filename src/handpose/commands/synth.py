@@ -120,14 +120,18 @@ def _preview(args: argparse.Namespace) -> int:
 
     from ..data.synthetic import SyntheticDataset
     from ..data.synthetic.preview import contact_sheet_png
-    from ..errors import DataError
+    from ..errors import ConfigError, DataError
     from ..io import write_bytes_atomic
 
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"{out}: the contact sheet is a PNG file; name it FILE.png", field="--out")
+    if out.exists() and Path(args.data_dir).resolve() in out.resolve().parents:
+        raise ConfigError(f"{out} is a file of the dataset; write the contact sheet elsewhere", field="--out")
     probe = SyntheticDataset(args.data_dir, args.split, skeleton=False)  # every modality the split has
     modality = args.modality or ("rgb" if "rgb" in probe.modality else "depth")
     ds = SyntheticDataset(args.data_dir, args.split, modality=(modality,), skeleton=False)
     png = contact_sheet_png(ds, count=args.count, columns=args.columns, start=args.start, tile_width=args.tile_width)
-    out = Path(args.out)
     try:
         write_bytes_atomic(out, png)
     except OSError as exc:
