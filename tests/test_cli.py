@@ -12,6 +12,8 @@ import pytest
 
 from handpose.cli import main
 
+from .conftest import realdata_path
+
 
 def _one_error_line(capsys) -> str:
     err = capsys.readouterr().err.strip()
@@ -50,6 +52,15 @@ def test_an_output_folder_that_is_a_file_is_one_line(tmp_path, capsys):
     taken.write_text("keep me")
     assert main(["benchmark", "--out", str(taken / "run"), "--only", "mean_pose_2d"]) == 2
     assert str(taken) in _one_error_line(capsys)
+    assert taken.read_text() == "keep me"
+    # the commands whose --out is a folder say so when it names a file, before any work (not the OS's "File exists")
+    webcam = realdata_path("webcam_hands")
+    for argv in (["data", "inspect", str(webcam), "--format", "webcam_hands", "--split", "test", "--out", str(taken)],
+                 ["evaluate-predictions", "--dataset", "ICVL", "--gt", str(taken), "--pred", str(taken / "x"),
+                  "--out", str(taken)]):  # fmt: skip
+        assert main(argv) == 2
+        line = _one_error_line(capsys)
+        assert "--out names the folder" in line and str(taken) in line, argv
     assert taken.read_text() == "keep me"
 
 

@@ -53,3 +53,14 @@ def refuse_overwriting_inputs(outputs: list[Any], inputs: list[Any], field: str 
         if Path(out).resolve() in given:
             raise ConfigError(f"writing {out} would replace the input file of that name; choose another output "
                               "folder", field=field)  # fmt: skip
+
+
+def require_output_folder(out: Any, field: str = "--out") -> None:
+    """Raise :class:`~handpose.errors.ConfigError` (naming ``field``) when ``out`` exists and is not a folder (the OS
+    would say only "File exists" once the first result is written). Call it before any work."""
+    from pathlib import Path
+
+    from ..errors import ConfigError
+
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise ConfigError(f"{out} is a file; {field} names the folder the results are written to", field=field)

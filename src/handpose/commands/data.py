@@ -95,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ..data.readers.summary import format_statistics, label_statistics, reader_overlay, save_png
     from ..io import write_json_atomic
+    from ._args import require_output_folder
 
+    require_output_folder(args.out)
     reader = open_dataset(args.root, args.format, split=args.split, **_options(args.option))
     stats = label_statistics(reader, images=args.images, seed=args.seed)
     print(format_statistics(stats))

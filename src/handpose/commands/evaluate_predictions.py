@@ -176,8 +176,9 @@ OUTPUT_NAMES = ("report.json", "success_rate.png", "per_joint_error.png", "pck.p
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..evaluation import evaluate_files
-    from ._args import refuse_overwriting_inputs
+    from ._args import refuse_overwriting_inputs, require_output_folder
 
+    require_output_folder(args.out)
     if Path(args.pred).resolve() == Path(args.gt).resolve():
         raise ConfigError(f"{args.pred} is the ground-truth file itself; give the predictions to score", field="--pred")
     if args.out is not None:

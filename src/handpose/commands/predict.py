@@ -319,10 +319,9 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.sources import list_folder, resolve_input
 
     spec = resolve_input(args.input, depth=args.depth)
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        from ..errors import ConfigError
+    from ._args import require_output_folder
 
-        raise ConfigError(f"{args.out} is a file; --out names the folder the results are written to", field="--out")
+    require_output_folder(args.out)
     if spec.kind == "folder":
         files = list_folder(spec.path, depth=args.depth)
         if not files:
