@@ -226,3 +226,16 @@ def test_a_text_file_given_as_npz_is_not_called_a_pickle(tmp_path, capsys):
     good.write_bytes(good.read_bytes()[:40])  # a truncated zip still starts like one: reported as corrupt
     with pytest.raises(DataError, match="corrupt"):
         load_npz(good)
+
+
+def test_serve_on_a_port_in_use_is_one_line(capsys):
+    import socket
+
+    pytest.importorskip("uvicorn")  # the serve extra (installed by .ci/run)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2  # before: the server's log and its exit code 3
+        line = _one_error_line(capsys)
+        assert f"cannot listen on 127.0.0.1:{port}" in line and "--port" in line

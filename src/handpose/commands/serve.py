@@ -101,6 +101,27 @@ def warm_up(est: Any) -> None:
     est(np.zeros((240, 320, 3), np.uint8), modality="rgb")
 
 
+def check_listen(host: str, port: int) -> None:
+    """Raise :class:`~handpose.errors.ConfigError` when the server could not listen on ``host``:``port`` (an unknown
+    host, a port in use or not allowed): one line before any model is loaded, where the server would otherwise print
+    its log and exit with its own code. The port is released again at once."""
+    import socket
+
+    from ..errors import ConfigError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ConfigError(f"cannot listen on {host!r}: unknown host ({exc})", field="--host") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: a closed port is free
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc})", field="--port") from None
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
@@ -112,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{exc.name or 'a package'} is not installed: pip install 'handpose[serve]'",
                           field="serve") from None  # fmt: skip
     cfg = build_config(args)
+    check_listen(args.host, args.port)
     est = build_estimator(args)
     app = create_app(est, cfg)
     warm_up(est)
