@@ -317,10 +317,9 @@ def run_video(est: Any, spec: Any, args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from ..inference.sources import list_folder, resolve_input
-
-    spec = resolve_input(args.input, depth=args.depth)
     from ._args import require_output_folder
 
+    spec = resolve_input(args.input, depth=args.depth)
     require_output_folder(args.out)
     if spec.kind == "folder":
         files = list_folder(spec.path, depth=args.depth)

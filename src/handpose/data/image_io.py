@@ -174,9 +174,10 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         img = (img >> 8).astype(np.uint8)
     if img.dtype != np.uint8:
         bits = 8 * img.dtype.itemsize
+        kind = "single-channel " if img.ndim == 2 else ""
         raise DataError(
-            f"{bits}-bit {img.dtype} single-channel image where an 8-bit RGB image was expected (a depth map? read it "
-            "as depth: handpose predict --depth, or handpose.data.image_io.read_depth)",
+            f"{bits}-bit {img.dtype} {kind}image where an 8-bit RGB image was expected (a depth map? read it as depth: "
+            "handpose predict --depth, or handpose.data.image_io.read_depth)",
             path=path,
         )
     if img.ndim == 2:
